@@ -1,0 +1,234 @@
+package datasource
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/dgraph-io/ristretto/v2"
+	"github.com/jonboulle/clockwork"
+	"golang.org/x/sync/singleflight"
+)
+
+// Registry reads tenant configs, users and memberships from the primary
+// through a TTL cache. A cached answer is used for RegistryTTL after it was
+// fetched (judged by the configured clock, so tests control it); a change
+// made on another node is therefore seen within the TTL, sooner when its
+// signal arrives. Changes made through this node invalidate at once.
+//
+// While the primary is unreachable, cached answers keep serving for at most
+// MaxStale after they were fetched; Health reports that state.
+type Registry struct {
+	primary  *Primary
+	clock    clockwork.Clock
+	ttl      time.Duration
+	maxStale time.Duration
+	logger   *slog.Logger
+
+	tenants *ristretto.Cache[string, *cached[*Tenant]]
+	members *ristretto.Cache[string, *cached[[]Membership]]
+	users   *ristretto.Cache[string, *cached[*User]]
+	groups  *ristretto.Cache[string, *cached[[]string]]
+	sf      singleflight.Group
+
+	// Invalidation by epochs: an entry loaded at epoch e is void when its key
+	// (or everything) was invalidated at an epoch after e. This is immune to
+	// ristretto applying a Set asynchronously after a Del.
+	epoch    atomic.Uint64
+	allEpoch atomic.Uint64
+	inv      sync.Map // cache key → uint64 epoch of its last invalidation
+
+	failingSince atomic.Int64 // unix nanos of the first failed read in a row; 0 when healthy
+	staleServed  atomic.Int64
+}
+
+// cached is one cache entry: a value or a definite "does not exist", the
+// time it was fetched and the epoch its load started at.
+type cached[V any] struct {
+	v         V
+	err       error // only "not found" errors are cached
+	fetchedAt time.Time
+	epoch     uint64
+}
+
+func newRegistry(p *Primary, cfg Config) (*Registry, error) {
+	r := &Registry{primary: p, clock: cfg.Clock, ttl: cfg.RegistryTTL, maxStale: cfg.MaxStale, logger: cfg.Logger}
+	var err error
+	if r.tenants, err = newCache[*Tenant](100_000); err != nil {
+		return nil, err
+	}
+	if r.members, err = newCache[[]Membership](100_000); err != nil {
+		return nil, err
+	}
+	if r.users, err = newCache[*User](100_000); err != nil {
+		return nil, err
+	}
+	if r.groups, err = newCache[[]string](100_000); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func newCache[V any](items int64) (*ristretto.Cache[string, *cached[V]], error) {
+	return ristretto.NewCache(&ristretto.Config[string, *cached[V]]{
+		NumCounters:        items * 10,
+		MaxCost:            items,
+		BufferItems:        64,
+		IgnoreInternalCost: true, // cost counts items
+	})
+}
+
+// Tenant returns a tenant's configuration. Errors: ErrUnknownTenant,
+// ErrPrimaryUnavailable (nothing cached is fresh enough).
+func (r *Registry) Tenant(ctx context.Context, id string) (*Tenant, error) {
+	return lookup(ctx, r, r.tenants, "t:"+id, func(ctx context.Context) (*Tenant, error) {
+		return r.primary.GetTenant(ctx, id)
+	})
+}
+
+// Memberships returns a user's tenant memberships.
+func (r *Registry) Memberships(ctx context.Context, userID string) ([]Membership, error) {
+	return lookup(ctx, r, r.members, "m:"+userID, func(ctx context.Context) ([]Membership, error) {
+		return r.primary.MembershipsOfUser(ctx, userID)
+	})
+}
+
+// UserByLogin returns a user by login, for authentication. Errors:
+// ErrNotFound.
+func (r *Registry) UserByLogin(ctx context.Context, login string) (*User, error) {
+	return lookup(ctx, r, r.users, "u:"+login, func(ctx context.Context) (*User, error) {
+		return r.primary.UserByLogin(ctx, login)
+	})
+}
+
+// GroupsOf returns the IDs of the groups a user belongs to in a tenant.
+func (r *Registry) GroupsOf(ctx context.Context, tenant, userID string) ([]string, error) {
+	return lookup(ctx, r, r.groups, "g:"+tenant+"/"+userID, func(ctx context.Context) ([]string, error) {
+		gs, err := r.primary.ListGroups(ctx, tenant, userID)
+		if err != nil {
+			return nil, err
+		}
+		ids := make([]string, len(gs))
+		for i, g := range gs {
+			ids[i] = g.ID
+		}
+		return ids, nil
+	})
+}
+
+// isAbsence tells the errors that are answers ("no such thing", cached like
+// a value) from failures to reach the primary.
+func isAbsence(err error) bool {
+	return errors.Is(err, ErrUnknownTenant) || errors.Is(err, ErrNotFound)
+}
+
+func lookup[V any](ctx context.Context, r *Registry, c *ristretto.Cache[string, *cached[V]], key string, load func(context.Context) (V, error)) (V, error) {
+	now := r.clock.Now()
+	e, ok := c.Get(key)
+	if ok && !r.void(key, e.epoch) && now.Sub(e.fetchedAt) < r.ttl {
+		return e.v, e.err
+	}
+	start := r.epoch.Load()
+	res, err, _ := r.sf.Do(key, func() (any, error) {
+		// The load serves every caller waiting on this key: one caller
+		// giving up must not fail the others.
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		v, err := load(lctx)
+		if err != nil && !isAbsence(err) {
+			return nil, err
+		}
+		ne := &cached[V]{v: v, err: err, fetchedAt: r.clock.Now(), epoch: start}
+		c.Set(key, ne, 1)
+		r.failingSince.Store(0)
+		return ne, nil
+	})
+	if err == nil {
+		ne := res.(*cached[V])
+		return ne.v, ne.err
+	}
+	// The primary failed. Serve what we had, within MaxStale.
+	r.failingSince.CompareAndSwap(0, now.UnixNano())
+	if ok && !r.void(key, e.epoch) && now.Sub(e.fetchedAt) < r.maxStale {
+		r.staleServed.Add(1)
+		return e.v, e.err
+	}
+	var zero V
+	if ctx.Err() != nil {
+		return zero, ctx.Err()
+	}
+	return zero, fmt.Errorf("%w: %w", ErrPrimaryUnavailable, err)
+}
+
+func (r *Registry) void(key string, epoch uint64) bool {
+	if epoch < r.allEpoch.Load() {
+		return true
+	}
+	if v, ok := r.inv.Load(key); ok && epoch < v.(uint64) {
+		return true
+	}
+	return false
+}
+
+func (r *Registry) invalidate(key string) {
+	r.inv.Store(key, r.epoch.Add(1))
+}
+
+// InvalidateTenant drops the cached config of a tenant on this node.
+func (r *Registry) InvalidateTenant(id string) { r.invalidate("t:" + id) }
+
+// InvalidateUser drops the cached account (by login), memberships and
+// groups of a user on this node. Pass the login when known; groups are
+// invalidated for every tenant.
+func (r *Registry) InvalidateUser(userID, login string) {
+	r.invalidate("m:" + userID)
+	if login != "" {
+		r.invalidate("u:" + login)
+	}
+	// Group lists are keyed by tenant and user; rather than track them, void
+	// every group list (they are cheap to reload).
+	r.groups.Clear()
+}
+
+// InvalidateAll drops everything cached on this node.
+func (r *Registry) InvalidateAll() { r.allEpoch.Store(r.epoch.Add(1)) }
+
+// RegistryHealth describes the registry's view of the primary.
+type RegistryHealth struct {
+	// PrimaryReachable is false while reads of the primary fail.
+	PrimaryReachable bool `json:"primaryReachable"`
+	// FailingSince is when reads started failing.
+	FailingSince time.Time `json:"failingSince,omitempty"`
+	// ServingStale is true while cached answers older than the TTL are
+	// served because the primary is unreachable (at most MaxStale).
+	ServingStale bool `json:"servingStale"`
+	// StaleServed counts answers served stale since start.
+	StaleServed int64 `json:"staleServed"`
+}
+
+// Health reports whether the primary is reachable and whether stale
+// answers are being served.
+func (r *Registry) Health() RegistryHealth {
+	h := RegistryHealth{PrimaryReachable: true, StaleServed: r.staleServed.Load()}
+	if since := r.failingSince.Load(); since != 0 {
+		h.PrimaryReachable = false
+		h.FailingSince = time.Unix(0, since).UTC()
+		h.ServingStale = r.clock.Now().Sub(h.FailingSince) < r.maxStale
+	}
+	return h
+}
+
+// MarkPrimaryHealthy clears the failing state after a successful probe
+// (readiness checks call it after a ping succeeds).
+func (r *Registry) MarkPrimaryHealthy() { r.failingSince.Store(0) }
+
+func (r *Registry) close() {
+	r.tenants.Close()
+	r.members.Close()
+	r.users.Close()
+	r.groups.Close()
+}
