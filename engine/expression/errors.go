@@ -68,7 +68,7 @@ func (e *MissingVariableError) Error() string {
 // a *MissingVariableError, or an error about a value that cannot be used the
 // way the expression uses it. errors.As and errors.Is see through it.
 type EvalError struct {
-	// Source is the expression as written in the model.
+	// Source is the expression as written in the model, without surrounding whitespace.
 	Source string
 	// Err is the cause.
 	Err error
@@ -82,7 +82,7 @@ func (e *EvalError) Unwrap() error { return e.Err }
 // ResultTypeError reports an expression whose result has the wrong type for
 // where it is used, for example a condition that returned a string.
 type ResultTypeError struct {
-	// Source is the expression as written in the model.
+	// Source is the expression as written in the model, without surrounding whitespace.
 	Source string
 	// Want describes the expected result: "a boolean", "a string",
 	// "a whole number", "a number" or "a list".

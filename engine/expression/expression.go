@@ -250,7 +250,7 @@ func (x *Expression) evalError(err error) error {
 			cause = errors.New(fe.Message)
 		}
 	}
-	return &EvalError{Source: x.src, Err: cause}
+	return &EvalError{Source: x.quoted(), Err: cause}
 }
 
 // EvalBool evaluates a condition. The result must be a boolean; plain text
@@ -272,7 +272,7 @@ func (x *Expression) EvalBool(vars Variables) (bool, error) {
 	}
 	b, ok := v.(bool)
 	if !ok {
-		return false, &ResultTypeError{Source: x.src, Want: "a boolean", Value: v}
+		return false, &ResultTypeError{Source: x.quoted(), Want: "a boolean", Value: v}
 	}
 	return b, nil
 }
@@ -294,7 +294,7 @@ func (x *Expression) EvalString(vars Variables) (string, error) {
 			return b.String(), nil
 		}
 	}
-	return "", &ResultTypeError{Source: x.src, Want: "a string", Value: v}
+	return "", &ResultTypeError{Source: x.quoted(), Want: "a string", Value: v}
 }
 
 // EvalInt evaluates the expression as a whole number, for loop cardinality
@@ -311,7 +311,7 @@ func (x *Expression) EvalInt(vars Variables) (int, error) {
 		i, ok = parseWhole(s)
 	}
 	if !ok || i < math.MinInt || i > math.MaxInt {
-		return 0, &ResultTypeError{Source: x.src, Want: "a whole number", Value: v}
+		return 0, &ResultTypeError{Source: x.quoted(), Want: "a whole number", Value: v}
 	}
 	return int(i), nil
 }
@@ -343,7 +343,7 @@ func (x *Expression) EvalNumber(vars Variables) (float64, error) {
 		ok = perr == nil
 	}
 	if !ok {
-		return 0, &ResultTypeError{Source: x.src, Want: "a number", Value: v}
+		return 0, &ResultTypeError{Source: x.quoted(), Want: "a number", Value: v}
 	}
 	return f, nil
 }
@@ -367,7 +367,7 @@ func (x *Expression) EvalList(vars Variables) ([]any, error) {
 		}
 		return l, nil
 	}
-	return nil, &ResultTypeError{Source: x.src, Want: "a list", Value: v}
+	return nil, &ResultTypeError{Source: x.quoted(), Want: "a list", Value: v}
 }
 
 func isCollection(v any) bool {
@@ -377,3 +377,7 @@ func isCollection(v any) bool {
 	}
 	return false
 }
+
+// quoted returns the source for error messages, without the whitespace that
+// surrounds expressions written on their own line in the XML.
+func (x *Expression) quoted() string { return strings.TrimSpace(x.src) }

@@ -518,10 +518,11 @@ func TestTypedResults(t *testing.T) {
 			}
 		}
 		for src, msg := range map[string]string{
-			"${status}":  `condition ${status} returned string "open", expected a boolean`,
-			"${nothing}": `condition ${nothing} returned null, expected a boolean`,
-			"${amount}":  `condition ${amount} returned number 2500, expected a boolean`,
-			"yes":        `condition yes returned string "yes", expected a boolean`,
+			"${status}":       `condition ${status} returned string "open", expected a boolean`,
+			"${nothing}":      `condition ${nothing} returned null, expected a boolean`,
+			"${amount}":       `condition ${amount} returned number 2500, expected a boolean`,
+			"yes":             `condition yes returned string "yes", expected a boolean`,
+			"\n  ${status}\n": `condition ${status} returned string "open", expected a boolean`,
 		} {
 			_, err := mustCompile(src).EvalBool(vars)
 			var rt *ResultTypeError
@@ -715,6 +716,26 @@ func TestStructVariables(t *testing.T) {
 			t.Errorf("Eval(%q) err = %v, want *MissingVariableError (unexported fields are invisible)", src, err)
 		}
 	}
+}
+
+// TestConcurrentCompile compiles from many goroutines at once, as parallel
+// deployments do; run with -race.
+func TestConcurrentCompile(t *testing.T) {
+	t.Parallel()
+	var wg sync.WaitGroup
+	for g := range 16 {
+		wg.Go(func() {
+			x, err := Compile(fmt.Sprintf("${n%d > %d && not empty s}", g, g))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if ok, err := x.EvalBool(Map{fmt.Sprintf("n%d", g): g + 1, "s": "x"}); err != nil || !ok {
+				t.Errorf("goroutine %d: %v, %v", g, ok, err)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // TestConcurrentEval shares one compiled expression between goroutines, each
