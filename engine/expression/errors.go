@@ -57,6 +57,7 @@ type MissingVariableError struct {
 	Name string
 }
 
+// Error names the variable, or the key path for a missing map key.
 func (e *MissingVariableError) Error() string {
 	if strings.ContainsAny(e.Name, ".[") {
 		return fmt.Sprintf("%q does not exist", e.Name)
@@ -74,6 +75,7 @@ type EvalError struct {
 	Err error
 }
 
+// Error returns the source followed by the cause.
 func (e *EvalError) Error() string { return e.Source + ": " + e.Err.Error() }
 
 // Unwrap returns the cause.
@@ -91,6 +93,7 @@ type ResultTypeError struct {
 	Value any
 }
 
+// Error says what the expression returned and what was expected.
 func (e *ResultTypeError) Error() string {
 	what := "expression"
 	if e.Want == "a boolean" {

@@ -100,6 +100,7 @@ type ParseError struct {
 	Reason string
 }
 
+// Error returns "invalid timer <kind> <input>: <reason>; use … like …".
 func (e *ParseError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "invalid timer %s %q: ", kindNoun(e.Kind), e.Input)
