@@ -1,0 +1,576 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/security"
+)
+
+// Ref names an object of one tenant. IDs repeat across tenants by design,
+// so a Ref taken from an entity (task.Ref(), instance.Ref()) carries the
+// entity's tenant, and a call made in another tenant's context refuses it
+// with ErrWrongTenant instead of reading that tenant's row with the same ID.
+// IDRef builds a Ref for an ID already known to belong to the context's
+// tenant (an ID from a request of that tenant).
+type Ref struct {
+	Tenant string
+	ID     int64
+}
+
+// IDRef is a Ref to an ID in the tenant of the context it is used in.
+func IDRef(id int64) Ref { return Ref{ID: id} }
+
+// check refuses a Ref of another tenant.
+func (r Ref) check(ctx context.Context) error {
+	tenant, err := security.MustTenant(ctx)
+	if err != nil {
+		return err
+	}
+	if r.Tenant != "" && r.Tenant != tenant {
+		return fmt.Errorf("%w: object %d belongs to tenant %s, the call is made in tenant %s", ErrWrongTenant, r.ID, r.Tenant, tenant)
+	}
+	return nil
+}
+
+// Ref returns a reference to the instance.
+func (p *ProcessInstance) Ref() Ref { return Ref{p.Tenant, p.ID} }
+
+// Ref returns a reference to the definition.
+func (d *ProcessDefinition) Ref() Ref { return Ref{d.Tenant, d.ID} }
+
+// Ref returns a reference to the task.
+func (t *Task) Ref() Ref { return Ref{t.Tenant, t.ID} }
+
+// Ref returns a reference to the external task.
+func (t *ExternalTask) Ref() Ref { return Ref{t.Tenant, t.ID} }
+
+// Ref returns a reference to the job.
+func (j *Job) Ref() Ref { return Ref{j.Tenant, j.ID} }
+
+// Ref returns a reference to the incident.
+func (i *Incident) Ref() Ref { return Ref{i.Tenant, i.ID} }
+
+// Ref returns a reference to the deployment.
+func (d *Deployment) Ref() Ref { return Ref{d.Tenant, d.ID} }
+
+// mergeVars combines untyped (inferred) and typed variables; typed win.
+func mergeVars(untyped map[string]any, typed map[string]Value) (map[string]Value, error) {
+	out, err := typedVars(untyped)
+	if err != nil {
+		return nil, err
+	}
+	if len(typed) > 0 && out == nil {
+		out = make(map[string]Value, len(typed))
+	}
+	for k, v := range typed {
+		if err := validateVarName(k); err != nil {
+			return nil, err
+		}
+		out[k] = v
+	}
+	return out, nil
+}
+
+// StartParams describes an instance to start.
+type StartParams struct {
+	// DefinitionKey starts the latest version of a key; Definition starts
+	// one version. Exactly one must be set.
+	DefinitionKey string
+	Definition    Ref
+	BusinessKey   string
+	// Variables are typed by inference (see ValueOf); TypedVariables carry
+	// their type explicitly. Both go to the process scope.
+	Variables      map[string]any
+	TypedVariables map[string]Value
+	// StartUser is recorded and given to a start event's initiator
+	// variable.
+	StartUser string
+	// ReturnVariables fills ProcessInstance.Variables with the variables at
+	// the end of the start transaction.
+	ReturnVariables bool
+}
+
+// StartInstance starts a process instance and runs it until every token
+// waits or ends, in one transaction.
+//
+// Errors: ErrNoTenant, ErrWrongTenant, ErrNotFound (definition), ErrInvalid
+// (variables, an expression that fails), ErrSuspended, or the error of a
+// service-task handler.
+func (e *Engine) StartInstance(ctx context.Context, p *StartParams) (*ProcessInstance, error) {
+	if p == nil || (p.DefinitionKey == "") == (p.Definition.ID == 0) {
+		return nil, invalid("set exactly one of DefinitionKey and Definition")
+	}
+	if err := p.Definition.check(ctx); err != nil {
+		return nil, err
+	}
+	vars, err := mergeVars(p.Variables, p.TypedVariables)
+	if err != nil {
+		return nil, err
+	}
+	var out ProcessInstance
+	_, err = e.command(ctx, func(c *core, l *loader) error {
+		var def *deployed
+		var err error
+		if p.DefinitionKey != "" {
+			def, err = e.latestTx(ctx, l.tx, p.DefinitionKey)
+		} else {
+			def, err = e.definitionByIDTx(ctx, l.tx, p.Definition.ID)
+		}
+		if err != nil {
+			return final(err)
+		}
+		inst, err := c.startInstance(def, p.BusinessKey, vars, nil, p.StartUser, nil)
+		if err != nil {
+			return final(err)
+		}
+		if err := c.run(); err != nil {
+			return err
+		}
+		out = inst.ProcessInstance
+		if p.ReturnVariables {
+			out.Variables = c.processVariables(inst.ID)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// processVariables returns an instance's process-scope variables as they
+// stand in the unit.
+func (c *core) processVariables(instanceID int64) map[string]Value {
+	out := map[string]Value{}
+	for _, v := range c.vars {
+		if v.instanceID == instanceID && v.scopeID == instanceID && alive(v.op) {
+			out[v.name] = v.val
+		}
+	}
+	return out
+}
+
+// CompleteTaskParams describes the completion of a user task.
+type CompleteTaskParams struct {
+	Variables      map[string]any
+	TypedVariables map[string]Value
+	// Local sets the variables on the task's own scope instead of where
+	// they live (or on the instance).
+	Local bool
+	// User is recorded as who completed the task.
+	User string
+	// ReturnVariables makes CompleteTask return the instance's variables
+	// after the completion.
+	ReturnVariables bool
+}
+
+// CompleteTask completes a user task and moves its token on, in one
+// transaction. Of concurrent completions of one task exactly one succeeds;
+// the others get ErrConflict.
+//
+// Errors: ErrNoTenant, ErrWrongTenant, ErrNotFound, ErrConflict (already
+// completed or deleted), ErrSuspended, ErrInvalid.
+func (e *Engine) CompleteTask(ctx context.Context, task Ref, p *CompleteTaskParams) (map[string]Value, error) {
+	if err := task.check(ctx); err != nil {
+		return nil, err
+	}
+	if p == nil {
+		p = &CompleteTaskParams{}
+	}
+	vars, err := mergeVars(p.Variables, p.TypedVariables)
+	if err != nil {
+		return nil, err
+	}
+	var result map[string]Value
+	_, err = e.command(ctx, func(c *core, l *loader) error {
+		t, err := e.openTask(l, task.ID)
+		if err != nil {
+			return err
+		}
+		if err := c.completeTask(t, vars, p.Local, p.User); err != nil {
+			return err
+		}
+		if err := c.run(); err != nil {
+			return err
+		}
+		if p.ReturnVariables {
+			result = c.processVariables(t.InstanceID)
+		}
+		return nil
+	})
+	return result, err
+}
+
+// openTask loads a task's instance and returns the task, open.
+func (e *Engine) openTask(l *loader, id int64) (*taskRow, error) {
+	var r struct {
+		InstanceID int64  `db:"instance_id"`
+		State      string `db:"state"`
+	}
+	if err := l.tx.GetContext(l.ctx, &r, `SELECT instance_id, state FROM tf_task WHERE id = $1`, id); err != nil {
+		if isNoRows(err) {
+			return nil, final(notFound("task", id))
+		}
+		return nil, err
+	}
+	if TaskState(r.State) != TaskCreated {
+		return nil, final(fmt.Errorf("%w: task %d is %s", ErrConflict, id, r.State))
+	}
+	if _, err := l.load(r.InstanceID); err != nil {
+		return nil, err
+	}
+	for _, t := range l.u.tasks {
+		if t.ID == id && t.State == TaskCreated {
+			return t, nil
+		}
+	}
+	// Completed between the two reads: a retry reports it.
+	return nil, fmt.Errorf("%w: task %d changed concurrently", ErrConflict, id)
+}
+
+// ClaimTask makes user the task's assignee. Claiming a task assigned to
+// someone else is ErrConflict (use SetAssignee to reassign).
+func (e *Engine) ClaimTask(ctx context.Context, task Ref, user string) error {
+	if user == "" {
+		return invalid("claim needs a user ID")
+	}
+	return e.assign(ctx, task, user, true)
+}
+
+// UnclaimTask removes the task's assignee.
+func (e *Engine) UnclaimTask(ctx context.Context, task Ref) error {
+	return e.assign(ctx, task, "", false)
+}
+
+// SetAssignee assigns the task to user ("" unassigns), whoever held it.
+func (e *Engine) SetAssignee(ctx context.Context, task Ref, user string) error {
+	return e.assign(ctx, task, user, false)
+}
+
+func (e *Engine) assign(ctx context.Context, task Ref, user string, claim bool) error {
+	if err := task.check(ctx); err != nil {
+		return err
+	}
+	_, err := e.command(ctx, func(c *core, l *loader) error {
+		t, err := e.openTask(l, task.ID)
+		if err != nil {
+			return err
+		}
+		if claim && t.Assignee != "" && t.Assignee != user {
+			return final(fmt.Errorf("%w: task %d is already claimed by %s", ErrConflict, t.ID, t.Assignee))
+		}
+		if t.Assignee == user {
+			return nil
+		}
+		t.Assignee = user
+		touch(&t.op)
+		x := c.exec(t.ExecutionID)
+		if x != nil {
+			c.event(x.inst, EventTaskAssigned, x.el, t.ID, taskData(t))
+		}
+		return nil
+	})
+	return err
+}
+
+// CorrelateParams describes a message to correlate.
+type CorrelateParams struct {
+	MessageName string
+	// BusinessKey, if set, matches only instances with that business key
+	// (and is the business key of an instance the message starts).
+	BusinessKey string
+	// CorrelationKeys match only instances whose process variables have
+	// these values.
+	CorrelationKeys map[string]any
+	// Instance, if set, matches only that instance.
+	Instance Ref
+	// Variables are set on the matched instance (or the started one).
+	Variables      map[string]any
+	TypedVariables map[string]Value
+	// All correlates to every match instead of requiring exactly one.
+	All bool
+}
+
+// CorrelationResult is one delivery of a message.
+type CorrelationResult struct {
+	// Type is "Execution" for a waiting instance, "ProcessDefinition" for
+	// a message start event.
+	Type       string           `json:"resultType"`
+	Instance   *ProcessInstance `json:"processInstance"`
+	ElementID  string           `json:"activityId"`
+	Definition int64            `json:"processDefinitionId,string,omitempty"`
+}
+
+// CorrelateMessage delivers a message by name to the instances waiting for
+// it (intermediate catch events, receive tasks, boundary events, event-based
+// gateways) that match the business key and correlation keys; when none
+// waits, to a message start event, starting an instance.
+//
+// Errors: ErrNoCorrelation (nothing matched), ErrAmbiguousCorrelation (more
+// than one match without All), ErrNoTenant, ErrWrongTenant, ErrInvalid.
+func (e *Engine) CorrelateMessage(ctx context.Context, p *CorrelateParams) ([]*CorrelationResult, error) {
+	if p == nil || p.MessageName == "" {
+		return nil, invalid("a message needs a name")
+	}
+	if err := p.Instance.check(ctx); err != nil {
+		return nil, err
+	}
+	vars, err := mergeVars(p.Variables, p.TypedVariables)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := typedVars(p.CorrelationKeys)
+	if err != nil {
+		return nil, err
+	}
+	var results []*CorrelationResult
+	_, err = e.command(ctx, func(c *core, l *loader) error {
+		results = nil
+		var subs []subCols
+		q := subSelect + ` WHERE kind = 'message' AND name = $1`
+		args := []any{p.MessageName}
+		if p.Instance.ID != 0 {
+			q += ` AND instance_id = $2`
+			args = append(args, p.Instance.ID)
+		}
+		if err := l.tx.SelectContext(ctx, &subs, q+` ORDER BY id`, args...); err != nil {
+			return err
+		}
+		var matched []*subRow
+		for _, s := range subs {
+			inst, err := l.load(s.InstanceID)
+			if err != nil {
+				return err
+			}
+			if p.BusinessKey != "" && inst.BusinessKey != p.BusinessKey {
+				continue
+			}
+			if !matchesKeys(c, inst, keys) {
+				continue
+			}
+			for _, us := range c.subs {
+				if us.id == s.ID && alive(us.op) {
+					matched = append(matched, us)
+				}
+			}
+		}
+		if len(matched) == 0 && p.Instance.ID == 0 {
+			var starts []subCols
+			if err := l.tx.SelectContext(ctx, &starts, subSelect+` WHERE kind = 'message-start' AND name = $1 ORDER BY id`, p.MessageName); err != nil {
+				return err
+			}
+			if len(starts) > 1 && !p.All {
+				return final(fmt.Errorf("%w: message %q starts %d processes", ErrAmbiguousCorrelation, p.MessageName, len(starts)))
+			}
+			for _, s := range starts {
+				def, err := e.definitionByIDTx(ctx, l.tx, s.DefinitionID)
+				if err != nil {
+					return err
+				}
+				inst, err := c.startInstance(def, p.BusinessKey, vars, def.model.Element(s.ElementID), "", nil)
+				if err != nil {
+					return final(err)
+				}
+				pi := inst.ProcessInstance
+				results = append(results, &CorrelationResult{Type: "ProcessDefinition", Instance: &pi, ElementID: s.ElementID, Definition: def.ID})
+			}
+			if len(results) == 0 {
+				return final(fmt.Errorf("%w: no instance waits for message %q with the given keys, and no process starts with it", ErrNoCorrelation, p.MessageName))
+			}
+			return c.run()
+		}
+		if len(matched) == 0 {
+			return final(fmt.Errorf("%w: instance %d does not wait for message %q", ErrNoCorrelation, p.Instance.ID, p.MessageName))
+		}
+		if len(matched) > 1 && !p.All {
+			return final(fmt.Errorf("%w: %d instances wait for message %q; narrow with a business key or correlation keys, or correlate all", ErrAmbiguousCorrelation, len(matched), p.MessageName))
+		}
+		for _, s := range matched {
+			inst, _ := c.instanceByID(s.instanceID)
+			if err := c.correlate(s, vars); err != nil {
+				return err
+			}
+			pi := inst.ProcessInstance
+			results = append(results, &CorrelationResult{Type: "Execution", Instance: &pi, ElementID: s.elementID})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// matchesKeys reports whether an instance's process variables have every
+// correlation key's value.
+func matchesKeys(c *core, inst *instance, keys map[string]Value) bool {
+	for name, want := range keys {
+		v := c.variable(inst.ID, name)
+		if v == nil || !looseEqual(v.val, want) {
+			return false
+		}
+	}
+	return true
+}
+
+// looseEqual compares values across integer types (a key given as an int
+// matches a Long variable).
+func looseEqual(a, b Value) bool {
+	if a.Equal(b) {
+		return true
+	}
+	an, aok := number(a.V)
+	bn, bok := number(b.V)
+	return aok && bok && an == bn
+}
+
+func number(v any) (float64, bool) {
+	switch x := v.(type) {
+	case int32:
+		return float64(x), true
+	case int64:
+		return float64(x), true
+	case float64:
+		return x, true
+	}
+	return 0, false
+}
+
+// DeleteInstance terminates a running instance: tokens, tasks, jobs and
+// called instances go; history keeps it as terminated with the reason.
+func (e *Engine) DeleteInstance(ctx context.Context, inst Ref, reason string) error {
+	if err := inst.check(ctx); err != nil {
+		return err
+	}
+	_, err := e.command(ctx, func(c *core, l *loader) error {
+		i, err := l.load(inst.ID)
+		if err != nil {
+			return final(err)
+		}
+		if i.State != InstanceActive {
+			return final(fmt.Errorf("%w: process instance %d has already ended", ErrConflict, inst.ID))
+		}
+		if reason == "" {
+			reason = "deleted"
+		}
+		c.terminateInstance(i, reason)
+		return nil
+	})
+	return err
+}
+
+// ModifyVariablesParams changes an instance's process variables.
+type ModifyVariablesParams struct {
+	Set       map[string]any
+	SetTyped  map[string]Value
+	Deletions []string
+}
+
+// ModifyVariables sets and deletes process variables of a running
+// instance, in one transaction.
+func (e *Engine) ModifyVariables(ctx context.Context, inst Ref, p *ModifyVariablesParams) error {
+	if err := inst.check(ctx); err != nil {
+		return err
+	}
+	vars, err := mergeVars(p.Set, p.SetTyped)
+	if err != nil {
+		return err
+	}
+	_, err = e.command(ctx, func(c *core, l *loader) error {
+		i, err := l.load(inst.ID)
+		if err != nil {
+			return final(err)
+		}
+		if i.State != InstanceActive {
+			return final(fmt.Errorf("%w: process instance %d has ended; its variables are history", ErrConflict, inst.ID))
+		}
+		i.touched = true
+		for _, name := range sortedKeys(vars) {
+			c.setLocal(i.root, name, vars[name])
+		}
+		for _, name := range p.Deletions {
+			if v := c.variable(i.ID, name); v != nil {
+				drop(&v.op)
+			}
+		}
+		return nil
+	})
+	return err
+}
+
+// SuspendInstance suspends (or activates) a running instance: its tasks
+// cannot complete, its jobs and external tasks are not fetched.
+func (e *Engine) SuspendInstance(ctx context.Context, inst Ref, suspended bool) error {
+	if err := inst.check(ctx); err != nil {
+		return err
+	}
+	_, err := e.command(ctx, func(c *core, l *loader) error {
+		i, err := l.load(inst.ID)
+		if err != nil {
+			return final(err)
+		}
+		if i.State != InstanceActive {
+			return final(fmt.Errorf("%w: process instance %d has ended", ErrConflict, inst.ID))
+		}
+		i.Suspended = suspended
+		i.touched = true
+		for _, t := range c.tasks {
+			if t.InstanceID == i.ID && alive(t.op) && t.Suspended != suspended {
+				t.Suspended = suspended
+				touch(&t.op)
+			}
+		}
+		for _, t := range c.extTasks {
+			if t.InstanceID == i.ID && alive(t.op) && t.Suspended != suspended {
+				t.Suspended = suspended
+				touch(&t.op)
+			}
+		}
+		for _, j := range c.jobs {
+			if j.InstanceID == i.ID && alive(j.op) && j.Suspended != suspended {
+				j.Suspended = suspended
+				touch(&j.op)
+			}
+		}
+		return nil
+	})
+	return err
+}
+
+// SuspendDefinition suspends (or activates) a definition: no new instance
+// starts from it. With instances set, its running instances are suspended
+// (or activated) too.
+func (e *Engine) SuspendDefinition(ctx context.Context, def Ref, suspended, instances bool) error {
+	if err := def.check(ctx); err != nil {
+		return err
+	}
+	var ids []int64
+	err := e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tf_definition SET suspended = $1 WHERE id = $2`, suspended, def.ID)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return notFound("process definition", def.ID)
+		}
+		if instances {
+			return tx.SelectContext(ctx, &ids, `SELECT id FROM tf_instance WHERE definition_id = $1 AND state = 'active' AND suspended <> $2`, def.ID, suspended)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, id := range ids {
+		if err := e.SuspendInstance(ctx, IDRef(id), suspended); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// now returns the engine's current time, as commands see it.
+func (e *Engine) now() time.Time { return e.clock.Now().UTC().Truncate(time.Millisecond) }

@@ -1,0 +1,345 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/engine/bpmn"
+	"github.com/tenantflow/tenantflow/engine/model"
+	"github.com/tenantflow/tenantflow/idgen"
+	"github.com/tenantflow/tenantflow/security"
+)
+
+// Options configure an Engine. Zero values take the documented defaults.
+type Options struct {
+	// Clock is the engine's time: timers, due dates, history. Tests inject a
+	// fake. Default: the datasource's clock.
+	Clock clockwork.Clock
+	// Logger receives operational messages. Default: the datasource's.
+	Logger *slog.Logger
+	// HandlerTimeout bounds one call of a Go service-task handler.
+	// Default 30s.
+	HandlerTimeout time.Duration
+	// DefaultRetries is how often a failing job runs before an incident.
+	// Default 3.
+	DefaultRetries int
+	// MaxResourceBytes bounds a deployed BPMN resource. Default 10 MiB.
+	MaxResourceBytes int64
+	// IDBlockSize is the size of the per-tenant ID blocks. Default 1,000.
+	IDBlockSize int64
+	// MaxCommandRetries bounds the retries of a command that lost a race
+	// with another on the same instance. Default 8.
+	MaxCommandRetries int
+}
+
+func (o Options) withDefaults(src *datasource.Sources) Options {
+	if o.Clock == nil {
+		o.Clock = src.Config.Clock
+	}
+	if o.Logger == nil {
+		o.Logger = src.Config.Logger
+	}
+	if o.HandlerTimeout <= 0 {
+		o.HandlerTimeout = 30 * time.Second
+	}
+	if o.DefaultRetries <= 0 {
+		o.DefaultRetries = DefaultJobRetries
+	}
+	if o.MaxResourceBytes <= 0 {
+		o.MaxResourceBytes = bpmn.DefaultMaxBytes
+	}
+	if o.MaxCommandRetries <= 0 {
+		o.MaxCommandRetries = 8
+	}
+	return o
+}
+
+// Engine is the BPMN engine over tenant-aware storage. Every call works in
+// the tenant carried by its context; no call reads or writes another
+// tenant's data. An Engine is safe for concurrent use and holds no
+// goroutines of its own: background work (timers, async continuations) is
+// run by the job executor through ExecuteJobs.
+type Engine struct {
+	src     *datasource.Sources
+	ds      *datasource.TenantAwareDataSource
+	signals *datasource.Signals
+	ids     *idgen.Generator
+	defs    *datasource.TenantCache[*deployed]
+	opts    Options
+	clock   clockwork.Clock
+	log     *slog.Logger
+
+	mu       sync.RWMutex
+	handlers map[string]Handler
+}
+
+// New returns an engine over the datasources src. It starts nothing.
+func New(src *datasource.Sources, opts Options) (*Engine, error) {
+	if src == nil {
+		return nil, errors.New("engine: nil datasource")
+	}
+	opts = opts.withDefaults(src)
+	return &Engine{
+		src:      src,
+		ds:       src.Tenants,
+		signals:  src.Signals,
+		ids:      idgen.New(src.Tenants, opts.IDBlockSize),
+		defs:     datasource.NewTenantCache[*deployed](src.Caches, "definition"),
+		opts:     opts,
+		clock:    opts.Clock,
+		log:      opts.Logger,
+		handlers: map[string]Handler{},
+	}, nil
+}
+
+// RegisterHandler serves a service-task topic in-process with h, for every
+// tenant. Tasks of a topic with a handler never become external tasks.
+// Registering nil removes the handler.
+func (e *Engine) RegisterHandler(topic string, h Handler) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if h == nil {
+		delete(e.handlers, topic)
+		return
+	}
+	e.handlers[topic] = h
+}
+
+func (e *Engine) handler(topic string) Handler {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.handlers[topic]
+}
+
+// ForgetTenant drops what the engine holds in memory for a tenant (ID
+// blocks; cached definitions go with the tenant's cache generation). Call it
+// when a tenant is dropped.
+func (e *Engine) ForgetTenant(tenant string) { e.ids.Forget(tenant) }
+
+// txEnv is the core's view of the engine inside one transaction.
+type txEnv struct {
+	e   *Engine
+	tx  *datasource.Tx
+	ctx context.Context
+}
+
+func (t txEnv) handler(topic string) Handler  { return t.e.handler(topic) }
+func (t txEnv) handlerTimeout() time.Duration { return t.e.opts.HandlerTimeout }
+func (t txEnv) defaultRetries() int           { return t.e.opts.DefaultRetries }
+func (t txEnv) latestDefinition(ctx context.Context, key string) (*deployed, error) {
+	return t.e.latestTx(ctx, t.tx, key)
+}
+func (t txEnv) definitionByID(ctx context.Context, id int64) (*deployed, error) {
+	return t.e.definitionByIDTx(ctx, t.tx, id)
+}
+
+// command runs fn in one transaction of the tenant in ctx with a fresh unit
+// of work, applies the unit, commits, and signals what the commit created.
+// A command that lost a race on an instance (ErrConflict) is retried from
+// scratch, re-reading state; a command whose ID block ran dry is retried
+// after a refill outside the transaction.
+func (e *Engine) command(ctx context.Context, fn func(c *core, l *loader) error) (*uow, error) {
+	tenant, err := security.MustTenant(ctx)
+	if err != nil {
+		return nil, err
+	}
+	need := int64(64)
+	for attempt := 0; ; attempt++ {
+		if e.ids.Available(tenant) < need {
+			if err := e.ids.Ensure(ctx, need); err != nil {
+				return nil, err
+			}
+		}
+		var u *uow
+		err := e.ds.InTx(ctx, func(tx *datasource.Tx) (err error) {
+			now := e.clock.Now().UTC().Truncate(time.Millisecond)
+			u = &uow{tenant: tenant, now: now, nowMS: now.UnixMilli(),
+				newID: func() (int64, bool) { return e.ids.TryNext(tenant) }}
+			l := &loader{ctx: ctx, e: e, tx: tx, u: u}
+			u.loadInstance = l.load
+			c := &core{uow: u, ctx: ctx, env: txEnv{e: e, tx: tx, ctx: ctx}}
+			defer func() {
+				if r := recover(); r != nil {
+					if r == errOutOfIDs {
+						err = errOutOfIDs
+						return
+					}
+					panic(r)
+				}
+			}()
+			if err := fn(c, l); err != nil {
+				return err
+			}
+			return l.apply()
+		})
+		switch {
+		case err == nil:
+			e.afterCommit(tenant, u)
+			return u, nil
+		case errors.Is(err, errOutOfIDs) && attempt < e.opts.MaxCommandRetries:
+			need *= 4
+			continue
+		case errors.Is(err, ErrConflict) && attempt < e.opts.MaxCommandRetries && retryable(err):
+			t := time.NewTimer(time.Duration(rand.IntN(5*(attempt+1))+1) * time.Millisecond)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctx.Err()
+			}
+			continue
+		}
+		return nil, err
+	}
+}
+
+// errFinal marks a conflict that a retry cannot fix (a task already
+// completed): the command reports it instead of retrying.
+type errFinal struct{ error }
+
+func (e errFinal) Unwrap() error { return e.error }
+
+func retryable(err error) bool {
+	var f errFinal
+	return !errors.As(err, &f)
+}
+
+func final(err error) error { return errFinal{err} }
+
+// afterCommit tells the tenant's listeners what the commit created.
+func (e *Engine) afterCommit(tenant string, u *uow) {
+	if e.signals == nil {
+		return
+	}
+	if !u.earliestJob.IsZero() {
+		e.signals.Notify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: tenant, DueAt: u.earliestJob})
+	}
+	if len(u.events) > 0 {
+		e.signals.Notify(datasource.Signal{Topic: datasource.TopicEvents, Tenant: tenant})
+	}
+	for _, t := range u.externalTopics {
+		e.signals.Notify(datasource.Signal{Topic: datasource.TopicExternalTasks, Tenant: tenant, Key: t})
+	}
+	if u.definitionsNew {
+		e.signals.Notify(datasource.Signal{Topic: datasource.TopicDefinitions, Tenant: tenant})
+	}
+}
+
+// read runs fn in a read-only transaction of the tenant in ctx.
+func (e *Engine) read(ctx context.Context, fn func(tx *datasource.Tx) error) error {
+	return e.ds.InReadTx(ctx, fn)
+}
+
+// ---- definitions ----
+
+type definitionCols struct {
+	ID           int64  `db:"id"`
+	Key          string `db:"def_key"`
+	Version      int    `db:"version"`
+	Name         string `db:"name"`
+	DeploymentID int64  `db:"deployment_id"`
+	ResourceName string `db:"resource_name"`
+	Hash         string `db:"hash"`
+	VersionTag   string `db:"version_tag"`
+	HistoryTTL   int64  `db:"history_ttl_ms"`
+	Suspended    bool   `db:"suspended"`
+	CreatedAt    int64  `db:"created_at"`
+}
+
+const definitionSelect = `SELECT id, def_key, version, name, deployment_id, resource_name, hash, version_tag,
+	history_ttl_ms, suspended, created_at FROM tf_definition`
+
+func (r *definitionCols) public(tenant string) ProcessDefinition {
+	return ProcessDefinition{ID: r.ID, Tenant: tenant, Key: r.Key, Version: r.Version, Name: r.Name, DeploymentID: r.DeploymentID,
+		ResourceName: r.ResourceName, VersionTag: r.VersionTag, HistoryTimeToLive: time.Duration(r.HistoryTTL) * time.Millisecond,
+		Suspended: r.Suspended, CreatedAt: timeOf(r.CreatedAt)}
+}
+
+// definitionByIDTx returns a compiled definition, from the per-tenant
+// cache or from storage. The cache is keyed by the immutable definition ID;
+// only the suspended flag can change, and it is re-read every time.
+func (e *Engine) definitionByIDTx(ctx context.Context, tx *datasource.Tx, id int64) (*deployed, error) {
+	var r definitionCols
+	if err := tx.GetContext(ctx, &r, definitionSelect+` WHERE id = $1`, id); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, notFound("process definition", id)
+		}
+		return nil, err
+	}
+	return e.compiled(ctx, tx, &r)
+}
+
+// latestTx returns the latest version of a process key. It is read from
+// storage on every call, so a deployment made through any node is used at
+// once.
+func (e *Engine) latestTx(ctx context.Context, tx *datasource.Tx, key string) (*deployed, error) {
+	var r definitionCols
+	err := tx.GetContext(ctx, &r, definitionSelect+` WHERE def_key = $1 ORDER BY version DESC LIMIT 1`, key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("%w: no process definition with key %q is deployed", ErrNotFound, key)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return e.compiled(ctx, tx, &r)
+}
+
+// compiled returns the compiled model of a definition row, compiling its
+// resource on a cache miss.
+func (e *Engine) compiled(ctx context.Context, tx *datasource.Tx, r *definitionCols) (*deployed, error) {
+	key := strconv.FormatInt(r.ID, 10)
+	d, ok := e.defs.Get(tx.Tenant(), key)
+	if !ok {
+		var content string
+		if err := tx.GetContext(ctx, &content, `SELECT content FROM tf_resource WHERE deployment_id = $1 AND name = $2`,
+			r.DeploymentID, r.ResourceName); err != nil {
+			return nil, fmt.Errorf("resource %q of definition %d: %w", r.ResourceName, r.ID, err)
+		}
+		ms, err := e.compile(r.ResourceName, []byte(content))
+		if err != nil {
+			return nil, err
+		}
+		for _, m := range ms {
+			if m.Key == r.Key {
+				d = &deployed{model: m}
+			}
+		}
+		if d == nil {
+			return nil, fmt.Errorf("resource %q no longer defines process %q", r.ResourceName, r.Key)
+		}
+		d.ProcessDefinition = r.public(tx.Tenant())
+		e.defs.Set(tx.Tenant(), key, d)
+	}
+	if d.Suspended != r.Suspended {
+		c := *d
+		c.Suspended = r.Suspended
+		d = &c
+	}
+	return d, nil
+}
+
+func (e *Engine) compile(name string, content []byte) ([]*model.Definition, error) {
+	defs, err := bpmn.ParseBytes(content, bpmn.Options{MaxBytes: e.opts.MaxResourceBytes})
+	if err != nil {
+		var pe *bpmn.ParseError
+		if errors.As(err, &pe) {
+			me := &model.Error{}
+			for _, p := range pe.Problems {
+				me.Problems = append(me.Problems, model.Problem{Resource: name, ElementID: p.ElementID, Line: p.Line, Message: p.Message})
+			}
+			return nil, me
+		}
+		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
+	}
+	return model.Compile(defs, model.Options{Resource: name})
+}

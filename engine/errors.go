@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/tenantflow/tenantflow/datasource"
+)
+
+// Errors returned by the engine. Compare with errors.Is: most are wrapped
+// with details that say which object and what to do.
+var (
+	// ErrNoTenant: the context carries no tenant.
+	ErrNoTenant = datasource.ErrNoTenant
+	// ErrNotFound: the definition, instance, task, job… does not exist in the
+	// tenant of the context. Same value as datasource.ErrNotFound.
+	ErrNotFound = datasource.ErrNotFound
+	// ErrConflict: the object was changed concurrently, or is in a state
+	// that forbids the operation (a task already completed, a lock held by
+	// another worker). Same value as datasource.ErrConflict.
+	ErrConflict = datasource.ErrConflict
+	// ErrInvalid: the request is malformed; the message says what to fix.
+	// Same value as datasource.ErrInvalid.
+	ErrInvalid = datasource.ErrInvalid
+	// ErrWrongTenant: an entity or handle of one tenant was passed to a call
+	// made in another tenant's context. Nothing was read or written.
+	ErrWrongTenant = errors.New("entity belongs to another tenant")
+	// ErrSuspended: the definition or instance is suspended.
+	ErrSuspended = errors.New("suspended")
+	// ErrNoCorrelation: a message matched no waiting instance or start event.
+	ErrNoCorrelation = errors.New("message matched nothing")
+	// ErrAmbiguousCorrelation: a message matched more than one target while
+	// exactly one was asked for.
+	ErrAmbiguousCorrelation = errors.New("message matched more than one target")
+)
+
+// BPMNError is returned by a service-task handler to throw a BPMN error,
+// caught by an error boundary event with the same code on the task or an
+// enclosing scope.
+type BPMNError struct {
+	Code    string
+	Message string
+	// Variables are set before the error is thrown.
+	Variables map[string]any
+}
+
+func (e *BPMNError) Error() string {
+	if e.Message == "" {
+		return "BPMN error " + e.Code
+	}
+	return fmt.Sprintf("BPMN error %s: %s", e.Code, e.Message)
+}
+
+// errOutOfIDs aborts a transaction whose ID block ran dry; the engine tops
+// the block up outside the transaction and retries.
+var errOutOfIDs = errors.New("ID block exhausted")
+
+func notFound(what string, id any) error { return fmt.Errorf("%w: %s %v", ErrNotFound, what, id) }
+
+func invalid(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
+}
+
+func isNoRows(err error) bool { return errors.Is(err, sql.ErrNoRows) }

@@ -1,0 +1,291 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tenantflow/tenantflow/datasource"
+)
+
+// position is a parsed Cursor. On PostgreSQL it is (transaction ID,
+// sequence); on SQLite the sequence alone (the single writer makes insert
+// order commit order).
+type position struct {
+	tx  uint64
+	seq int64
+}
+
+func (p position) cursor(d datasource.Dialect) Cursor {
+	if p == (position{}) {
+		return ""
+	}
+	if d == datasource.Postgres {
+		return Cursor("p" + strconv.FormatUint(p.tx, 10) + "." + strconv.FormatInt(p.seq, 10))
+	}
+	return Cursor("s" + strconv.FormatInt(p.seq, 10))
+}
+
+func (p position) less(o position) bool { return p.tx < o.tx || p.tx == o.tx && p.seq < o.seq }
+
+func parseCursor(c Cursor, d datasource.Dialect) (position, error) {
+	s := string(c)
+	if s == "" {
+		return position{}, nil
+	}
+	bad := fmt.Errorf("%w: cursor %q is not one this storage issued", ErrInvalid, truncate(s, 40))
+	switch {
+	case d == datasource.Postgres && strings.HasPrefix(s, "p"):
+		a, b, ok := strings.Cut(s[1:], ".")
+		if !ok {
+			return position{}, bad
+		}
+		tx, err1 := strconv.ParseUint(a, 10, 64)
+		seq, err2 := strconv.ParseInt(b, 10, 64)
+		if err1 != nil || err2 != nil {
+			return position{}, bad
+		}
+		return position{tx, seq}, nil
+	case d == datasource.SQLite && strings.HasPrefix(s, "s"):
+		seq, err := strconv.ParseInt(s[1:], 10, 64)
+		if err != nil {
+			return position{}, bad
+		}
+		return position{seq: seq}, nil
+	}
+	return position{}, bad
+}
+
+type outboxCols struct {
+	Seq          int64  `db:"seq"`
+	Tx           uint64 `db:"tx"`
+	ID           int64  `db:"id"`
+	Type         string `db:"type"`
+	At           int64  `db:"at"`
+	InstanceID   int64  `db:"instance_id"`
+	BusinessKey  string `db:"business_key"`
+	DefinitionID int64  `db:"definition_id"`
+	DefKey       string `db:"def_key"`
+	ElementID    string `db:"element_id"`
+	ElementType  string `db:"element_type"`
+	TaskID       int64  `db:"task_id"`
+	Data         string `db:"data"`
+}
+
+const outboxFields = `seq, id, type, at, instance_id, business_key, definition_id, def_key, element_id, element_type, task_id, data`
+
+// ReadEvents returns events of the tenant in ctx after p.After, in commit
+// order. On PostgreSQL only events of transactions older than every running
+// transaction are returned, so an event whose transaction commits later
+// always sorts after the returned Next: a reader resuming from Next never
+// skips one.
+func (e *Engine) ReadEvents(ctx context.Context, p *ReadEventsParams) (*EventBatch, error) {
+	if p == nil {
+		p = &ReadEventsParams{}
+	}
+	limit := p.Limit
+	if limit <= 0 || limit > 10_000 {
+		limit = 500
+	}
+	out := &EventBatch{Next: p.After}
+	err := e.read(ctx, func(tx *datasource.Tx) error {
+		out.Events = out.Events[:0]
+		after, err := parseCursor(p.After, tx.Dialect())
+		if err != nil {
+			return err
+		}
+		var rows []outboxCols
+		if tx.Dialect() == datasource.Postgres {
+			err = tx.SelectContext(ctx, &rows, `SELECT `+outboxFields+`, tx_id::text::bigint AS tx FROM tf_outbox
+				WHERE (tx_id, seq) > ($1::text::xid8, $2) AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
+				ORDER BY tx_id, seq LIMIT $3`, strconv.FormatUint(after.tx, 10), after.seq, limit)
+		} else {
+			err = tx.SelectContext(ctx, &rows, `SELECT `+outboxFields+`, 0 AS tx FROM tf_outbox WHERE seq > $1 ORDER BY seq LIMIT $2`, after.seq, limit)
+		}
+		if err != nil {
+			return err
+		}
+		types := map[EventType]bool{}
+		for _, t := range p.Types {
+			types[t] = true
+		}
+		for i := range rows {
+			r := &rows[i]
+			pos := position{r.Tx, r.Seq}
+			out.Next = pos.cursor(tx.Dialect())
+			if len(types) > 0 && !types[EventType(r.Type)] || p.InstanceID != 0 && r.InstanceID != p.InstanceID ||
+				p.DefinitionKey != "" && r.DefKey != p.DefinitionKey {
+				continue
+			}
+			ev := &Event{ID: r.ID, Tenant: tx.Tenant(), Type: EventType(r.Type), Time: timeOf(r.At), Cursor: out.Next,
+				InstanceID: r.InstanceID, BusinessKey: r.BusinessKey, DefinitionID: r.DefinitionID, DefinitionKey: r.DefKey,
+				ElementID: r.ElementID, ElementType: r.ElementType, TaskID: r.TaskID}
+			if r.Data != "" {
+				ev.Data = json.RawMessage(r.Data)
+			}
+			out.Events = append(out.Events, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ConsumerState returns a named consumer's position, backlog and dead
+// letters in the tenant of ctx. A consumer that never advanced is at the
+// beginning.
+func (e *Engine) ConsumerState(ctx context.Context, consumer string) (*ConsumerState, error) {
+	st := &ConsumerState{Consumer: consumer}
+	err := e.read(ctx, func(tx *datasource.Tx) error {
+		var row struct {
+			Position  string `db:"position"`
+			UpdatedAt int64  `db:"updated_at"`
+		}
+		err := tx.GetContext(ctx, &row, `SELECT position, updated_at FROM tf_outbox_consumer WHERE name = $1`, consumer)
+		if err != nil && !isNoRows(err) {
+			return err
+		}
+		st.Position, st.UpdatedAt = Cursor(row.Position), timeOf(row.UpdatedAt)
+		pos, err := parseCursor(st.Position, tx.Dialect())
+		if err != nil {
+			return err
+		}
+		if tx.Dialect() == datasource.Postgres {
+			err = tx.GetContext(ctx, &st.Backlog, `SELECT COUNT(*) FROM tf_outbox WHERE (tx_id, seq) > ($1::text::xid8, $2)`,
+				strconv.FormatUint(pos.tx, 10), pos.seq)
+		} else {
+			err = tx.GetContext(ctx, &st.Backlog, `SELECT COUNT(*) FROM tf_outbox WHERE seq > $1`, pos.seq)
+		}
+		if err != nil {
+			return err
+		}
+		return tx.GetContext(ctx, &st.DeadLetters, `SELECT COUNT(*) FROM tf_outbox_dead WHERE consumer = $1`, consumer)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// AdvanceConsumer records that consumer has processed everything up to
+// and including to. Positions only move forward: an older cursor is
+// ignored.
+func (e *Engine) AdvanceConsumer(ctx context.Context, consumer string, to Cursor) error {
+	if consumer == "" {
+		return invalid("a consumer needs a name")
+	}
+	return e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+		next, err := parseCursor(to, tx.Dialect())
+		if err != nil {
+			return err
+		}
+		var cur string
+		err = tx.GetContext(ctx, &cur, `SELECT position FROM tf_outbox_consumer WHERE name = $1`, consumer)
+		if err != nil && !isNoRows(err) {
+			return err
+		}
+		if prev, perr := parseCursor(Cursor(cur), tx.Dialect()); perr == nil && !prev.less(next) {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO tf_outbox_consumer (name, position, updated_at) VALUES ($1, $2, $3)
+			ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
+			consumer, string(to), e.now().UnixMilli())
+		return err
+	})
+}
+
+// DeadLetterEvents records events a consumer gave up on, with reasons.
+func (e *Engine) DeadLetterEvents(ctx context.Context, consumer string, letters []DeadLetter) error {
+	if len(letters) == 0 {
+		return nil
+	}
+	return e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+		for _, l := range letters {
+			at := l.At
+			if at.IsZero() {
+				at = e.now()
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tf_outbox_dead (consumer, event_id, reason, at) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (consumer, event_id) DO UPDATE SET reason = excluded.reason, at = excluded.at`,
+				consumer, l.EventID, truncate(l.Reason, 4000), at.UnixMilli()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// DeadLetters lists a consumer's dead letters, newest first.
+func (e *Engine) DeadLetters(ctx context.Context, consumer string, limit int) ([]DeadLetter, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var out []DeadLetter
+	err := e.read(ctx, func(tx *datasource.Tx) error {
+		var rows []struct {
+			EventID int64  `db:"event_id"`
+			Reason  string `db:"reason"`
+			At      int64  `db:"at"`
+		}
+		if err := tx.SelectContext(ctx, &rows, `SELECT event_id, reason, at FROM tf_outbox_dead WHERE consumer = $1
+			ORDER BY at DESC, event_id LIMIT $2`, consumer, limit); err != nil {
+			return err
+		}
+		out = out[:0]
+		for _, r := range rows {
+			out = append(out, DeadLetter{Consumer: consumer, EventID: r.EventID, Reason: r.Reason, At: timeOf(r.At)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PruneOutbox removes events older than olderThan that every registered
+// consumer has passed (all of them, when no consumer is registered), and
+// dead letters of events no longer in the outbox. It returns how many
+// events it removed.
+func (e *Engine) PruneOutbox(ctx context.Context, olderThan time.Time) (int, error) {
+	removed := 0
+	err := e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+		var positions []string
+		if err := tx.SelectContext(ctx, &positions, `SELECT position FROM tf_outbox_consumer`); err != nil {
+			return err
+		}
+		var min *position
+		for _, s := range positions {
+			p, err := parseCursor(Cursor(s), tx.Dialect())
+			if err != nil {
+				return err
+			}
+			if min == nil || p.less(*min) {
+				pp := p
+				min = &pp
+			}
+		}
+		var res interface{ RowsAffected() (int64, error) }
+		var err error
+		switch {
+		case min == nil:
+			res, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox WHERE at < $1`, olderThan.UnixMilli())
+		case tx.Dialect() == datasource.Postgres:
+			res, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox WHERE at < $1 AND (tx_id, seq) <= ($2::text::xid8, $3)`,
+				olderThan.UnixMilli(), strconv.FormatUint(min.tx, 10), min.seq)
+		default:
+			res, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox WHERE at < $1 AND seq <= $2`, olderThan.UnixMilli(), min.seq)
+		}
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		removed = int(n)
+		_, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox_dead WHERE at < $1 AND NOT EXISTS (SELECT 1 FROM tf_outbox o WHERE o.id = tf_outbox_dead.event_id)`,
+			olderThan.UnixMilli())
+		return err
+	})
+	return removed, err
+}

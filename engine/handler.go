@@ -1,0 +1,65 @@
+package engine
+
+import (
+	"context"
+	"sort"
+)
+
+// Handler serves a service-task topic inside the engine, like a delegate:
+// it runs within the transaction of the step that reached the task (or of
+// the job, when the task is asynchronous), with a timeout. Read variables
+// with task.Variable, write them with task.Set. Return a *BPMNError to throw
+// a BPMN error; any other error fails the step (and, in a job, counts as a
+// failed attempt).
+//
+// A topic without a handler becomes an external task for REST workers: one
+// binding, two kinds of worker.
+type Handler func(ctx context.Context, task *ServiceTask) error
+
+// ServiceTask is what a handler sees of the task it serves.
+type ServiceTask struct {
+	Tenant        string
+	InstanceID    int64
+	BusinessKey   string
+	DefinitionKey string
+	ElementID     string
+	Topic         string
+
+	vars  interface{ Lookup(string) (any, bool) }
+	out   map[string]any
+	order []string
+}
+
+// Variable returns a variable visible from the task, as expressions see it
+// (integers as int, JSON decoded).
+func (t *ServiceTask) Variable(name string) (any, bool) {
+	if v, ok := t.out[name]; ok {
+		return v, true
+	}
+	return t.vars.Lookup(name)
+}
+
+// Set sets a variable (where it exists in the task's scopes, else on the
+// instance) when the handler returns successfully or with a BPMN error.
+func (t *ServiceTask) Set(name string, value any) {
+	if t.out == nil {
+		t.out = map[string]any{}
+	}
+	if _, seen := t.out[name]; !seen {
+		t.order = append(t.order, name)
+	}
+	t.out[name] = value
+}
+
+// sortedKeys returns a map's keys in order, so commands are deterministic.
+func sortedKeys[V any](m map[string]V) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,794 @@
+package engine
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tenantflow/tenantflow/datasource"
+)
+
+// This file moves units of work between the core and a tenant's storage:
+// load brings an instance's rows in, apply writes the net changes. It is the
+// only place that knows the runtime tables' columns.
+
+func msOf(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixMilli()
+}
+
+func nullMS(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UnixMilli()
+}
+
+func timeOf(ms int64) time.Time {
+	if ms == 0 {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+func timeOfNull(ms sql.NullInt64) time.Time {
+	if !ms.Valid {
+		return time.Time{}
+	}
+	return timeOf(ms.Int64)
+}
+
+// ---- loading ----
+
+type instanceCols struct {
+	ID           int64         `db:"id"`
+	DefinitionID int64         `db:"definition_id"`
+	DefKey       string        `db:"def_key"`
+	BusinessKey  string        `db:"business_key"`
+	State        string        `db:"state"`
+	Suspended    bool          `db:"suspended"`
+	SuperInst    int64         `db:"super_instance_id"`
+	SuperExec    int64         `db:"super_execution_id"`
+	StartAct     string        `db:"start_activity"`
+	EndAct       string        `db:"end_activity"`
+	StartUser    string        `db:"start_user"`
+	DeleteReason string        `db:"delete_reason"`
+	Holds        int           `db:"holds"`
+	StartedAt    int64         `db:"started_at"`
+	EndedAt      sql.NullInt64 `db:"ended_at"`
+	Revision     int64         `db:"revision"`
+}
+
+const instanceSelect = `SELECT id, definition_id, def_key, business_key, state, suspended, super_instance_id,
+	super_execution_id, start_activity, end_activity, start_user, delete_reason, holds, started_at, ended_at, revision
+	FROM tf_instance`
+
+func (r *instanceCols) public(tenant string) ProcessInstance {
+	return ProcessInstance{ID: r.ID, Tenant: tenant, DefinitionID: r.DefinitionID, DefinitionKey: r.DefKey,
+		BusinessKey: r.BusinessKey, State: InstanceState(r.State), Suspended: r.Suspended, SuperInstanceID: r.SuperInst,
+		StartActivityID: r.StartAct, EndActivityID: r.EndAct, StartUserID: r.StartUser, DeleteReason: r.DeleteReason,
+		StartedAt: timeOf(r.StartedAt), EndedAt: timeOfNull(r.EndedAt), Revision: r.Revision}
+}
+
+type execCols struct {
+	ID         int64  `db:"id"`
+	InstanceID int64  `db:"instance_id"`
+	ParentID   int64  `db:"parent_id"`
+	ElementID  string `db:"element_id"`
+	State      string `db:"state"`
+	IsScope    bool   `db:"is_scope"`
+	ActID      int64  `db:"activity_instance_id"`
+	Flags      int    `db:"flags"`
+	Data       string `db:"data"`
+	CreatedAt  int64  `db:"created_at"`
+}
+
+type varCols struct {
+	ScopeID    int64           `db:"scope_id"`
+	Name       string          `db:"name"`
+	InstanceID int64           `db:"instance_id"`
+	Type       string          `db:"type"`
+	Text       sql.NullString  `db:"text_value"`
+	Long       sql.NullInt64   `db:"long_value"`
+	Double     sql.NullFloat64 `db:"double_value"`
+	Revision   int             `db:"revision"`
+}
+
+func (v *varCols) value() (Value, error) {
+	var t *string
+	var l *int64
+	var d *float64
+	if v.Text.Valid {
+		t = &v.Text.String
+	}
+	if v.Long.Valid {
+		l = &v.Long.Int64
+	}
+	if v.Double.Valid {
+		d = &v.Double.Float64
+	}
+	return decodeValue(v.Type, t, l, d)
+}
+
+type taskCols struct {
+	ID              int64         `db:"id"`
+	InstanceID      int64         `db:"instance_id"`
+	ExecutionID     int64         `db:"execution_id"`
+	DefinitionID    int64         `db:"definition_id"`
+	DefKey          string        `db:"def_key"`
+	ElementID       string        `db:"element_id"`
+	Name            string        `db:"name"`
+	Assignee        string        `db:"assignee"`
+	CandidateUsers  string        `db:"candidate_users"`
+	CandidateGroups string        `db:"candidate_groups"`
+	Priority        int           `db:"priority"`
+	FormKey         string        `db:"form_key"`
+	DueAt           sql.NullInt64 `db:"due_at"`
+	FollowUpAt      sql.NullInt64 `db:"follow_up_at"`
+	State           string        `db:"state"`
+	Suspended       bool          `db:"suspended"`
+	DeleteReason    string        `db:"delete_reason"`
+	CreatedAt       int64         `db:"created_at"`
+	EndedAt         sql.NullInt64 `db:"ended_at"`
+	Revision        int64         `db:"revision"`
+}
+
+const taskSelect = `SELECT id, instance_id, execution_id, definition_id, def_key, element_id, name, assignee,
+	candidate_users, candidate_groups, priority, form_key, due_at, follow_up_at, state, suspended, delete_reason,
+	created_at, ended_at, revision FROM tf_task`
+
+func (r *taskCols) public(tenant string) Task {
+	return Task{ID: r.ID, Tenant: tenant, InstanceID: r.InstanceID, ExecutionID: r.ExecutionID, DefinitionID: r.DefinitionID,
+		DefinitionKey: r.DefKey, ElementID: r.ElementID, Name: r.Name, Assignee: r.Assignee,
+		CandidateUsers: unjoinList(r.CandidateUsers), CandidateGroups: unjoinList(r.CandidateGroups), Priority: r.Priority,
+		FormKey: r.FormKey, Due: timeOfNull(r.DueAt), FollowUp: timeOfNull(r.FollowUpAt), State: TaskState(r.State),
+		Suspended: r.Suspended, DeleteReason: r.DeleteReason, CreatedAt: timeOf(r.CreatedAt), EndedAt: timeOfNull(r.EndedAt),
+		Revision: r.Revision}
+}
+
+// joinList stores a list as ",a,b," so that LIKE '%,a,%' finds a member.
+func joinList(l []string) string {
+	if len(l) == 0 {
+		return ""
+	}
+	return "," + strings.Join(l, ",") + ","
+}
+
+func unjoinList(s string) []string {
+	s = strings.Trim(s, ",")
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+type extCols struct {
+	ID            int64         `db:"id"`
+	InstanceID    int64         `db:"instance_id"`
+	ExecutionID   int64         `db:"execution_id"`
+	DefinitionID  int64         `db:"definition_id"`
+	DefKey        string        `db:"def_key"`
+	ElementID     string        `db:"element_id"`
+	Topic         string        `db:"topic"`
+	BusinessKey   string        `db:"business_key"`
+	WorkerID      string        `db:"worker_id"`
+	LockExpiresAt int64         `db:"lock_expires_at"`
+	Retries       sql.NullInt64 `db:"retries"`
+	ErrorMessage  string        `db:"error_message"`
+	ErrorDetails  string        `db:"error_details"`
+	Priority      int           `db:"priority"`
+	Suspended     bool          `db:"suspended"`
+	CreatedAt     int64         `db:"created_at"`
+	Revision      int64         `db:"revision"`
+}
+
+const extSelect = `SELECT id, instance_id, execution_id, definition_id, def_key, element_id, topic, business_key,
+	worker_id, lock_expires_at, retries, error_message, error_details, priority, suspended, created_at, revision
+	FROM tf_external_task`
+
+func (r *extCols) public(tenant string) ExternalTask {
+	t := ExternalTask{ID: r.ID, Tenant: tenant, InstanceID: r.InstanceID, ExecutionID: r.ExecutionID,
+		DefinitionID: r.DefinitionID, DefinitionKey: r.DefKey, ElementID: r.ElementID, Topic: r.Topic,
+		BusinessKey: r.BusinessKey, WorkerID: r.WorkerID, LockExpiresAt: timeOf(r.LockExpiresAt),
+		ErrorMessage: r.ErrorMessage, ErrorDetails: r.ErrorDetails, Priority: r.Priority, Suspended: r.Suspended,
+		CreatedAt: timeOf(r.CreatedAt), Revision: r.Revision}
+	if r.Retries.Valid {
+		n := int(r.Retries.Int64)
+		t.Retries = &n
+	}
+	return t
+}
+
+type jobCols struct {
+	ID           int64  `db:"id"`
+	Kind         string `db:"kind"`
+	InstanceID   int64  `db:"instance_id"`
+	ExecutionID  int64  `db:"execution_id"`
+	DefinitionID int64  `db:"definition_id"`
+	DefKey       string `db:"def_key"`
+	ElementID    string `db:"element_id"`
+	DueAt        int64  `db:"due_at"`
+	Priority     int    `db:"priority"`
+	Retries      int    `db:"retries"`
+	LockOwner    string `db:"lock_owner"`
+	LockExpires  int64  `db:"lock_expires_at"`
+	ExcMessage   string `db:"exception_message"`
+	ExcStack     string `db:"exception_stack"`
+	Data         string `db:"data"`
+	Suspended    bool   `db:"suspended"`
+	CreatedAt    int64  `db:"created_at"`
+	Revision     int64  `db:"revision"`
+}
+
+const jobColumns = `id, kind, instance_id, execution_id, definition_id, def_key, element_id, due_at, priority, retries,
+	lock_owner, lock_expires_at, exception_message, exception_stack, data, suspended, created_at, revision`
+
+func (r *jobCols) row(tenant string) *jobRow {
+	j := &jobRow{executionID: r.ExecutionID, definitionID: r.DefinitionID, defKey: r.DefKey, excStack: r.ExcStack, createdAt: r.CreatedAt}
+	j.Job = Job{ID: r.ID, Tenant: tenant, Kind: JobKind(r.Kind), InstanceID: r.InstanceID, ElementID: r.ElementID,
+		DueAt: timeOf(r.DueAt), Priority: r.Priority, Retries: r.Retries, LockOwner: r.LockOwner,
+		LockExpiresAt: timeOf(r.LockExpires), Revision: r.Revision, ErrorMessage: r.ExcMessage, Suspended: r.Suspended}
+	if r.Data != "" {
+		_ = json.Unmarshal([]byte(r.Data), &j.data)
+	}
+	return j
+}
+
+type subCols struct {
+	ID           int64  `db:"id"`
+	Kind         string `db:"kind"`
+	Name         string `db:"name"`
+	InstanceID   int64  `db:"instance_id"`
+	ExecutionID  int64  `db:"execution_id"`
+	DefinitionID int64  `db:"definition_id"`
+	DefKey       string `db:"def_key"`
+	ElementID    string `db:"element_id"`
+	CreatedAt    int64  `db:"created_at"`
+}
+
+const subSelect = `SELECT id, kind, name, instance_id, execution_id, definition_id, def_key, element_id, created_at FROM tf_subscription`
+
+func (r *subCols) row() *subRow {
+	return &subRow{id: r.ID, kind: r.Kind, name: r.Name, instanceID: r.InstanceID, executionID: r.ExecutionID,
+		definitionID: r.DefinitionID, defKey: r.DefKey, elementID: r.ElementID, createdAt: r.CreatedAt}
+}
+
+type incidentCols struct {
+	ID           int64         `db:"id"`
+	Type         string        `db:"type"`
+	InstanceID   int64         `db:"instance_id"`
+	ExecutionID  int64         `db:"execution_id"`
+	DefinitionID int64         `db:"definition_id"`
+	DefKey       string        `db:"def_key"`
+	ElementID    string        `db:"element_id"`
+	JobID        int64         `db:"job_id"`
+	ExtID        int64         `db:"external_task_id"`
+	Message      string        `db:"message"`
+	State        string        `db:"state"`
+	CreatedAt    int64         `db:"created_at"`
+	EndedAt      sql.NullInt64 `db:"ended_at"`
+}
+
+const incidentSelect = `SELECT id, type, instance_id, execution_id, definition_id, def_key, element_id, job_id,
+	external_task_id, message, state, created_at, ended_at FROM tf_incident`
+
+func (r *incidentCols) public(tenant string) Incident {
+	return Incident{ID: r.ID, Tenant: tenant, Type: IncidentType(r.Type), InstanceID: r.InstanceID, ExecutionID: r.ExecutionID,
+		DefinitionID: r.DefinitionID, DefinitionKey: r.DefKey, ElementID: r.ElementID, JobID: r.JobID, ExternalTaskID: r.ExtID,
+		Message: r.Message, State: r.State, CreatedAt: timeOf(r.CreatedAt), EndedAt: timeOfNull(r.EndedAt)}
+}
+
+type actCols struct {
+	ID           int64         `db:"id"`
+	InstanceID   int64         `db:"instance_id"`
+	ExecutionID  int64         `db:"execution_id"`
+	ParentID     int64         `db:"parent_id"`
+	DefinitionID int64         `db:"definition_id"`
+	ElementID    string        `db:"element_id"`
+	ElementType  string        `db:"element_type"`
+	Name         string        `db:"name"`
+	TaskID       int64         `db:"task_id"`
+	CalledID     int64         `db:"called_instance_id"`
+	Canceled     bool          `db:"canceled"`
+	StartedAt    int64         `db:"started_at"`
+	EndedAt      sql.NullInt64 `db:"ended_at"`
+}
+
+const actSelect = `SELECT id, instance_id, execution_id, parent_id, definition_id, element_id, element_type, name,
+	task_id, called_instance_id, canceled, started_at, ended_at FROM tf_activity`
+
+func (r *actCols) public(tenant string) ActivityInstance {
+	return ActivityInstance{ID: r.ID, Tenant: tenant, InstanceID: r.InstanceID, ExecutionID: r.ExecutionID, ParentID: r.ParentID,
+		DefinitionID: r.DefinitionID, ElementID: r.ElementID, ElementType: r.ElementType, Name: r.Name, TaskID: r.TaskID,
+		CalledInstanceID: r.CalledID, Canceled: r.Canceled, StartedAt: timeOf(r.StartedAt), EndedAt: timeOfNull(r.EndedAt)}
+}
+
+// loader brings instances into a unit of work within one transaction.
+type loader struct {
+	ctx context.Context
+	e   *Engine
+	tx  *datasource.Tx
+	u   *uow
+}
+
+// load reads an active instance and everything it holds. On PostgreSQL the
+// instance row is locked, so concurrent commands on one instance queue
+// instead of conflicting.
+func (l *loader) load(id int64) (*instance, error) {
+	for _, i := range l.u.instances {
+		if i.ID == id {
+			return i, nil
+		}
+	}
+	ctx, tx, u := l.ctx, l.tx, l.u
+	q := instanceSelect + ` WHERE id = $1`
+	if tx.Dialect() == datasource.Postgres {
+		q += ` FOR UPDATE`
+	}
+	var ic instanceCols
+	if err := tx.GetContext(ctx, &ic, q, id); err != nil {
+		if err == sql.ErrNoRows {
+			return nil, notFound("process instance", id)
+		}
+		return nil, err
+	}
+	def, err := l.e.definitionByIDTx(ctx, tx, ic.DefinitionID)
+	if err != nil {
+		return nil, err
+	}
+	inst := &instance{ProcessInstance: ic.public(u.tenant), def: def, holds: ic.Holds, loaded: ic.Revision, superExec: ic.SuperExec}
+	u.instances = append(u.instances, inst)
+	if inst.State != InstanceActive {
+		return inst, nil
+	}
+
+	var execs []execCols
+	if err := tx.SelectContext(ctx, &execs, `SELECT id, instance_id, parent_id, element_id, state, is_scope,
+		activity_instance_id, flags, data, created_at FROM tf_execution WHERE instance_id = $1`, id); err != nil {
+		return nil, err
+	}
+	for _, r := range execs {
+		x := &execution{id: r.ID, instanceID: r.InstanceID, parentID: r.ParentID, state: execState(r.State), scope: r.IsScope,
+			actID: r.ActID, flags: r.Flags, createdAt: r.CreatedAt, inst: inst}
+		if r.ElementID != "" {
+			if x.el = def.model.Element(r.ElementID); x.el == nil {
+				return nil, fmt.Errorf("instance %d: element %q is not in its definition", id, r.ElementID)
+			}
+		}
+		if r.Data != "" {
+			x.mi = &miData{}
+			if err := json.Unmarshal([]byte(r.Data), x.mi); err != nil {
+				return nil, fmt.Errorf("execution %d: %w", r.ID, err)
+			}
+		}
+		if x.id == id {
+			inst.root = x
+		}
+		u.execs = append(u.execs, x)
+	}
+	if inst.root == nil {
+		return nil, fmt.Errorf("instance %d is active but has no root execution", id)
+	}
+
+	var vars []varCols
+	if err := tx.SelectContext(ctx, &vars, `SELECT scope_id, name, instance_id, type, text_value, long_value,
+		double_value, revision FROM tf_variable WHERE instance_id = $1`, id); err != nil {
+		return nil, err
+	}
+	for i := range vars {
+		v, err := vars[i].value()
+		if err != nil {
+			return nil, fmt.Errorf("variable %q: %w", vars[i].Name, err)
+		}
+		u.vars = append(u.vars, &variableRow{scopeID: vars[i].ScopeID, instanceID: id, name: vars[i].Name, val: v, rev: vars[i].Revision})
+	}
+
+	var acts []actCols
+	if err := tx.SelectContext(ctx, &acts, actSelect+` WHERE instance_id = $1 AND ended_at IS NULL`, id); err != nil {
+		return nil, err
+	}
+	for i := range acts {
+		u.acts = append(u.acts, &activityRow{ActivityInstance: acts[i].public(u.tenant)})
+	}
+
+	if inst.holds&holdsTasks != 0 {
+		var rows []taskCols
+		if err := tx.SelectContext(ctx, &rows, taskSelect+` WHERE instance_id = $1 AND state = 'created'`, id); err != nil {
+			return nil, err
+		}
+		for i := range rows {
+			u.tasks = append(u.tasks, &taskRow{Task: rows[i].public(u.tenant)})
+		}
+	}
+	if inst.holds&holdsExternalTasks != 0 {
+		var rows []extCols
+		if err := tx.SelectContext(ctx, &rows, extSelect+` WHERE instance_id = $1`, id); err != nil {
+			return nil, err
+		}
+		for i := range rows {
+			u.extTasks = append(u.extTasks, &extTaskRow{ExternalTask: rows[i].public(u.tenant)})
+		}
+	}
+	if inst.holds&holdsJobs != 0 {
+		var rows []jobCols
+		if err := tx.SelectContext(ctx, &rows, `SELECT `+jobColumns+` FROM tf_job WHERE instance_id = $1`, id); err != nil {
+			return nil, err
+		}
+		for i := range rows {
+			u.jobs = append(u.jobs, rows[i].row(u.tenant))
+		}
+	}
+	if inst.holds&holdsSubscriptions != 0 {
+		var rows []subCols
+		if err := tx.SelectContext(ctx, &rows, subSelect+` WHERE instance_id = $1`, id); err != nil {
+			return nil, err
+		}
+		for i := range rows {
+			u.subs = append(u.subs, rows[i].row())
+		}
+	}
+	if inst.holds&holdsIncidents != 0 {
+		var rows []incidentCols
+		if err := tx.SelectContext(ctx, &rows, incidentSelect+` WHERE instance_id = $1 AND state = 'open'`, id); err != nil {
+			return nil, err
+		}
+		for i := range rows {
+			u.incidents = append(u.incidents, &incidentRow{Incident: rows[i].public(u.tenant)})
+		}
+	}
+	return inst, nil
+}
+
+// ---- applying ----
+
+// batch collects rows for one multi-row INSERT.
+type batch struct {
+	table string
+	cols  []string
+	args  []any
+	rows  int
+}
+
+func (b *batch) add(vals ...any) {
+	b.args = append(b.args, vals...)
+	b.rows++
+}
+
+func (b *batch) exec(l *loader) error {
+	if b.rows == 0 {
+		return nil
+	}
+	var q strings.Builder
+	q.WriteString("INSERT INTO ")
+	q.WriteString(b.table)
+	q.WriteString(" (")
+	q.WriteString(strings.Join(b.cols, ", "))
+	q.WriteString(") VALUES ")
+	n := 1
+	for r := 0; r < b.rows; r++ {
+		if r > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteByte('(')
+		for c := range b.cols {
+			if c > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteByte('$')
+			q.WriteString(strconv.Itoa(n))
+			n++
+		}
+		q.WriteByte(')')
+	}
+	_, err := l.tx.ExecContext(l.ctx, q.String(), b.args...)
+	if err != nil {
+		return fmt.Errorf("insert into %s: %w", b.table, err)
+	}
+	return nil
+}
+
+// exec runs one statement of the apply step.
+func (l *loader) exec(q string, args ...any) error {
+	_, err := l.tx.ExecContext(l.ctx, q, args...)
+	return err
+}
+
+// execOne runs an UPDATE that must hit exactly one row, or ErrConflict.
+func (l *loader) execOne(what string, q string, args ...any) error {
+	res, err := l.tx.ExecContext(l.ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return fmt.Errorf("%w: %s was changed concurrently", ErrConflict, what)
+	}
+	return nil
+}
+
+func deleteIDs(l *loader, table, col string, ids []int64) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	var q strings.Builder
+	q.WriteString("DELETE FROM " + table + " WHERE " + col + " IN (")
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("$" + strconv.Itoa(i+1))
+		args[i] = id
+	}
+	q.WriteString(")")
+	return l.exec(q.String(), args...)
+}
+
+// apply writes the net changes of the unit: new rows inserted, changed rows
+// updated (fenced by revisions), deleted rows removed, history and events
+// appended. Instances that were loaded move their revision, so a command
+// that raced another on the same instance fails with ErrConflict.
+func (l *loader) apply() error {
+	u := l.u
+	for _, inst := range u.instances {
+		inst.holds = u.computeHolds(inst)
+	}
+	ins := &batch{table: "tf_instance", cols: []string{"id", "definition_id", "def_key", "business_key", "state", "suspended",
+		"super_instance_id", "super_execution_id", "start_activity", "end_activity", "start_user", "delete_reason", "holds",
+		"started_at", "ended_at", "revision"}}
+	for _, i := range u.instances {
+		switch {
+		case i.op == rowNew:
+			ins.add(i.ID, i.DefinitionID, i.DefinitionKey, i.BusinessKey, string(i.State), i.Suspended, i.SuperInstanceID,
+				i.superExec, i.StartActivityID, i.EndActivityID, i.StartUserID, i.DeleteReason, i.holds, msOf(i.StartedAt),
+				nullMS(i.EndedAt), 1)
+		case i.loaded != 0:
+			if err := l.execOne(fmt.Sprintf("process instance %d", i.ID), `UPDATE tf_instance SET state = $1, suspended = $2,
+				end_activity = $3, delete_reason = $4, holds = $5, ended_at = $6, business_key = $7, revision = revision + 1
+				WHERE id = $8 AND revision = $9`, string(i.State), i.Suspended, i.EndActivityID, i.DeleteReason, i.holds,
+				nullMS(i.EndedAt), i.BusinessKey, i.ID, i.loaded); err != nil {
+				return err
+			}
+		}
+	}
+	if err := ins.exec(l); err != nil {
+		return err
+	}
+
+	ex := &batch{table: "tf_execution", cols: []string{"id", "instance_id", "parent_id", "element_id", "state", "is_scope",
+		"activity_instance_id", "flags", "data", "created_at"}}
+	var gone []int64
+	for _, x := range u.execs {
+		data := ""
+		if x.mi != nil {
+			b, _ := json.Marshal(x.mi)
+			data = string(b)
+		}
+		switch x.op {
+		case rowNew:
+			ex.add(x.id, x.instanceID, x.parentID, x.elementID(), string(x.state), x.scope, x.actID, x.flags, data, x.createdAt)
+		case rowDirty:
+			if err := l.exec(`UPDATE tf_execution SET element_id = $1, state = $2, is_scope = $3, activity_instance_id = $4,
+				flags = $5, data = $6 WHERE id = $7`, x.elementID(), string(x.state), x.scope, x.actID, x.flags, data, x.id); err != nil {
+				return err
+			}
+		case rowGone:
+			gone = append(gone, x.id)
+		}
+	}
+	if err := ex.exec(l); err != nil {
+		return err
+	}
+	if err := deleteIDs(l, "tf_execution", "id", gone); err != nil {
+		return err
+	}
+
+	if err := l.applyVariables(); err != nil {
+		return err
+	}
+	if err := l.applyTasks(); err != nil {
+		return err
+	}
+	if err := l.applyExternalTasks(); err != nil {
+		return err
+	}
+	if err := l.applyJobs(); err != nil {
+		return err
+	}
+	if err := l.applySubs(); err != nil {
+		return err
+	}
+	if err := l.applyIncidents(); err != nil {
+		return err
+	}
+	if err := l.applyActivities(); err != nil {
+		return err
+	}
+	return l.appendEvents()
+}
+
+func (l *loader) applyVariables() error {
+	u := l.u
+	ins := &batch{table: "tf_variable", cols: []string{"scope_id", "name", "instance_id", "type", "text_value", "long_value", "double_value", "revision"}}
+	for _, v := range u.vars {
+		s, err := v.val.encode()
+		if err != nil {
+			return fmt.Errorf("variable %q: %w", v.name, err)
+		}
+		switch v.op {
+		case rowNew:
+			ins.add(v.scopeID, v.name, v.instanceID, string(v.val.Type), s.text, s.long, s.double, v.rev)
+		case rowDirty:
+			if err := l.exec(`UPDATE tf_variable SET type = $1, text_value = $2, long_value = $3, double_value = $4, revision = $5
+				WHERE scope_id = $6 AND name = $7`, string(v.val.Type), s.text, s.long, s.double, v.rev, v.scopeID, v.name); err != nil {
+				return err
+			}
+		case rowGone:
+			if err := l.exec(`DELETE FROM tf_variable WHERE scope_id = $1 AND name = $2`, v.scopeID, v.name); err != nil {
+				return err
+			}
+		}
+	}
+	if err := ins.exec(l); err != nil {
+		return err
+	}
+	upd := &batch{table: "tf_variable_update", cols: []string{"id", "instance_id", "scope_id", "name", "type", "text_value",
+		"long_value", "double_value", "revision", "element_id", "task_id", "at"}}
+	for _, vu := range u.varUpdates {
+		s, err := vu.Value.encode()
+		if err != nil {
+			return err
+		}
+		upd.add(vu.ID, vu.InstanceID, vu.ScopeID, vu.Name, string(vu.Value.Type), s.text, s.long, s.double, vu.Revision, vu.ElementID, vu.TaskID, msOf(vu.At))
+	}
+	return upd.exec(l)
+}
+
+func (l *loader) applyTasks() error {
+	ins := &batch{table: "tf_task", cols: []string{"id", "instance_id", "execution_id", "definition_id", "def_key", "element_id",
+		"name", "assignee", "candidate_users", "candidate_groups", "priority", "form_key", "due_at", "follow_up_at", "state",
+		"suspended", "delete_reason", "created_at", "ended_at", "revision"}}
+	for _, t := range l.u.tasks {
+		switch t.op {
+		case rowNew:
+			ins.add(t.ID, t.InstanceID, t.ExecutionID, t.DefinitionID, t.DefinitionKey, t.ElementID, t.Name, t.Assignee,
+				joinList(t.CandidateUsers), joinList(t.CandidateGroups), t.Priority, t.FormKey, nullMS(t.Due), nullMS(t.FollowUp),
+				string(t.State), t.Suspended, t.DeleteReason, msOf(t.CreatedAt), nullMS(t.EndedAt), t.Revision)
+		case rowDirty:
+			if err := l.execOne(fmt.Sprintf("task %d", t.ID), `UPDATE tf_task SET assignee = $1, state = $2, delete_reason = $3,
+				ended_at = $4, suspended = $5, revision = revision + 1 WHERE id = $6 AND revision = $7`,
+				t.Assignee, string(t.State), t.DeleteReason, nullMS(t.EndedAt), t.Suspended, t.ID, t.Revision); err != nil {
+				return err
+			}
+		}
+	}
+	return ins.exec(l)
+}
+
+func (l *loader) applyExternalTasks() error {
+	ins := &batch{table: "tf_external_task", cols: []string{"id", "instance_id", "execution_id", "definition_id", "def_key",
+		"element_id", "topic", "business_key", "worker_id", "lock_expires_at", "retries", "error_message", "error_details",
+		"priority", "suspended", "created_at", "revision"}}
+	var gone []int64
+	for _, t := range l.u.extTasks {
+		var retries any
+		if t.Retries != nil {
+			retries = *t.Retries
+		}
+		switch t.op {
+		case rowNew:
+			ins.add(t.ID, t.InstanceID, t.ExecutionID, t.DefinitionID, t.DefinitionKey, t.ElementID, t.Topic, t.BusinessKey,
+				t.WorkerID, msOf(t.LockExpiresAt), retries, t.ErrorMessage, t.ErrorDetails, t.Priority, t.Suspended, msOf(t.CreatedAt), t.Revision)
+		case rowDirty:
+			if err := l.execOne(fmt.Sprintf("external task %d", t.ID), `UPDATE tf_external_task SET worker_id = $1,
+				lock_expires_at = $2, retries = $3, error_message = $4, error_details = $5, suspended = $6, priority = $7,
+				revision = revision + 1 WHERE id = $8 AND revision = $9`, t.WorkerID, msOf(t.LockExpiresAt), retries,
+				t.ErrorMessage, t.ErrorDetails, t.Suspended, t.Priority, t.ID, t.Revision); err != nil {
+				return err
+			}
+		case rowGone:
+			gone = append(gone, t.ID)
+		}
+	}
+	if err := ins.exec(l); err != nil {
+		return err
+	}
+	return deleteIDs(l, "tf_external_task", "id", gone)
+}
+
+func (l *loader) applyJobs() error {
+	ins := &batch{table: "tf_job", cols: strings.Split(strings.ReplaceAll(strings.ReplaceAll(jobColumns, "\n", ""), "\t", ""), ", ")}
+	var gone []int64
+	for _, j := range l.u.jobs {
+		data := ""
+		if j.data != (jobData{}) {
+			b, _ := json.Marshal(j.data)
+			data = string(b)
+		}
+		switch j.op {
+		case rowNew:
+			ins.add(j.ID, string(j.Kind), j.InstanceID, j.executionID, j.definitionID, j.defKey, j.ElementID, msOf(j.DueAt),
+				j.Priority, j.Retries, j.LockOwner, msOf(j.LockExpiresAt), j.ErrorMessage, j.excStack, data, j.Suspended, j.createdAt, j.Revision)
+		case rowDirty:
+			if err := l.execOne(fmt.Sprintf("job %d", j.ID), `UPDATE tf_job SET due_at = $1, retries = $2, lock_owner = $3,
+				lock_expires_at = $4, exception_message = $5, exception_stack = $6, data = $7, suspended = $8,
+				revision = revision + 1 WHERE id = $9 AND revision = $10`, msOf(j.DueAt), j.Retries, j.LockOwner,
+				msOf(j.LockExpiresAt), j.ErrorMessage, j.excStack, data, j.Suspended, j.ID, j.Revision); err != nil {
+				return err
+			}
+		case rowGone:
+			gone = append(gone, j.ID)
+		}
+	}
+	if err := ins.exec(l); err != nil {
+		return err
+	}
+	return deleteIDs(l, "tf_job", "id", gone)
+}
+
+func (l *loader) applySubs() error {
+	ins := &batch{table: "tf_subscription", cols: []string{"id", "kind", "name", "instance_id", "execution_id", "definition_id", "def_key", "element_id", "created_at"}}
+	var gone []int64
+	for _, s := range l.u.subs {
+		switch s.op {
+		case rowNew:
+			ins.add(s.id, s.kind, s.name, s.instanceID, s.executionID, s.definitionID, s.defKey, s.elementID, s.createdAt)
+		case rowGone:
+			gone = append(gone, s.id)
+		}
+	}
+	if err := ins.exec(l); err != nil {
+		return err
+	}
+	return deleteIDs(l, "tf_subscription", "id", gone)
+}
+
+func (l *loader) applyIncidents() error {
+	ins := &batch{table: "tf_incident", cols: []string{"id", "type", "instance_id", "execution_id", "definition_id", "def_key",
+		"element_id", "job_id", "external_task_id", "message", "state", "created_at", "ended_at"}}
+	for _, i := range l.u.incidents {
+		switch i.op {
+		case rowNew:
+			ins.add(i.ID, string(i.Type), i.InstanceID, i.ExecutionID, i.DefinitionID, i.DefinitionKey, i.ElementID, i.JobID,
+				i.ExternalTaskID, i.Message, i.State, msOf(i.CreatedAt), nullMS(i.EndedAt))
+		case rowDirty:
+			if err := l.exec(`UPDATE tf_incident SET state = $1, ended_at = $2 WHERE id = $3`, i.State, nullMS(i.EndedAt), i.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return ins.exec(l)
+}
+
+func (l *loader) applyActivities() error {
+	ins := &batch{table: "tf_activity", cols: []string{"id", "instance_id", "execution_id", "parent_id", "definition_id",
+		"element_id", "element_type", "name", "task_id", "called_instance_id", "canceled", "started_at", "ended_at"}}
+	for _, a := range l.u.acts {
+		switch a.op {
+		case rowNew:
+			ins.add(a.ID, a.InstanceID, a.ExecutionID, a.ParentID, a.DefinitionID, a.ElementID, a.ElementType, a.Name,
+				a.TaskID, a.CalledInstanceID, a.Canceled, msOf(a.StartedAt), nullMS(a.EndedAt))
+		case rowDirty:
+			if err := l.exec(`UPDATE tf_activity SET ended_at = $1, canceled = $2, task_id = $3, called_instance_id = $4 WHERE id = $5`,
+				nullMS(a.EndedAt), a.Canceled, a.TaskID, a.CalledInstanceID, a.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return ins.exec(l)
+}
+
+func (l *loader) appendEvents() error {
+	ev := &batch{table: "tf_outbox", cols: []string{"id", "type", "at", "instance_id", "business_key", "definition_id",
+		"def_key", "element_id", "element_type", "task_id", "data"}}
+	for _, e := range l.u.events {
+		ev.add(e.ID, string(e.Type), msOf(e.Time), e.InstanceID, e.BusinessKey, e.DefinitionID, e.DefinitionKey,
+			e.ElementID, e.ElementType, e.TaskID, string(e.Data))
+	}
+	return ev.exec(l)
+}
