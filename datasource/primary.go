@@ -3,7 +3,6 @@ package datasource
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
@@ -691,11 +690,9 @@ type APIToken struct {
 // ones.
 const tokenPrefix = "tf_"
 
-// HashToken returns the stored form of a bearer token.
-func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
+// HashToken returns the stored form of a bearer token (see
+// security.HashToken).
+func HashToken(token string) string { return security.HashToken(token) }
 
 // CreateToken creates an API token for a user and returns the token in
 // clear, once. A zero expiresAt means the token never expires. Errors:

@@ -105,6 +105,13 @@ func (r *Registry) UserByLogin(ctx context.Context, login string) (*User, error)
 	})
 }
 
+// UserByID returns a user by ID. Errors: ErrNotFound.
+func (r *Registry) UserByID(ctx context.Context, id string) (*User, error) {
+	return lookup(ctx, r, r.users, "i:"+id, func(ctx context.Context) (*User, error) {
+		return r.primary.UserByID(ctx, id)
+	})
+}
+
 // GroupsOf returns the IDs of the groups a user belongs to in a tenant.
 func (r *Registry) GroupsOf(ctx context.Context, tenant, userID string) ([]string, error) {
 	return lookup(ctx, r, r.groups, "g:"+tenant+"/"+userID, func(ctx context.Context) ([]string, error) {
@@ -186,6 +193,7 @@ func (r *Registry) InvalidateTenant(id string) { r.invalidate("t:" + id) }
 // invalidated for every tenant.
 func (r *Registry) InvalidateUser(userID, login string) {
 	r.invalidate("m:" + userID)
+	r.invalidate("i:" + userID)
 	if login != "" {
 		r.invalidate("u:" + login)
 	}

@@ -1,0 +1,389 @@
+package security
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"sort"
+	"sync"
+	"time"
+)
+
+// Errors of authentication and tenant resolution. The HTTP layer maps them:
+// ErrUnauthenticated → 401, ErrForbidden and ErrNoMembership → 403,
+// ErrTooManyAttempts → 429.
+var (
+	// ErrUnauthenticated: no credentials, or wrong ones. The message never
+	// says which part was wrong.
+	ErrUnauthenticated = errors.New("authentication required")
+	// ErrTooManyAttempts: too many failed logins for this user or address
+	// recently; retry later.
+	ErrTooManyAttempts = errors.New("too many failed login attempts")
+	// ErrNoMembership: the user does not belong to the requested tenant (or
+	// to any tenant, or belongs to several and named none).
+	ErrNoMembership = errors.New("not a member of the tenant")
+	// ErrForbidden: the user's role in the tenant does not allow the
+	// operation.
+	ErrForbidden = errors.New("forbidden")
+	// ErrUnknownAccount is what a Directory returns for a login, user or
+	// token that does not exist (or has expired).
+	ErrUnknownAccount = errors.New("unknown account")
+)
+
+// Account is a user as authentication sees it.
+type Account struct {
+	UserID        string
+	Login         string
+	DisplayName   string
+	PasswordHash  string
+	TenantManager bool
+}
+
+// Membership is a user's role in one tenant.
+type Membership struct {
+	Tenant string
+	Role   Role
+}
+
+// Token is a stored API token (only its hash is stored).
+type Token struct {
+	ID     string
+	UserID string
+	// ExpiresAt is zero for a token that never expires.
+	ExpiresAt time.Time
+}
+
+// Directory is where authentication reads accounts, tokens, memberships and
+// groups. The datasource package implements it over the primary datasource
+// and its TTL cache.
+type Directory interface {
+	// AccountByLogin returns ErrUnknownAccount when no such login exists.
+	AccountByLogin(ctx context.Context, login string) (*Account, error)
+	// AccountByID returns ErrUnknownAccount when no such user exists.
+	AccountByID(ctx context.Context, userID string) (*Account, error)
+	// TokenByHash returns ErrUnknownAccount for an unknown or expired token.
+	TokenByHash(ctx context.Context, hash string) (*Token, error)
+	// Memberships lists the user's tenants and roles.
+	Memberships(ctx context.Context, userID string) ([]Membership, error)
+	// Groups lists the user's groups in a tenant.
+	Groups(ctx context.Context, tenant, userID string) ([]string, error)
+}
+
+// HashToken is the stored form of an API token.
+func HashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// AuthConfig configures an Authenticator.
+type AuthConfig struct {
+	// CacheTTL is how long a verified password (or token) is trusted
+	// without running bcrypt (or reading the token) again. A password change
+	// or revoked token is seen after at most this long; the account's stored
+	// hash is compared on every request, so a password changed through this
+	// node's directory cache is seen when that cache refreshes. Default 1m.
+	CacheTTL time.Duration
+	// MaxFailuresPerLogin and MaxFailuresPerAddress bound failed logins per
+	// FailureWindow. Defaults 10 and 50 per 5 minutes.
+	MaxFailuresPerLogin   int
+	MaxFailuresPerAddress int
+	FailureWindow         time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+func (c AuthConfig) withDefaults() AuthConfig {
+	if c.CacheTTL <= 0 {
+		c.CacheTTL = time.Minute
+	}
+	if c.MaxFailuresPerLogin <= 0 {
+		c.MaxFailuresPerLogin = 10
+	}
+	if c.MaxFailuresPerAddress <= 0 {
+		c.MaxFailuresPerAddress = 50
+	}
+	if c.FailureWindow <= 0 {
+		c.FailureWindow = 5 * time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+// Authenticator checks HTTP Basic credentials and bearer tokens against a
+// Directory and resolves the caller's tenant. bcrypt runs only when a
+// login/password pair was not verified within CacheTTL: verified pairs are
+// remembered under an HMAC with a per-process key, never in clear.
+type Authenticator struct {
+	dir Directory
+	cfg AuthConfig
+	key [32]byte
+
+	macs sync.Pool // hash.Hash (HMAC-SHA256 under key), reused: no allocation per request
+
+	mu       sync.Mutex
+	verified map[[32]byte]verifiedEntry
+	failures map[string][]time.Time // "l:"+login or "a:"+address → recent failures
+}
+
+type verifiedEntry struct {
+	userID   string
+	pwHash   string // the account's hash when verified; a change voids the entry
+	tokenID  string
+	expires  time.Time
+	tokenEnd time.Time
+}
+
+// NewAuthenticator returns an Authenticator over dir.
+func NewAuthenticator(dir Directory, cfg AuthConfig) *Authenticator {
+	a := &Authenticator{dir: dir, cfg: cfg.withDefaults(), verified: map[[32]byte]verifiedEntry{}, failures: map[string][]time.Time{}}
+	if _, err := rand.Read(a.key[:]); err != nil {
+		panic("crypto/rand failed: " + err.Error())
+	}
+	a.macs.New = func() any { return hmac.New(sha256.New, a.key[:]) }
+	return a
+}
+
+// mac is the HMAC of a credential, the key of the verified cache: the
+// credential itself is never kept.
+func (a *Authenticator) mac(kind, s1, s2 string) [32]byte {
+	m := a.macs.Get().(hash.Hash)
+	m.Reset()
+	var sep = [1]byte{0}
+	io.WriteString(m, kind)
+	m.Write(sep[:])
+	io.WriteString(m, s1)
+	m.Write(sep[:])
+	io.WriteString(m, s2)
+	var out [32]byte
+	m.Sum(out[:0])
+	a.macs.Put(m)
+	return out
+}
+
+// Basic authenticates a login and password from address (the client IP,
+// for rate limiting). The principal has no tenant yet (see ResolveTenant).
+//
+// Errors: ErrUnauthenticated, ErrTooManyAttempts, or a directory failure.
+func (a *Authenticator) Basic(ctx context.Context, login, password, address string) (*Principal, error) {
+	if login == "" || password == "" {
+		return nil, ErrUnauthenticated
+	}
+	if err := a.checkRate(login, address); err != nil {
+		return nil, err
+	}
+	acct, err := a.dir.AccountByLogin(ctx, login)
+	if errors.Is(err, ErrUnknownAccount) {
+		// Spend as long as a real check would, so timing does not tell
+		// which logins exist.
+		_ = CheckPassword(dummyHash, password)
+		a.fail(login, address)
+		return nil, ErrUnauthenticated
+	}
+	if err != nil {
+		return nil, err
+	}
+	k := a.mac("basic", login, password)
+	now := a.cfg.Now()
+	a.mu.Lock()
+	e, ok := a.verified[k]
+	a.mu.Unlock()
+	if !ok || now.After(e.expires) || e.pwHash != acct.PasswordHash || e.userID != acct.UserID {
+		if err := CheckPassword(acct.PasswordHash, password); err != nil {
+			a.fail(login, address)
+			return nil, ErrUnauthenticated
+		}
+		a.mu.Lock()
+		a.verified[k] = verifiedEntry{userID: acct.UserID, pwHash: acct.PasswordHash, expires: now.Add(a.cfg.CacheTTL)}
+		a.sweepLocked(now)
+		a.mu.Unlock()
+	}
+	return &Principal{UserID: acct.UserID, Login: acct.Login, TenantManager: acct.TenantManager}, nil
+}
+
+// dummyHash is a bcrypt hash of a random string, compared against when a
+// login does not exist.
+var dummyHash = func() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	h, err := HashPassword(hex.EncodeToString(b[:]))
+	if err != nil {
+		panic(err)
+	}
+	return h
+}()
+
+// Bearer authenticates an API token from address.
+func (a *Authenticator) Bearer(ctx context.Context, token, address string) (*Principal, error) {
+	if token == "" {
+		return nil, ErrUnauthenticated
+	}
+	if err := a.checkRate("", address); err != nil {
+		return nil, err
+	}
+	k := a.mac("bearer", token, "")
+	now := a.cfg.Now()
+	a.mu.Lock()
+	e, ok := a.verified[k]
+	a.mu.Unlock()
+	var userID string
+	if ok && now.Before(e.expires) && (e.tokenEnd.IsZero() || now.Before(e.tokenEnd)) {
+		userID = e.userID
+	} else {
+		t, err := a.dir.TokenByHash(ctx, HashToken(token))
+		if errors.Is(err, ErrUnknownAccount) {
+			a.fail("", address)
+			return nil, ErrUnauthenticated
+		}
+		if err != nil {
+			return nil, err
+		}
+		if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
+			a.fail("", address)
+			return nil, ErrUnauthenticated
+		}
+		userID = t.UserID
+		a.mu.Lock()
+		a.verified[k] = verifiedEntry{userID: t.UserID, tokenID: t.ID, expires: now.Add(a.cfg.CacheTTL), tokenEnd: t.ExpiresAt}
+		a.sweepLocked(now)
+		a.mu.Unlock()
+	}
+	acct, err := a.dir.AccountByID(ctx, userID)
+	if errors.Is(err, ErrUnknownAccount) {
+		return nil, ErrUnauthenticated
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &Principal{UserID: acct.UserID, Login: acct.Login, TenantManager: acct.TenantManager}, nil
+}
+
+// ResolveTenant chooses the tenant a request acts in: requested, which must
+// be one of the user's own tenants, or, when requested is empty, the user's
+// only tenant. It returns a copy of p with Tenant, Role and Groups set.
+//
+// Errors: ErrNoMembership (not a member of requested, no tenant at all, or
+// several and none requested — the message lists how to choose), and
+// ErrForbidden for the tenant manager, who belongs to no tenant.
+func (a *Authenticator) ResolveTenant(ctx context.Context, p *Principal, requested string) (*Principal, error) {
+	if p.TenantManager {
+		return nil, fmt.Errorf("%w: the tenant manager administers tenants and acts in none; use a tenant member's account", ErrForbidden)
+	}
+	ms, err := a.dir.Memberships(ctx, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	var m *Membership
+	switch {
+	case requested != "":
+		for i := range ms {
+			if ms[i].Tenant == requested {
+				m = &ms[i]
+			}
+		}
+		if m == nil {
+			return nil, fmt.Errorf("%w: %s is not a member of tenant %q", ErrNoMembership, p.Login, requested)
+		}
+	case len(ms) == 1:
+		m = &ms[0]
+	case len(ms) == 0:
+		return nil, fmt.Errorf("%w: %s belongs to no tenant", ErrNoMembership, p.Login)
+	default:
+		names := make([]string, len(ms))
+		for i, x := range ms {
+			names[i] = x.Tenant
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("%w: %s belongs to several tenants (%v): choose one with the X-Tenant-ID header or /engine-rest/engine/{tenant}/…", ErrNoMembership, p.Login, names)
+	}
+	groups, err := a.dir.Groups(ctx, m.Tenant, p.UserID)
+	if err != nil {
+		return nil, err
+	}
+	out := *p
+	out.Tenant, out.Role, out.Groups = m.Tenant, m.Role, groups
+	return &out, nil
+}
+
+// checkRate refuses when the login or address failed too often recently.
+func (a *Authenticator) checkRate(login, address string) error {
+	now := a.cfg.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if login != "" && a.recentLocked("l:"+login, now) >= a.cfg.MaxFailuresPerLogin {
+		return fmt.Errorf("%w for %q: retry in a few minutes", ErrTooManyAttempts, login)
+	}
+	if address != "" && a.recentLocked("a:"+address, now) >= a.cfg.MaxFailuresPerAddress {
+		return fmt.Errorf("%w from this address: retry in a few minutes", ErrTooManyAttempts)
+	}
+	return nil
+}
+
+func (a *Authenticator) recentLocked(key string, now time.Time) int {
+	l := a.failures[key]
+	cut := 0
+	for cut < len(l) && now.Sub(l[cut]) > a.cfg.FailureWindow {
+		cut++
+	}
+	if cut > 0 {
+		l = l[cut:]
+		if len(l) == 0 {
+			delete(a.failures, key)
+		} else {
+			a.failures[key] = l
+		}
+	}
+	return len(l)
+}
+
+func (a *Authenticator) fail(login, address string) {
+	now := a.cfg.Now()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if login != "" {
+		a.failures["l:"+login] = append(a.failures["l:"+login], now)
+	}
+	if address != "" {
+		a.failures["a:"+address] = append(a.failures["a:"+address], now)
+	}
+	if len(a.failures) > 100_000 {
+		// Bound memory under a spray of random logins: forget the oldest
+		// half of the keys' histories.
+		for k, l := range a.failures {
+			if now.Sub(l[len(l)-1]) > a.cfg.FailureWindow/2 {
+				delete(a.failures, k)
+			}
+		}
+	}
+}
+
+// sweepLocked drops expired verified entries now and then.
+func (a *Authenticator) sweepLocked(now time.Time) {
+	if len(a.verified) < 10_000 {
+		return
+	}
+	for k, e := range a.verified {
+		if now.After(e.expires) {
+			delete(a.verified, k)
+		}
+	}
+}
+
+// Forget drops everything cached about a user's verified credentials (call
+// it after a password change or token revocation on this node).
+func (a *Authenticator) Forget(userID string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for k, e := range a.verified {
+		if e.userID == userID {
+			delete(a.verified, k)
+		}
+	}
+}

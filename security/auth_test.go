@@ -1,0 +1,248 @@
+package security_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tenantflow/tenantflow/security"
+)
+
+// dir is an in-memory Directory that counts lookups.
+type dir struct {
+	mu          sync.Mutex
+	accounts    map[string]*security.Account // by login
+	tokens      map[string]*security.Token   // by hash
+	memberships map[string][]security.Membership
+	groups      map[string][]string
+}
+
+func (d *dir) AccountByLogin(_ context.Context, login string) (*security.Account, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if a := d.accounts[login]; a != nil {
+		c := *a
+		return &c, nil
+	}
+	return nil, security.ErrUnknownAccount
+}
+
+func (d *dir) AccountByID(_ context.Context, id string) (*security.Account, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, a := range d.accounts {
+		if a.UserID == id {
+			c := *a
+			return &c, nil
+		}
+	}
+	return nil, security.ErrUnknownAccount
+}
+
+func (d *dir) TokenByHash(_ context.Context, h string) (*security.Token, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if t := d.tokens[h]; t != nil {
+		return t, nil
+	}
+	return nil, security.ErrUnknownAccount
+}
+
+func (d *dir) Memberships(_ context.Context, id string) ([]security.Membership, error) {
+	return d.memberships[id], nil
+}
+
+func (d *dir) Groups(_ context.Context, tenant, id string) ([]string, error) {
+	return d.groups[tenant+"/"+id], nil
+}
+
+type clock struct{ t time.Time }
+
+func (c *clock) now() time.Time { return c.t }
+
+// fixtureHash is the bcrypt hash of "correct horse", computed once: bcrypt
+// is deliberately slow, more so under the race detector.
+var fixtureHash = sync.OnceValue(func() string {
+	h, err := security.HashPassword("correct horse")
+	if err != nil {
+		panic(err)
+	}
+	return h
+})
+
+func setup(t *testing.T) (*security.Authenticator, *dir, *clock) {
+	t.Helper()
+	h := fixtureHash()
+	d := &dir{
+		accounts: map[string]*security.Account{
+			"ann":   {UserID: "u1", Login: "ann", PasswordHash: h},
+			"admin": {UserID: "u0", Login: "admin", PasswordHash: h, TenantManager: true},
+			"bob":   {UserID: "u2", Login: "bob", PasswordHash: h},
+		},
+		tokens: map[string]*security.Token{},
+		memberships: map[string][]security.Membership{
+			"u1": {{Tenant: "acme", Role: security.RoleUser}},
+			"u2": {{Tenant: "acme", Role: security.RoleReader}, {Tenant: "globex", Role: security.RoleAdmin}},
+		},
+		groups: map[string][]string{"acme/u1": {"sales"}},
+	}
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	return security.NewAuthenticator(d, security.AuthConfig{Now: c.now, CacheTTL: time.Minute, MaxFailuresPerLogin: 3, MaxFailuresPerAddress: 5}), d, c
+}
+
+func TestBasicAuthenticatesAndResolvesTheOnlyTenant(t *testing.T) {
+	t.Parallel()
+	a, _, _ := setup(t)
+	ctx := context.Background()
+	p, err := a.Basic(ctx, "ann", "correct horse", "10.0.0.1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err = a.ResolveTenant(ctx, p, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Tenant != "acme" || p.Role != security.RoleUser || len(p.Groups) != 1 || !p.Can(security.RoleUser) || p.Can(security.RoleAdmin) {
+		t.Fatalf("principal %+v", p)
+	}
+}
+
+func TestWrongOrMissingCredentialsAreRefusedWithoutSayingWhichPart(t *testing.T) {
+	t.Parallel()
+	a, _, _ := setup(t)
+	ctx := context.Background()
+	for _, c := range []struct{ login, pw string }{{"ann", "wrong"}, {"nobody", "correct horse"}, {"", ""}, {"ann", ""}} {
+		_, err := a.Basic(ctx, c.login, c.pw, "")
+		if !errors.Is(err, security.ErrUnauthenticated) || strings.Contains(err.Error(), "password") {
+			t.Errorf("%q/%q: %v", c.login, c.pw, err)
+		}
+	}
+}
+
+func TestVerifiedPasswordIsCachedButAChangedHashIsNot(t *testing.T) {
+	t.Parallel()
+	a, d, c := setup(t)
+	ctx := context.Background()
+	if _, err := a.Basic(ctx, "ann", "correct horse", ""); err != nil {
+		t.Fatal(err)
+	}
+	// The password changes: the cached verification of the old one is void
+	// at once, because the stored hash it was checked against changed.
+	h, _ := security.HashPassword("battery staple")
+	d.mu.Lock()
+	d.accounts["ann"].PasswordHash = h
+	d.mu.Unlock()
+	if _, err := a.Basic(ctx, "ann", "correct horse", ""); !errors.Is(err, security.ErrUnauthenticated) {
+		t.Fatalf("old password after a change: %v", err)
+	}
+	if _, err := a.Basic(ctx, "ann", "battery staple", ""); err != nil {
+		t.Fatal(err)
+	}
+	c.t = c.t.Add(2 * time.Minute) // past the cache TTL: verified again, still fine
+	if _, err := a.Basic(ctx, "ann", "battery staple", ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestFailedLoginsAreRateLimitedPerUserAndPerAddress(t *testing.T) {
+	t.Parallel()
+	a, _, c := setup(t)
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		a.Basic(ctx, "ann", "wrong", "10.0.0.1")
+	}
+	// Even the right password is refused while the login is throttled.
+	if _, err := a.Basic(ctx, "ann", "correct horse", "10.0.0.9"); !errors.Is(err, security.ErrTooManyAttempts) {
+		t.Fatalf("throttled login: %v", err)
+	}
+	// Another user from another address is not affected.
+	if _, err := a.Basic(ctx, "bob", "correct horse", "10.0.0.9"); err != nil {
+		t.Fatal(err)
+	}
+	// Spraying logins from one address trips the address limit.
+	for _, l := range []string{"x1", "x2", "x3", "x4", "x5"} {
+		a.Basic(ctx, l, "wrong", "10.6.6.6")
+	}
+	if _, err := a.Basic(ctx, "bob", "correct horse", "10.6.6.6"); !errors.Is(err, security.ErrTooManyAttempts) {
+		t.Fatalf("throttled address: %v", err)
+	}
+	c.t = c.t.Add(6 * time.Minute)
+	if _, err := a.Basic(ctx, "ann", "correct horse", "10.0.0.1"); err != nil {
+		t.Fatalf("after the window: %v", err)
+	}
+}
+
+func TestBearerTokensAndTheirExpiry(t *testing.T) {
+	t.Parallel()
+	a, d, c := setup(t)
+	ctx := context.Background()
+	d.tokens[security.HashToken("tf_good")] = &security.Token{ID: "t1", UserID: "u1", ExpiresAt: c.t.Add(time.Hour)}
+	p, err := a.Bearer(ctx, "tf_good", "")
+	if err != nil || p.Login != "ann" {
+		t.Fatalf("%+v %v", p, err)
+	}
+	if _, err := a.Bearer(ctx, "tf_bad", ""); !errors.Is(err, security.ErrUnauthenticated) {
+		t.Fatalf("unknown token: %v", err)
+	}
+	c.t = c.t.Add(2 * time.Hour)
+	if _, err := a.Bearer(ctx, "tf_good", ""); !errors.Is(err, security.ErrUnauthenticated) {
+		t.Fatalf("expired token: %v", err)
+	}
+}
+
+func TestTenantResolutionOnlyAmongTheUsersOwnTenants(t *testing.T) {
+	t.Parallel()
+	a, _, _ := setup(t)
+	ctx := context.Background()
+	bob, _ := a.Basic(ctx, "bob", "correct horse", "")
+	if _, err := a.ResolveTenant(ctx, bob, ""); !errors.Is(err, security.ErrNoMembership) || !strings.Contains(err.Error(), "X-Tenant-ID") {
+		t.Fatalf("several tenants, none chosen: %v", err)
+	}
+	p, err := a.ResolveTenant(ctx, bob, "globex")
+	if err != nil || p.Role != security.RoleAdmin {
+		t.Fatalf("globex: %+v %v", p, err)
+	}
+	ann, _ := a.Basic(ctx, "ann", "correct horse", "")
+	if _, err := a.ResolveTenant(ctx, ann, "globex"); !errors.Is(err, security.ErrNoMembership) {
+		t.Fatalf("another tenant: %v", err)
+	}
+	admin, _ := a.Basic(ctx, "admin", "correct horse", "")
+	if _, err := a.ResolveTenant(ctx, admin, "acme"); !errors.Is(err, security.ErrForbidden) {
+		t.Fatalf("tenant manager: %v", err)
+	}
+}
+
+func TestRoles(t *testing.T) {
+	t.Parallel()
+	if !security.RoleAdmin.Allows(security.RoleReader) || security.RoleReader.Allows(security.RoleUser) || security.Role("root").Allows(security.RoleReader) {
+		t.Fatal("role order")
+	}
+	if _, err := security.ParseRole("root"); err == nil || !strings.Contains(err.Error(), "admin") {
+		t.Fatalf("ParseRole: %v", err)
+	}
+	var nilP *security.Principal
+	if nilP.Can(security.RoleReader) {
+		t.Fatal("nil principal can")
+	}
+}
+
+func BenchmarkWarmBasicAuthAndTenantResolution(b *testing.B) {
+	a, _, _ := setup(&testing.T{})
+	ctx := context.Background()
+	if _, err := a.Basic(ctx, "ann", "correct horse", "10.0.0.1"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		p, err := a.Basic(ctx, "ann", "correct horse", "10.0.0.1")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := a.ResolveTenant(ctx, p, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
