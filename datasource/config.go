@@ -45,11 +45,16 @@ type Config struct {
 	// nodes. Default 40.
 	ServerConnBudget int
 	// PGSchemaMode chooses how pg-schema tenants get their schema:
-	// "pool" (default: one pool per tenant, search_path as a startup
-	// parameter, verified on every new connection) or "set-local" (one pool
-	// per server, SET LOCAL search_path in every transaction). See the
-	// README's design notes for the measurements behind the default.
+	// "set-local" (default: shared pools per server, each transaction scopes
+	// search_path with set_config(…, true) and checks the schema exists) or
+	// "pool" (one pool per tenant, search_path as a startup parameter,
+	// verified on every new connection). See the README's design notes for
+	// the measurements behind the default.
 	PGSchemaMode string
+	// SharedPoolShards splits a server's shared set-local pool by tenant
+	// hash, so each server backend works in the schemas of one shard only.
+	// Default 4.
+	SharedPoolShards int
 	// RegistryTTL is how long a cached tenant config or membership is used
 	// before it is read again from the primary. A change made on another node
 	// is seen within this time. Default 5s.
@@ -110,7 +115,10 @@ func (c Config) withDefaults() Config {
 		c.ServerConnBudget = 40
 	}
 	if c.PGSchemaMode == "" {
-		c.PGSchemaMode = pgSchemaModePool
+		c.PGSchemaMode = pgSchemaModeSetLocal
+	}
+	if c.SharedPoolShards <= 0 {
+		c.SharedPoolShards = 4
 	}
 	if c.RegistryTTL <= 0 {
 		c.RegistryTTL = 5 * time.Second

@@ -29,10 +29,11 @@ type Registry struct {
 	maxStale time.Duration
 	logger   *slog.Logger
 
-	tenants *ristretto.Cache[string, *cached[*Tenant]]
-	members *ristretto.Cache[string, *cached[[]Membership]]
-	users   *ristretto.Cache[string, *cached[*User]]
-	groups  *ristretto.Cache[string, *cached[[]string]]
+	tenants *kind[*Tenant]
+	members *kind[[]Membership]
+	users   *kind[*User] // by login
+	userIDs *kind[*User] // by ID
+	groups  *kind[[]string]
 	sf      singleflight.Group
 
 	// Invalidation by epochs: an entry loaded at epoch e is void when its key
@@ -40,10 +41,30 @@ type Registry struct {
 	// ristretto applying a Set asynchronously after a Del.
 	epoch    atomic.Uint64
 	allEpoch atomic.Uint64
-	inv      sync.Map // cache key → uint64 epoch of its last invalidation
 
 	failingSince atomic.Int64 // unix nanos of the first failed read in a row; 0 when healthy
 	staleServed  atomic.Int64
+}
+
+// kind is one cached kind of answer, keyed by a plain ID (no per-lookup
+// string building on the hot path).
+type kind[V any] struct {
+	name  string
+	cache *ristretto.Cache[string, *cached[V]]
+	inv   sync.Map // key → uint64 epoch of its last invalidation
+}
+
+func newKind[V any](name string, items int64) (*kind[V], error) {
+	c, err := ristretto.NewCache(&ristretto.Config[string, *cached[V]]{
+		NumCounters:        items * 10,
+		MaxCost:            items,
+		BufferItems:        64,
+		IgnoreInternalCost: true, // cost counts items
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &kind[V]{name: name, cache: c}, nil
 }
 
 // cached is one cache entry: a value or a definite "does not exist", the
@@ -58,41 +79,35 @@ type cached[V any] struct {
 func newRegistry(p *Primary, cfg Config) (*Registry, error) {
 	r := &Registry{primary: p, clock: cfg.Clock, ttl: cfg.RegistryTTL, maxStale: cfg.MaxStale, logger: cfg.Logger}
 	var err error
-	if r.tenants, err = newCache[*Tenant](100_000); err != nil {
+	if r.tenants, err = newKind[*Tenant]("tenant", 100_000); err != nil {
 		return nil, err
 	}
-	if r.members, err = newCache[[]Membership](100_000); err != nil {
+	if r.members, err = newKind[[]Membership]("memberships", 100_000); err != nil {
 		return nil, err
 	}
-	if r.users, err = newCache[*User](100_000); err != nil {
+	if r.users, err = newKind[*User]("user", 100_000); err != nil {
 		return nil, err
 	}
-	if r.groups, err = newCache[[]string](100_000); err != nil {
+	if r.userIDs, err = newKind[*User]("user-id", 100_000); err != nil {
+		return nil, err
+	}
+	if r.groups, err = newKind[[]string]("groups", 100_000); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
-func newCache[V any](items int64) (*ristretto.Cache[string, *cached[V]], error) {
-	return ristretto.NewCache(&ristretto.Config[string, *cached[V]]{
-		NumCounters:        items * 10,
-		MaxCost:            items,
-		BufferItems:        64,
-		IgnoreInternalCost: true, // cost counts items
-	})
-}
-
 // Tenant returns a tenant's configuration. Errors: ErrUnknownTenant,
 // ErrPrimaryUnavailable (nothing cached is fresh enough).
 func (r *Registry) Tenant(ctx context.Context, id string) (*Tenant, error) {
-	return lookup(ctx, r, r.tenants, "t:"+id, func(ctx context.Context) (*Tenant, error) {
+	return lookup(ctx, r, r.tenants, id, func(ctx context.Context) (*Tenant, error) {
 		return r.primary.GetTenant(ctx, id)
 	})
 }
 
 // Memberships returns a user's tenant memberships.
 func (r *Registry) Memberships(ctx context.Context, userID string) ([]Membership, error) {
-	return lookup(ctx, r, r.members, "m:"+userID, func(ctx context.Context) ([]Membership, error) {
+	return lookup(ctx, r, r.members, userID, func(ctx context.Context) ([]Membership, error) {
 		return r.primary.MembershipsOfUser(ctx, userID)
 	})
 }
@@ -100,21 +115,21 @@ func (r *Registry) Memberships(ctx context.Context, userID string) ([]Membership
 // UserByLogin returns a user by login, for authentication. Errors:
 // ErrNotFound.
 func (r *Registry) UserByLogin(ctx context.Context, login string) (*User, error) {
-	return lookup(ctx, r, r.users, "u:"+login, func(ctx context.Context) (*User, error) {
+	return lookup(ctx, r, r.users, login, func(ctx context.Context) (*User, error) {
 		return r.primary.UserByLogin(ctx, login)
 	})
 }
 
 // UserByID returns a user by ID. Errors: ErrNotFound.
 func (r *Registry) UserByID(ctx context.Context, id string) (*User, error) {
-	return lookup(ctx, r, r.users, "i:"+id, func(ctx context.Context) (*User, error) {
+	return lookup(ctx, r, r.userIDs, id, func(ctx context.Context) (*User, error) {
 		return r.primary.UserByID(ctx, id)
 	})
 }
 
 // GroupsOf returns the IDs of the groups a user belongs to in a tenant.
 func (r *Registry) GroupsOf(ctx context.Context, tenant, userID string) ([]string, error) {
-	return lookup(ctx, r, r.groups, "g:"+tenant+"/"+userID, func(ctx context.Context) ([]string, error) {
+	return lookup(ctx, r, r.groups, tenant+"/"+userID, func(ctx context.Context) ([]string, error) {
 		gs, err := r.primary.ListGroups(ctx, tenant, userID)
 		if err != nil {
 			return nil, err
@@ -133,14 +148,14 @@ func isAbsence(err error) bool {
 	return errors.Is(err, ErrUnknownTenant) || errors.Is(err, ErrNotFound)
 }
 
-func lookup[V any](ctx context.Context, r *Registry, c *ristretto.Cache[string, *cached[V]], key string, load func(context.Context) (V, error)) (V, error) {
+func lookup[V any](ctx context.Context, r *Registry, k *kind[V], key string, load func(context.Context) (V, error)) (V, error) {
 	now := r.clock.Now()
-	e, ok := c.Get(key)
-	if ok && !r.void(key, e.epoch) && now.Sub(e.fetchedAt) < r.ttl {
+	e, ok := k.cache.Get(key)
+	if ok && !r.void(k, key, e.epoch) && now.Sub(e.fetchedAt) < r.ttl {
 		return e.v, e.err
 	}
 	start := r.epoch.Load()
-	res, err, _ := r.sf.Do(key, func() (any, error) {
+	res, err, _ := r.sf.Do(k.name+"\x00"+key, func() (any, error) {
 		// The load serves every caller waiting on this key: one caller
 		// giving up must not fail the others.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -150,7 +165,7 @@ func lookup[V any](ctx context.Context, r *Registry, c *ristretto.Cache[string, 
 			return nil, err
 		}
 		ne := &cached[V]{v: v, err: err, fetchedAt: r.clock.Now(), epoch: start}
-		c.Set(key, ne, 1)
+		k.cache.Set(key, ne, 1)
 		r.failingSince.Store(0)
 		return ne, nil
 	})
@@ -160,7 +175,7 @@ func lookup[V any](ctx context.Context, r *Registry, c *ristretto.Cache[string, 
 	}
 	// The primary failed. Serve what we had, within MaxStale.
 	r.failingSince.CompareAndSwap(0, now.UnixNano())
-	if ok && !r.void(key, e.epoch) && now.Sub(e.fetchedAt) < r.maxStale {
+	if ok && !r.void(k, key, e.epoch) && now.Sub(e.fetchedAt) < r.maxStale {
 		r.staleServed.Add(1)
 		return e.v, e.err
 	}
@@ -171,35 +186,41 @@ func lookup[V any](ctx context.Context, r *Registry, c *ristretto.Cache[string, 
 	return zero, fmt.Errorf("%w: %w", ErrPrimaryUnavailable, err)
 }
 
-func (r *Registry) void(key string, epoch uint64) bool {
+func (r *Registry) void(k interface{ invEpoch(string) (uint64, bool) }, key string, epoch uint64) bool {
 	if epoch < r.allEpoch.Load() {
 		return true
 	}
-	if v, ok := r.inv.Load(key); ok && epoch < v.(uint64) {
+	if v, ok := k.invEpoch(key); ok && epoch < v {
 		return true
 	}
 	return false
 }
 
-func (r *Registry) invalidate(key string) {
-	r.inv.Store(key, r.epoch.Add(1))
+func (k *kind[V]) invEpoch(key string) (uint64, bool) {
+	v, ok := k.inv.Load(key)
+	if !ok {
+		return 0, false
+	}
+	return v.(uint64), true
 }
 
+func invalidate[V any](r *Registry, k *kind[V], key string) { k.inv.Store(key, r.epoch.Add(1)) }
+
 // InvalidateTenant drops the cached config of a tenant on this node.
-func (r *Registry) InvalidateTenant(id string) { r.invalidate("t:" + id) }
+func (r *Registry) InvalidateTenant(id string) { invalidate(r, r.tenants, id) }
 
 // InvalidateUser drops the cached account (by login), memberships and
 // groups of a user on this node. Pass the login when known; groups are
 // invalidated for every tenant.
 func (r *Registry) InvalidateUser(userID, login string) {
-	r.invalidate("m:" + userID)
-	r.invalidate("i:" + userID)
+	invalidate(r, r.members, userID)
+	invalidate(r, r.userIDs, userID)
 	if login != "" {
-		r.invalidate("u:" + login)
+		invalidate(r, r.users, login)
 	}
 	// Group lists are keyed by tenant and user; rather than track them, void
 	// every group list (they are cheap to reload).
-	r.groups.Clear()
+	r.groups.cache.Clear()
 }
 
 // InvalidateAll drops everything cached on this node.
@@ -235,8 +256,9 @@ func (r *Registry) Health() RegistryHealth {
 func (r *Registry) MarkPrimaryHealthy() { r.failingSince.Store(0) }
 
 func (r *Registry) close() {
-	r.tenants.Close()
-	r.members.Close()
-	r.users.Close()
-	r.groups.Close()
+	r.tenants.cache.Close()
+	r.members.cache.Close()
+	r.users.cache.Close()
+	r.userIDs.cache.Close()
+	r.groups.cache.Close()
 }

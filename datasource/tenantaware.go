@@ -3,6 +3,9 @@ package datasource
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
+	"hash/fnv"
+	"strconv"
 	"errors"
 	"fmt"
 	"sync"
@@ -10,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/tenantflow/tenantflow/security"
 )
@@ -89,7 +93,8 @@ type pool struct {
 	rsem     chan struct{}
 	server   string // PostgreSQL server key for the budget; "" for SQLite
 	reserve  int    // connections reserved from the server budget
-	setLocal string // set-local mode: statement run first in every transaction
+	schema   string // set-local mode: the schema every transaction switches to ("" in pool mode)
+	enter    string // set-local mode: the statement that switches and checks, built once
 	shared   bool   // writer belongs to the shared set-local pool; do not close it
 	timeout  time.Duration
 
@@ -178,10 +183,18 @@ func (ds *TenantAwareDataSource) inTx(ctx context.Context, readOnly bool, fn fun
 		return ds.connFailed(ctx, p, err)
 	}
 	p.failures.Store(0)
-	if p.setLocal != "" {
-		if _, err := stx.ExecContext(ctx, p.setLocal); err != nil {
+	if p.schema != "" {
+		// One round trip both scopes search_path to this transaction and
+		// checks that the schema exists, so a missing schema is refused
+		// exactly like a wrong connection in pool mode.
+		var exists bool
+		if err := stx.QueryRowxContext(ctx, p.enter).Scan(&exists); err != nil {
 			_ = stx.Rollback()
 			return ds.connFailed(ctx, p, err)
+		}
+		if !exists {
+			_ = stx.Rollback()
+			return fmt.Errorf("%w: expected schema %s, which does not exist", ErrSchemaMismatch, p.schema)
 		}
 	}
 	tx := ds.txPool.Get().(*Tx)
@@ -242,10 +255,10 @@ func (ds *TenantAwareDataSource) Acquire(ctx context.Context) (*Conn, func(), er
 		ds.checkin(p)
 		return nil, nil, ds.connFailed(ctx, p, err)
 	}
-	if p.setLocal != "" {
+	if p.schema != "" {
 		// A session, not a transaction: the shared pool's connection is
 		// pointed at the tenant for the session and reset on release.
-		if _, err := c.ExecContext(ctx, "SET search_path TO "+quoteIdent(p.setLocalSchema())); err != nil {
+		if _, err := c.ExecContext(ctx, "SET search_path TO "+quoteIdent(p.schema)); err != nil {
 			c.Close()
 			<-p.wsem
 			ds.checkin(p)
@@ -255,8 +268,12 @@ func (ds *TenantAwareDataSource) Acquire(ctx context.Context) (*Conn, func(), er
 	var once sync.Once
 	release := func() {
 		once.Do(func() {
-			if p.setLocal != "" {
-				_, _ = c.ExecContext(context.Background(), `SET search_path TO ""`)
+			if p.schema != "" {
+				if _, err := c.ExecContext(context.Background(), `SET search_path TO ""`); err != nil {
+					// Never hand a connection still pointed at this tenant
+					// back to the shared pool.
+					_ = c.Raw(func(any) error { return driver.ErrBadConn })
+				}
 			}
 			c.Close()
 			<-p.wsem
@@ -264,11 +281,6 @@ func (ds *TenantAwareDataSource) Acquire(ctx context.Context) (*Conn, func(), er
 		})
 	}
 	return &Conn{Conn: c, tenant: p.tenant, dialect: p.dialect}, release, nil
-}
-
-// setLocalSchema extracts the schema from the set-local statement.
-func (p *pool) setLocalSchema() string {
-	return p.setLocal[len("SET LOCAL search_path TO ")+1 : len(p.setLocal)-1]
 }
 
 // acquireSlot takes one of the tenant's connection slots, waiting at most the
@@ -577,12 +589,17 @@ func (ds *TenantAwareDataSource) dial(ctx context.Context, t *Tenant, spec poolS
 		p.wsem = make(chan struct{}, 1)
 		p.rsem = make(chan struct{}, limits.MaxOpenConns)
 	case ds.cfg.PGSchemaMode == pgSchemaModeSetLocal && t.Placement == PlacementPGSchema:
-		db, err := ds.sharedPool(spec)
+		db, err := ds.sharedPool(t.ID, spec)
 		if err != nil {
 			return nil, err
 		}
 		p.dialect, p.writer, p.reader, p.shared = Postgres, db, db, true
-		p.setLocal = "SET LOCAL search_path TO " + quoteIdent(spec.pg.schema)
+		p.schema = spec.pg.schema
+		// Built once from a validated, quoted schema name and sent without
+		// parameters: the simple protocol costs one round trip, where a
+		// parameterised statement costs an extra parse/bind exchange.
+		lit := pq.QuoteLiteral(quoteIdent(p.schema))
+		p.enter = `SELECT set_config('search_path', ` + lit + `, true) IS NOT NULL AND to_regnamespace(` + lit + `) IS NOT NULL`
 		p.wsem = make(chan struct{}, limits.MaxOpenConns)
 		p.rsem = p.wsem
 	default:
@@ -598,18 +615,28 @@ func (ds *TenantAwareDataSource) dial(ctx context.Context, t *Tenant, spec poolS
 	return p, nil
 }
 
-// sharedPool returns the set-local pool of a server, opening it once.
-func (ds *TenantAwareDataSource) sharedPool(spec poolSpec) (*sqlx.DB, error) {
+// sharedPool returns the set-local pool of a tenant's shard of a server,
+// opening it once. Tenants are spread over SharedPoolShards pools by a hash
+// of their ID, so each server backend only ever works in the schemas of one
+// shard: PostgreSQL's per-backend catalog caches grow with the schemas a
+// backend touched, and at thousands of tenants an unsharded pool would make
+// every backend touch them all.
+func (ds *TenantAwareDataSource) sharedPool(tenant string, spec poolSpec) (*sqlx.DB, error) {
+	shards := ds.cfg.SharedPoolShards
+	h := fnv.New32a()
+	h.Write([]byte(tenant))
+	key := spec.server + "#" + strconv.Itoa(int(h.Sum32())%shards)
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
-	if db := ds.shared[spec.server]; db != nil {
+	if db := ds.shared[key]; db != nil {
 		return db, nil
 	}
-	db, err := openPG(pgTarget{cfg: spec.pg.cfg}, ds.cfg.ServerConnBudget, ds.cfg.ServerConnBudget/2)
+	conns := max(ds.cfg.ServerConnBudget/shards, 1)
+	db, err := openPG(pgTarget{cfg: spec.pg.cfg}, conns, max(conns/2, 1))
 	if err != nil {
 		return nil, err
 	}
-	ds.shared[spec.server] = db
+	ds.shared[key] = db
 	return db, nil
 }
 

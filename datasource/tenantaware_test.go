@@ -88,11 +88,13 @@ func assertIsolated(t *testing.T, ds *datasource.TenantAwareDataSource, a, b con
 }
 
 func TestTenantsWithIdenticalRowIDsNeverSeeEachOther(t *testing.T) {
-	t.Run("pg-schema", func(t *testing.T) {
-		t.Parallel()
-		env := dstest.Open(t, dstest.Postgres, nil)
-		assertIsolated(t, env.Sources.Tenants, env.Tenant(t, "alpha"), env.Tenant(t, "beta"))
-	})
+	for _, mode := range []string{"set-local", "pool"} {
+		t.Run("pg-schema/"+mode, func(t *testing.T) {
+			t.Parallel()
+			env := dstest.Open(t, dstest.Postgres, &dstest.Options{Config: datasource.Config{PGSchemaMode: mode}})
+			assertIsolated(t, env.Sources.Tenants, env.Tenant(t, "alpha"), env.Tenant(t, "beta"))
+		})
+	}
 	t.Run("sqlite", func(t *testing.T) {
 		t.Parallel()
 		env := dstest.Open(t, dstest.SQLite, nil)
@@ -287,21 +289,25 @@ func TestSlowTenantDoesNotHoldOtherTenantsCallers(t *testing.T) {
 
 func TestConnectionOutsideTheTenantSchemaIsRefused(t *testing.T) {
 	t.Parallel()
+	for _, mode := range []string{"set-local", "pool"} {
+		t.Run("schema gone behind our back/"+mode, func(t *testing.T) {
+			env := dstest.Open(t, dstest.Postgres, &dstest.Options{Config: datasource.Config{PGSchemaMode: mode}})
+			ctx := env.Tenant(t, "acme")
+			// Another tenant's schema exists, so a connection that lost its
+			// schema would otherwise resolve names somewhere.
+			env.Tenant(t, "other")
+			if _, err := dstest.OpenSQL(t, env.URL).Exec(`DROP SCHEMA tenant_acme CASCADE`); err != nil {
+				t.Fatal(err)
+			}
+			env.Sources.Tenants.Evict(context.Background(), "acme")
+			err := env.Sources.Tenants.InTx(ctx, func(*datasource.Tx) error { return nil })
+			if !errors.Is(err, datasource.ErrSchemaMismatch) {
+				t.Fatalf("got %v, want ErrSchemaMismatch", err)
+			}
+		})
+	}
 	env := dstest.Open(t, dstest.Postgres, nil)
-	ctx := env.Tenant(t, "acme")
-	t.Run("schema gone behind our back", func(t *testing.T) {
-		// Another tenant's schema exists, so a connection that lost its
-		// schema would otherwise resolve names somewhere.
-		env.Tenant(t, "other")
-		if _, err := dstest.OpenSQL(t, env.URL).Exec(`DROP SCHEMA tenant_acme CASCADE`); err != nil {
-			t.Fatal(err)
-		}
-		env.Sources.Tenants.Evict(context.Background(), "acme")
-		err := env.Sources.Tenants.InTx(ctx, func(*datasource.Tx) error { return nil })
-		if !errors.Is(err, datasource.ErrSchemaMismatch) {
-			t.Fatalf("got %v, want ErrSchemaMismatch", err)
-		}
-	})
+	env.Tenant(t, "other")
 	t.Run("startup parameter dropped by a pooler", func(t *testing.T) {
 		// The connection arrives without the tenant's search_path.
 		db, err := datasource.OpenPGForTest(env.URL, "", "tenant_other")
