@@ -4,10 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
-	"hash/fnv"
-	"strconv"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,19 +84,19 @@ func (c *poolCounters) pooled() {
 
 // pool is one tenant's storage handle.
 type pool struct {
-	tenant   string
-	version  int64
-	dialect  Dialect
-	writer   *sqlx.DB // PostgreSQL: the pool; SQLite: the single writer
-	reader   *sqlx.DB // SQLite: the read pool; PostgreSQL: same as writer
-	wsem     chan struct{}
-	rsem     chan struct{}
-	server   string // PostgreSQL server key for the budget; "" for SQLite
-	reserve  int    // connections reserved from the server budget
-	schema   string // set-local mode: the schema every transaction switches to ("" in pool mode)
-	enter    string // set-local mode: the statement that switches and checks, built once
-	shared   bool   // writer belongs to the shared set-local pool; do not close it
-	timeout  time.Duration
+	tenant  string
+	version int64
+	dialect Dialect
+	writer  *sqlx.DB // PostgreSQL: the pool; SQLite: the single writer
+	reader  *sqlx.DB // SQLite: the read pool; PostgreSQL: same as writer
+	wsem    chan struct{}
+	rsem    chan struct{}
+	server  string // PostgreSQL server key for the budget; "" for SQLite
+	reserve int    // connections reserved from the server budget
+	schema  string // set-local mode: the schema every transaction switches to ("" in pool mode)
+	enter   string // set-local mode: the statement that switches and checks, built once
+	shared  bool   // writer belongs to the shared set-local pool; do not close it
+	timeout time.Duration
 
 	refs     atomic.Int64
 	lastUsed atomic.Int64 // unix nanos by the configured clock
