@@ -263,7 +263,21 @@ func (l *Lifecycle) openDirect(ctx context.Context, t *Tenant) (*sql.DB, Dialect
 		if err != nil {
 			return nil, "", nil, err
 		}
-		db, err := openPG(*spec.pg, 2, 1)
+		target := *spec.pg
+		if t.Placement == PlacementPGSchema {
+			// Migration DDL is many small transactions; waiting for each
+			// one's WAL flush made creation fsync-bound. It is safe to skip
+			// the wait here: the tenant becomes active only through a later
+			// synchronous commit on the same server, and flushing that
+			// commit's WAL flushes the migration's before it. A crash before
+			// that leaves the tenant "creating", which a retry resumes.
+			target.cfg = target.cfg.Clone()
+			if target.cfg.Runtime == nil {
+				target.cfg.Runtime = map[string]string{}
+			}
+			target.cfg.Runtime["synchronous_commit"] = "off"
+		}
+		db, err := openPG(target, 2, 1)
 		if err != nil {
 			return nil, "", nil, err
 		}
