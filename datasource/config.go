@@ -68,7 +68,8 @@ type Config struct {
 	MasterKey string
 	// DrainWait is how long Drop waits after marking a tenant dropping so
 	// that every node's background work lets go of it: at least RegistryTTL
-	// plus the longest job lock. Default RegistryTTL + 5m.
+	// plus the longest job lock. Default RegistryTTL + 5m with a PostgreSQL
+	// primary; none with a SQLite primary, which serves a single node.
 	DrainWait time.Duration
 	// CircuitFailures is how many consecutive connection failures open a
 	// tenant's circuit; CircuitCooldown how long it stays open before one
@@ -127,7 +128,11 @@ func (c Config) withDefaults() Config {
 		c.MaxStale = 5 * time.Minute
 	}
 	if c.DrainWait <= 0 {
-		c.DrainWait = c.RegistryTTL + 5*time.Minute
+		if c.primaryIsPostgres() {
+			c.DrainWait = c.RegistryTTL + 5*time.Minute
+		} else {
+			c.DrainWait = time.Nanosecond // a single node: nobody else to wait for
+		}
 	}
 	if c.CircuitFailures <= 0 {
 		c.CircuitFailures = 5

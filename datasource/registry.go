@@ -231,7 +231,7 @@ type RegistryHealth struct {
 	// PrimaryReachable is false while reads of the primary fail.
 	PrimaryReachable bool `json:"primaryReachable"`
 	// FailingSince is when reads started failing.
-	FailingSince time.Time `json:"failingSince,omitempty"`
+	FailingSince time.Time `json:"failingSince,omitzero"`
 	// ServingStale is true while cached answers older than the TTL are
 	// served because the primary is unreachable (at most MaxStale).
 	ServingStale bool `json:"servingStale"`

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/tenantflow/tenantflow/server"
+)
+
+const serveUsage = `Usage: tenantflow serve [flags]
+
+Serves the engine's REST API, the admin console and /healthz, /readyz.
+On the first start the tenant-manager account "admin" is created with the
+password from TENANTFLOW_ADMIN_PASSWORD or, when unset, a generated one
+written to <data-dir>/initial-admin-password (mode 0600).`
+
+func (c *cli) serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	o, env := c.commonFlags(fs)
+	addr := fs.String("addr", env.str("TENANTFLOW_ADDR", "127.0.0.1:8080"), "address to listen on (env TENANTFLOW_ADDR)")
+	shutdown := fs.Duration("shutdown-timeout", env.dur("TENANTFLOW_SHUTDOWN_TIMEOUT", 20*time.Second), "how long in-flight work may finish on shutdown (env TENANTFLOW_SHUTDOWN_TIMEOUT)")
+	if err := c.parse(fs, args, serveUsage, env); err != nil {
+		return err
+	}
+	src, logger, err := c.open(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+
+	if err := c.ensureAdmin(ctx, src, o.dataDir); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w (is another tenantflow running? set --addr)", *addr, err)
+	}
+	srv := &http.Server{
+		Handler:           server.New(server.Options{Sources: src, Logger: logger}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	primary := "sqlite " + filepath.Join(o.dataDir, "primary.db")
+	if o.primaryURL != "" {
+		primary = "postgres " + redactURL(o.primaryURL)
+	}
+	logger.Info("tenantflow serving", "addr", ln.Addr().String(), "primary", primary, "version", version)
+	if c.serveReady != nil {
+		c.serveReady <- ln.Addr().String()
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", *shutdown)
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *shutdown)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	return nil
+}
+
+// ensureAdmin creates the tenant-manager account on the first start.
+func (c *cli) ensureAdmin(ctx context.Context, src interface {
+	EnsureTenantManager(context.Context, string) (bool, string, error)
+}, dataDir string) error {
+	created, generated, err := src.EnsureTenantManager(ctx, c.getenv("TENANTFLOW_ADMIN_PASSWORD"))
+	if err != nil {
+		return fmt.Errorf("create the tenant-manager account: %w", err)
+	}
+	if !created {
+		return nil
+	}
+	if generated == "" {
+		fmt.Fprintln(c.stderr, `created the tenant-manager account "admin" with TENANTFLOW_ADMIN_PASSWORD`)
+		return nil
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
+	path := filepath.Join(dataDir, "initial-admin-password")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("%s already exists but no tenant manager does: remove the file and start again", path)
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintln(f, generated); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	fmt.Fprintf(c.stderr, "created the tenant-manager account \"admin\"; its password is in %s\n", path)
+	return nil
+}
+
+func redactURL(s string) string {
+	if u, err := url.Parse(s); err == nil && u.Scheme != "" {
+		return u.Redacted()
+	}
+	return "(key=value DSN)"
+}
