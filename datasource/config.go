@@ -1,6 +1,7 @@
 package datasource
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,8 +77,10 @@ type Config struct {
 	// probe is let through. Defaults 5 and 5s.
 	CircuitFailures int
 	CircuitCooldown time.Duration
-	// NodeID names this node in lock owners and notifications. Default
-	// hostname-pid.
+	// NodeID names this node in lock owners and notifications; it must be
+	// unique among running nodes. Default hostname-pid-random, so two nodes
+	// in one process (embedded engines, tests) never take each other's
+	// signals or locks for their own.
 	NodeID string
 	// Clock is the time source; tests inject a fake. Default real time.
 	Clock clockwork.Clock
@@ -142,7 +145,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.NodeID == "" {
 		host, _ := os.Hostname()
-		c.NodeID = fmt.Sprintf("%s-%d", host, os.Getpid())
+		var b [3]byte
+		_, _ = rand.Read(b[:])
+		c.NodeID = fmt.Sprintf("%s-%d-%x", host, os.Getpid(), b)
 	}
 	if c.Clock == nil {
 		c.Clock = clockwork.NewRealClock()

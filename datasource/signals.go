@@ -69,8 +69,9 @@ type Signals struct {
 	subs   map[Topic]map[int]func(Signal)
 	nextID int
 
-	pgDSN   string
-	pending chan Signal
+	pgDSN     string
+	listening chan struct{} // closed once LISTEN ran (or failed)
+	pending   chan Signal
 	stop    chan struct{}
 	done    sync.WaitGroup
 	db      *sqlx.DB // primary writer, for NOTIFY
@@ -82,8 +83,9 @@ func newSignals(node string, logger *slog.Logger, primary *Primary, pgDSN string
 		logger:  logger,
 		primary: primary,
 		subs:    map[Topic]map[int]func(Signal){},
-		pgDSN:   pgDSN,
-		pending: make(chan Signal, 4096),
+		pgDSN:     pgDSN,
+		listening: make(chan struct{}),
+		pending:   make(chan Signal, 4096),
 		stop:    make(chan struct{}),
 	}
 }
@@ -130,14 +132,23 @@ func (s *Signals) deliver(sig Signal) {
 	}
 }
 
-// start runs the flusher and, with a PostgreSQL primary, the listener.
+// start runs the flusher and, with a PostgreSQL primary, the listener. It
+// returns once the listener is registered (bounded by a few seconds), so a
+// node that finished opening hears the signals other nodes send after that.
 func (s *Signals) start(db *sqlx.DB) {
 	s.db = db
 	s.done.Add(1)
 	go s.flushLoop()
-	if s.pgDSN != "" {
-		s.done.Add(1)
-		go s.listen()
+	if s.pgDSN == "" {
+		close(s.listening)
+		return
+	}
+	s.done.Add(1)
+	go s.listen()
+	select {
+	case <-s.listening:
+	case <-time.After(5 * time.Second):
+		s.logger.Warn("not yet listening for other nodes' signals; relying on sweeps until the listener connects")
 	}
 }
 
@@ -241,6 +252,7 @@ func (s *Signals) listen() {
 	if err := l.Listen(notifyChannel); err != nil {
 		s.logger.Warn("cannot listen for other nodes' signals; relying on sweeps", "err", err)
 	}
+	close(s.listening)
 	ping := time.NewTicker(90 * time.Second)
 	defer ping.Stop()
 	for {
