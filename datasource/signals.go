@@ -72,21 +72,21 @@ type Signals struct {
 	pgDSN     string
 	listening chan struct{} // closed once LISTEN ran (or failed)
 	pending   chan Signal
-	stop    chan struct{}
-	done    sync.WaitGroup
-	db      *sqlx.DB // primary writer, for NOTIFY
+	stop      chan struct{}
+	done      sync.WaitGroup
+	db        *sqlx.DB // primary writer, for NOTIFY
 }
 
 func newSignals(node string, logger *slog.Logger, primary *Primary, pgDSN string) *Signals {
 	return &Signals{
-		node:    node,
-		logger:  logger,
-		primary: primary,
-		subs:    map[Topic]map[int]func(Signal){},
+		node:      node,
+		logger:    logger,
+		primary:   primary,
+		subs:      map[Topic]map[int]func(Signal){},
 		pgDSN:     pgDSN,
 		listening: make(chan struct{}),
 		pending:   make(chan Signal, 4096),
-		stop:    make(chan struct{}),
+		stop:      make(chan struct{}),
 	}
 }
 
