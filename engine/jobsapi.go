@@ -57,9 +57,9 @@ func (e *Engine) AcquireJobs(ctx context.Context, p *AcquireJobsParams) ([]*Job,
 }
 
 func prefixed(prefix, cols string) string {
-	parts := strings.Split(cols, ",")
+	parts := columnList(cols)
 	for i, c := range parts {
-		parts[i] = prefix + strings.TrimSpace(c)
+		parts[i] = prefix + c
 	}
 	return strings.Join(parts, ", ")
 }

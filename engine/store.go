@@ -447,6 +447,15 @@ func (l *loader) load(id int64) (*instance, error) {
 
 // ---- applying ----
 
+// columnList splits a column constant written over several lines.
+func columnList(cols string) []string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+	}
+	return parts
+}
+
 // batch collects rows for one multi-row INSERT.
 type batch struct {
 	table string
@@ -702,7 +711,7 @@ func (l *loader) applyExternalTasks() error {
 }
 
 func (l *loader) applyJobs() error {
-	ins := &batch{table: "tf_job", cols: strings.Split(strings.ReplaceAll(strings.ReplaceAll(jobColumns, "\n", ""), "\t", ""), ", ")}
+	ins := &batch{table: "tf_job", cols: columnList(jobColumns)}
 	var gone []int64
 	for _, j := range l.u.jobs {
 		data := ""
