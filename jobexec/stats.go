@@ -44,7 +44,7 @@ type Batch struct {
 
 type stats struct {
 	completed, failed, lockLost, maintenance, queries, acquireErrors atomic.Int64
-	acquireLatency, lateness                                          *window
+	acquireLatency, lateness                                         *window
 
 	mu       sync.Mutex
 	perT     map[string]int64
