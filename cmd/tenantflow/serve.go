@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/tenantflow/tenantflow/engine"
+	"github.com/tenantflow/tenantflow/jobexec"
 	"github.com/tenantflow/tenantflow/server"
 )
 
@@ -39,6 +41,24 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err := c.ensureAdmin(ctx, src, o.dataDir); err != nil {
 		return err
 	}
+	eng, err := engine.New(src, engine.Options{})
+	if err != nil {
+		return err
+	}
+	exec, err := jobexec.New(jobexec.Config{Engine: eng, Sources: src})
+	if err != nil {
+		return err
+	}
+	if err := exec.Start(ctx); err != nil {
+		return err
+	}
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *shutdown)
+		defer cancel()
+		if err := exec.Stop(sctx); err != nil {
+			logger.Warn("job executor did not stop cleanly", "err", err)
+		}
+	}()
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another tenantflow running? set --addr)", *addr, err)
