@@ -1124,3 +1124,69 @@ func (e *Engine) DeleteDeployment(ctx context.Context, ref Ref, cascade bool) er
 func isNotFoundOrEnded(err error) bool {
 	return err != nil && (errors.Is(err, ErrNotFound) || errors.Is(err, ErrConflict))
 }
+
+// ActivityStatistic counts what stands at one element of a definition:
+// running activity instances, jobs out of retries and open incidents.
+type ActivityStatistic struct {
+	ElementID  string
+	Instances  int64
+	FailedJobs int64
+	Incidents  map[IncidentType]int64
+}
+
+// DefinitionStatistics returns, per element of a definition with anything
+// running or failing there, the counts the console draws on the diagram.
+func (e *Engine) DefinitionStatistics(ctx context.Context, def Ref) ([]ActivityStatistic, error) {
+	if err := def.check(ctx); err != nil {
+		return nil, err
+	}
+	by := map[string]*ActivityStatistic{}
+	get := func(el string) *ActivityStatistic {
+		s := by[el]
+		if s == nil {
+			s = &ActivityStatistic{ElementID: el, Incidents: map[IncidentType]int64{}}
+			by[el] = s
+		}
+		return s
+	}
+	err := e.read(ctx, func(tx *datasource.Tx) error {
+		type row struct {
+			ElementID string `db:"element_id"`
+			Type      string `db:"type"`
+			N         int64  `db:"n"`
+		}
+		var rows []row
+		if err := tx.SelectContext(ctx, &rows, `SELECT element_id, '' AS type, COUNT(*) AS n FROM tf_activity
+			WHERE definition_id = $1 AND ended_at IS NULL AND element_type <> 'multiInstanceBody' GROUP BY element_id`, def.ID); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			get(r.ElementID).Instances = r.N
+		}
+		rows = rows[:0]
+		if err := tx.SelectContext(ctx, &rows, `SELECT element_id, '' AS type, COUNT(*) AS n FROM tf_job
+			WHERE definition_id = $1 AND retries = 0 GROUP BY element_id`, def.ID); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			get(r.ElementID).FailedJobs = r.N
+		}
+		rows = rows[:0]
+		if err := tx.SelectContext(ctx, &rows, `SELECT element_id, type, COUNT(*) AS n FROM tf_incident
+			WHERE definition_id = $1 AND state = 'open' GROUP BY element_id, type`, def.ID); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			get(r.ElementID).Incidents[IncidentType(r.Type)] = r.N
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]ActivityStatistic, 0, len(by))
+	for _, k := range sortedKeys(by) {
+		out = append(out, *by[k])
+	}
+	return out, nil
+}

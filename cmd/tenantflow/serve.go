@@ -63,8 +63,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another tenantflow running? set --addr)", *addr, err)
 	}
+	api := server.New(server.Options{Sources: src, Engine: eng, Logger: logger,
+		Stats: func() map[string]any { return map[string]any{"jobs": jobStats(exec.Stats())} }})
 	srv := &http.Server{
-		Handler:           server.New(server.Options{Sources: src, Logger: logger}),
+		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
@@ -84,6 +86,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	case <-ctx.Done():
 	}
 	logger.Info("shutting down", "timeout", *shutdown)
+	api.Close() // pending long polls and event streams answer now
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), *shutdown)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
@@ -134,4 +137,11 @@ func redactURL(s string) string {
 		return u.Redacted()
 	}
 	return "(key=value DSN)"
+}
+
+// jobStats flattens the executor's figures for metrics and the admin API.
+func jobStats(s jobexec.Stats) map[string]any {
+	return map[string]any{"completed": s.Completed, "failed": s.Failed, "lockLost": s.LockLost, "queries": s.Queries,
+		"dueTenants": s.Due, "runningBatches": s.Running, "latenessP99Seconds": s.LatenessP99.Seconds(),
+		"acquireP99Seconds": s.AcquireP99.Seconds()}
 }

@@ -1,0 +1,99 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/engine"
+)
+
+// sseHeartbeat keeps idle event streams (and proxies in between) alive.
+const sseHeartbeat = 15 * time.Second
+
+// events streams the caller's tenant's engine events as Server-Sent Events,
+// in commit order. Each event's SSE id is its outbox cursor, so a client
+// that reconnects with Last-Event-ID resumes exactly after the last event
+// it saw, even when an event committed late. Filters: processDefinitionKey,
+// processInstanceId, type (comma-separated event types).
+func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
+	p := query(r)
+	params := &engine.ReadEventsParams{DefinitionKey: p.str("processDefinitionKey"), Limit: 200}
+	var err error
+	if params.InstanceID, err = p.id("processInstanceId"); err != nil {
+		return err
+	}
+	for _, t := range p.list("type") {
+		params.Types = append(params.Types, engine.EventType(t))
+	}
+	params.After = engine.Cursor(r.Header.Get("Last-Event-ID"))
+	if params.After == "" {
+		params.After = engine.Cursor(p.str("lastEventId"))
+	}
+	// Check the cursor and the tenant before the stream starts, so a bad
+	// request is still an HTTP error.
+	batch, err := s.opts.Engine.ReadEvents(r.Context(), params)
+	if err != nil {
+		return err
+	}
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	_ = rc.Flush()
+
+	tenant := tenantOf(r)
+	wake := make(chan struct{}, 1)
+	unsub := s.opts.Sources.Signals.Subscribe(datasource.TopicEvents, func(sig datasource.Signal) {
+		if sig.All || sig.Tenant == tenant {
+			select {
+			case wake <- struct{}{}:
+			default:
+			}
+		}
+	})
+	defer unsub()
+	heartbeat := time.NewTicker(sseHeartbeat)
+	defer heartbeat.Stop()
+	for {
+		for _, ev := range batch.Events {
+			data, err := json.Marshal(ev)
+			if err != nil {
+				return nil
+			}
+			if _, err := fmt.Fprintf(w, "id: %s\nevent: %s\ndata: %s\n\n", ev.Cursor, ev.Type, data); err != nil {
+				return nil
+			}
+		}
+		if len(batch.Events) > 0 {
+			if err := rc.Flush(); err != nil {
+				return nil
+			}
+		}
+		params.After = batch.Next
+		if len(batch.Events) < params.Limit {
+			select {
+			case <-r.Context().Done():
+				return nil
+			case <-s.polls.done():
+				return nil
+			case <-heartbeat.C:
+				if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
+					return nil
+				}
+				if err := rc.Flush(); err != nil {
+					return nil
+				}
+			case <-wake:
+			}
+		}
+		batch, err = s.opts.Engine.ReadEvents(r.Context(), params)
+		if err != nil {
+			s.log.Warn("event stream read failed; ending the stream", "tenant", tenant, "err", err)
+			return nil
+		}
+	}
+}

@@ -1,0 +1,147 @@
+package server
+
+import (
+	"net/http"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tenantflow/tenantflow/security"
+)
+
+// metrics exports the server's figures at /metrics from a registry of its
+// own (no global). Histograms carry no tenant label; per-tenant figures are
+// exported only for the busiest tenants, so label cardinality stays bounded
+// whatever the number of tenants.
+type metrics struct {
+	s        *Server
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+
+	mu       sync.Mutex
+	perT     map[string]float64
+	topLimit int
+}
+
+func newMetrics(s *Server) *metrics {
+	m := &metrics{s: s, reg: prometheus.NewRegistry(), perT: map[string]float64{}, topLimit: 10}
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "tenantflow_http_requests_total",
+		Help: "HTTP requests by route and status code."}, []string{"route", "code"})
+	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tenantflow_http_request_duration_seconds",
+		Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"route"})
+	m.reg.MustRegister(m.requests, m.duration, m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	return m
+}
+
+func (m *metrics) observe(rt route, status int, d time.Duration) {
+	m.requests.WithLabelValues(rt.method+" "+rt.path, strconv.Itoa(status)).Inc()
+	m.duration.WithLabelValues(rt.method + " " + rt.path).Observe(d.Seconds())
+}
+
+// countTenant counts a request of a tenant for the top-N export.
+func (m *metrics) countTenant(tenant string) {
+	m.mu.Lock()
+	m.perT[tenant]++
+	if len(m.perT) > 100_000 {
+		m.perT = map[string]float64{}
+	}
+	m.mu.Unlock()
+}
+
+var (
+	descPools      = prometheus.NewDesc("tenantflow_pools_open", "Tenant pools open on this node.", nil, nil)
+	descPoolsMax   = prometheus.NewDesc("tenantflow_pools_max_open", "Most tenant pools open at once since start.", nil, nil)
+	descPrimary    = prometheus.NewDesc("tenantflow_primary_reachable", "1 while the primary datasource answers.", nil, nil)
+	descStale      = prometheus.NewDesc("tenantflow_registry_serving_stale", "1 while cached tenant data serves past its TTL.", nil, nil)
+	descTenantReqs = prometheus.NewDesc("tenantflow_tenant_requests_total", "Requests of the busiest tenants (top 10 only).", []string{"tenant"}, nil)
+	descExtra      = prometheus.NewDesc("tenantflow_component", "Figures of the job executor and the shipper.", []string{"name"}, nil)
+)
+
+// Describe implements prometheus.Collector.
+func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descPools, descPoolsMax, descPrimary, descStale, descTenantReqs, descExtra} {
+		ch <- d
+	}
+}
+
+// Collect implements prometheus.Collector.
+func (m *metrics) Collect(ch chan<- prometheus.Metric) {
+	src := m.s.opts.Sources
+	if src != nil {
+		st := src.Tenants.Stats()
+		ch <- prometheus.MustNewConstMetric(descPools, prometheus.GaugeValue, float64(st.Open))
+		ch <- prometheus.MustNewConstMetric(descPoolsMax, prometheus.GaugeValue, float64(st.MaxOpenSeen))
+		h := src.Registry.Health()
+		ch <- prometheus.MustNewConstMetric(descPrimary, prometheus.GaugeValue, b2f(h.PrimaryReachable))
+		ch <- prometheus.MustNewConstMetric(descStale, prometheus.GaugeValue, b2f(h.ServingStale))
+	}
+	m.mu.Lock()
+	type kv struct {
+		t string
+		n float64
+	}
+	var all []kv
+	for t, n := range m.perT {
+		all = append(all, kv{t, n})
+	}
+	m.mu.Unlock()
+	sort.Slice(all, func(i, j int) bool { return all[i].n > all[j].n })
+	for i, x := range all {
+		if i >= m.topLimit {
+			break
+		}
+		ch <- prometheus.MustNewConstMetric(descTenantReqs, prometheus.CounterValue, x.n, x.t)
+	}
+	if m.s.opts.Stats != nil {
+		for name, v := range flatten("", m.s.opts.Stats()) {
+			ch <- prometheus.MustNewConstMetric(descExtra, prometheus.GaugeValue, v, name)
+		}
+	}
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// flatten turns nested numeric stats into name → value.
+func flatten(prefix string, v any) map[string]float64 {
+	out := map[string]float64{}
+	switch x := v.(type) {
+	case map[string]any:
+		for k, vv := range x {
+			name := k
+			if prefix != "" {
+				name = prefix + "." + k
+			}
+			for kk, f := range flatten(name, vv) {
+				out[kk] = f
+			}
+		}
+	case int:
+		out[prefix] = float64(x)
+	case int64:
+		out[prefix] = float64(x)
+	case float64:
+		out[prefix] = x
+	case time.Duration:
+		out[prefix] = x.Seconds()
+	}
+	return out
+}
+
+// tenantCounter counts requests per tenant for the top-N export.
+func (s *Server) tenantCounter(r *http.Request) {
+	if t, ok := security.TenantFrom(r.Context()); ok {
+		s.metrics.countTenant(t)
+	}
+}
