@@ -108,6 +108,7 @@ func New(opts Options) *Server {
 	s.session = newSessions()
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /openapi.yaml", s.openapi)
 	s.routes = s.routeTable()
 	for _, rt := range s.routes {
 		s.register(rt)
