@@ -116,7 +116,15 @@ func (a *api) do(method, path, login string, body any, header ...string) res {
 // deploy deploys an engine testdata file through the REST API.
 func (a *api) deploy(login, file string) res {
 	a.t.Helper()
-	content, err := os.ReadFile(filepath.Join("..", "engine", "testdata", file))
+	return a.deployFile(login, filepath.Join("..", "engine", "testdata", file))
+}
+
+// deployFile deploys a file through the REST API, named by its base name
+// behind an absolute path, as modelling tools send it.
+func (a *api) deployFile(login, path string) res {
+	a.t.Helper()
+	file := filepath.Base(path)
+	content, err := os.ReadFile(path)
 	if err != nil {
 		a.t.Fatal(err)
 	}
