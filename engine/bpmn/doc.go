@@ -49,7 +49,8 @@
 //   - More than Options.MaxElements elements (200 000) are rejected (ErrTooManyElements),
 //     which bounds memory: a tiny element costs far more as a struct than as text.
 //   - XML that is not well-formed, including content after the root element, is rejected
-//     with its line (ErrMalformed). Only UTF-8 (and its ASCII subset) is accepted.
+//     with its line (ErrMalformed). Only UTF-8 is accepted (with or without a byte order
+//     mark); a document that declares another encoding is rejected.
 //
 // A rejected document yields a *ParseError listing Problems with element IDs and lines; its
 // Unwrap gives the sentinel causes for errors.Is. A failing io.Reader is reported as that

@@ -12,10 +12,14 @@ import (
 func (p *parser) document() *Definitions {
 	var defs *Definitions
 	rootSeen := false
-	for {
+	for first := true; ; first = false {
 		tok, line, ok := p.next()
 		if !ok {
 			break
+		}
+		if t, ok := tok.(xml.CharData); ok && first {
+			// Some editors start UTF-8 files with a byte order mark; XML allows it there.
+			tok = xml.CharData(bytes.TrimPrefix(t, []byte("\uFEFF")))
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
@@ -99,7 +103,7 @@ func (p *parser) message(e elem) *Message {
 		if c.name.Local != "extensionElements" {
 			return false
 		}
-		p.extensionElements(&x)
+		p.extensionElements(&x, m.ID)
 		return true
 	})
 	m.CorrelationKey = x.correlationKey
@@ -152,7 +156,7 @@ func (p *parser) process(e elem) *Process {
 		case "laneSet":
 			pr.LaneSets = append(pr.LaneSets, p.laneSet(c))
 		case "extensionElements":
-			p.extensionElements(&x)
+			p.extensionElements(&x, pr.ID)
 		default:
 			return p.scopeChild(&pr.Scope, c)
 		}
@@ -217,7 +221,7 @@ func (p *parser) sequenceFlow(e elem) *SequenceFlow {
 			f.Condition = &Expression{Language: c.attr("language"), Resource: c.camunda("resource"), Line: c.line}
 			f.Condition.Text = p.text()
 		case "extensionElements":
-			p.extensionElements(&x)
+			p.extensionElements(&x, f.ID)
 		default:
 			return false
 		}
@@ -281,12 +285,17 @@ func (p *parser) flowNode(e elem, kind Kind) *FlowNode {
 		case "outgoing":
 			n.Outgoing = append(n.Outgoing, p.text())
 		case "extensionElements":
-			p.extensionElements(&x)
+			p.extensionElements(&x, n.ID)
 		case string(LoopMultiInstance), string(LoopStandard):
 			if !kind.IsActivity() {
 				return false
 			}
 			n.Loop = p.loop(c, n.ID)
+		case "completionCondition":
+			if kind != KindAdHocSubProcess {
+				return false
+			}
+			p.skip() // the ad-hoc sub-process is recorded for rejection only
 		case "script":
 			if n.Script == nil {
 				return false
@@ -369,7 +378,7 @@ func (p *parser) loop(e elem, ownerID string) *Loop {
 		case "completionCondition":
 			l.CompletionCondition = p.text()
 		case "extensionElements":
-			p.extensionElements(&x)
+			p.extensionElements(&x, ownerID)
 		default:
 			return false
 		}
@@ -391,7 +400,7 @@ func (p *parser) eventDefinition(e elem, kind EventKind, ownerID string) *EventD
 		if c.name.Local != "extensionElements" {
 			return false
 		}
-		p.extensionElements(&x)
+		p.extensionElements(&x, ownerID)
 		return true
 	}
 	switch kind {

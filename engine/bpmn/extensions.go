@@ -17,23 +17,24 @@ type extensions struct {
 	zeebeLoop      *ZeebeLoop
 }
 
-// extensionElements reads the extensionElements element just opened into x. Elements of
+// extensionElements reads the extensionElements element just opened, of the element with ID
+// ownerID, into x. Elements of
 // namespaces other than camunda and zeebe, and camunda or zeebe elements the engine has no use
 // for (form fields, field injection, ...), are skipped.
-func (p *parser) extensionElements(x *extensions) {
+func (p *parser) extensionElements(x *extensions, ownerID string) {
 	p.walk(func(c elem) {
 		switch c.name.Space {
 		case nsCamunda:
-			p.camundaExtension(c, x)
+			p.camundaExtension(c, x, ownerID)
 		case nsZeebe:
-			p.zeebeExtension(c, x)
+			p.zeebeExtension(c, x, ownerID)
 		default:
 			p.skip()
 		}
 	}, false)
 }
 
-func (p *parser) camundaExtension(c elem, x *extensions) {
+func (p *parser) camundaExtension(c elem, x *extensions, ownerID string) {
 	switch c.name.Local {
 	case "executionListener", "taskListener":
 		l := &Listener{
@@ -88,7 +89,7 @@ func (p *parser) camundaExtension(c elem, x *extensions) {
 			SourceExpression: c.attr("sourceExpression"),
 			Target:           c.attr("target"),
 			All:              c.attr("variables") == "all",
-			Local:            p.bool(c, "", "local", false, ""),
+			Local:            p.bool(c, "", "local", false, ownerID),
 			BusinessKey:      c.attr("businessKey"),
 			Line:             c.line,
 		}
@@ -148,7 +149,7 @@ func (p *parser) properties(space string) []Property {
 	return props
 }
 
-func (p *parser) zeebeExtension(c elem, x *extensions) {
+func (p *parser) zeebeExtension(c elem, x *extensions, ownerID string) {
 	z := x.zeebe
 	if z == nil {
 		z = &Zeebe{}
@@ -173,8 +174,8 @@ func (p *parser) zeebeExtension(c elem, x *extensions) {
 	case "calledElement":
 		z.CalledElement = &ZeebeCalledElement{
 			ProcessID:                   c.attr("processId"),
-			PropagateAllChildVariables:  p.bool(c, "", "propagateAllChildVariables", true, ""),
-			PropagateAllParentVariables: p.bool(c, "", "propagateAllParentVariables", true, ""),
+			PropagateAllChildVariables:  p.bool(c, "", "propagateAllChildVariables", true, ownerID),
+			PropagateAllParentVariables: p.bool(c, "", "propagateAllParentVariables", true, ownerID),
 		}
 		p.skip()
 	case "calledDecision":

@@ -74,7 +74,8 @@ func (k Kind) IsGateway() bool {
 // IsActivity reports whether k is a task, a sub-process of any kind or a call activity: the
 // nodes that take loop characteristics and boundary events.
 func (k Kind) IsActivity() bool {
-	return k != "" && !k.IsEvent() && !k.IsGateway()
+	_, known := kindOf[string(k)]
+	return known && !k.IsEvent() && !k.IsGateway()
 }
 
 // IsSubProcess reports whether k contains a nested scope (FlowNode.SubProcess is set).

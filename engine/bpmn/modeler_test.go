@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -446,4 +447,19 @@ func TestLoanApplicationCamunda8(t *testing.T) {
 	rejection := p.node(t, "Task_SendRejection")
 	eq(t, "rejection type", rejection.Zeebe.TaskDefinition.Type, "send-rejection-letter")
 	eq(t, "rejection retries", rejection.Zeebe.TaskDefinition.Retries, "")
+}
+
+// TestCRLF parses a modeler file saved with Windows line endings: lines and values must be
+// the same as with Unix ones.
+func TestCRLF(t *testing.T) {
+	t.Parallel()
+	p := parseFile(t, "invoice-approval.bpmn")
+	crlf := bytes.ReplaceAll(p.src, []byte("\n"), []byte("\r\n"))
+	defs, err := bpmn.ParseBytes(crlf, bpmn.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(defs, p.defs) {
+		t.Error("CRLF file parses differently from the LF one")
+	}
 }
