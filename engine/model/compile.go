@@ -572,7 +572,7 @@ func (c *compiler) userTask(n *bpmn.FlowNode, e *Element) {
 		DueDate:         c.expr(n.ID, n.Line, "camunda:dueDate", u.DueDate),
 		FollowUpDate:    c.expr(n.ID, n.Line, "camunda:followUpDate", u.FollowUpDate),
 		Priority:        c.expr(n.ID, n.Line, "camunda:priority", u.Priority),
-		FormKey:         u.FormKey,
+		FormKey:         c.expr(n.ID, n.Line, "camunda:formKey", u.FormKey),
 	}
 }
 

@@ -200,7 +200,7 @@ type TimerDef struct {
 type UserTaskDef struct {
 	Assignee, CandidateUsers, CandidateGroups *expression.Expression
 	DueDate, FollowUpDate, Priority           *expression.Expression
-	FormKey                                   string
+	FormKey                                   *expression.Expression
 }
 
 // CallDef is what a call activity calls and how variables pass.
