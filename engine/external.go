@@ -60,7 +60,7 @@ func (e *Engine) FetchAndLock(ctx context.Context, p *FetchAndLockParams) ([]*Ex
 			if left == 0 {
 				break
 			}
-			q := extSelect + ` WHERE topic = $1 AND lock_expires_at < $2 AND suspended = FALSE AND (retries IS NULL OR retries > 0)`
+			q := extSelect + ` WHERE topic = $1 AND lock_expires_at <= $2 AND suspended = FALSE AND (retries IS NULL OR retries > 0)`
 			args := []any{t.Name, now.UnixMilli()}
 			if t.BusinessKey != "" {
 				args = append(args, t.BusinessKey)
