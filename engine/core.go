@@ -181,6 +181,13 @@ func (c *core) enter(x *execution, el *model.Element) error {
 	x.el = el
 	x.state = execActive
 	touch(&x.op)
+	if el.Scope.InclusiveJoins {
+		// A token that moved may no longer reach a join that waits for
+		// it: re-check the scope's joins once the command is at rest.
+		if p := c.parent(x); p != nil {
+			c.settleLater(p)
+		}
+	}
 	if el.Multi != nil && !x.has(flagMIChild) {
 		return c.startMulti(x, el)
 	}

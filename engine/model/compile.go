@@ -845,6 +845,9 @@ func (c *compiler) checkScopes(p *bpmn.Process) {
 					c.fail(e.ID, e.Line, "the %s has no outgoing sequence flow: connect it or end the path with an end event", e.Type)
 				}
 			}
+			if e.Kind == InclusiveGateway && len(e.Incoming) > 1 {
+				s.InclusiveJoins = true
+			}
 			if e.Kind == EventBasedGateway {
 				for _, f := range e.Outgoing {
 					t := f.Target

@@ -94,6 +94,10 @@ type Scope struct {
 	Start *Element
 	// Depth is 0 for the process, 1 for a sub-process in it, and so on.
 	Depth int
+	// InclusiveJoins is true when an inclusive gateway of this scope has
+	// several incoming flows: every move of a token in the scope may then
+	// decide whether a waiting join can fire.
+	InclusiveJoins bool
 
 	// reach[i] is the set of elements of this scope reachable from
 	// Elements[i] (itself excluded unless on a cycle), following sequence
