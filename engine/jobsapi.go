@@ -30,7 +30,7 @@ func (e *Engine) AcquireJobs(ctx context.Context, p *AcquireJobsParams) ([]*Job,
 		if tx.Dialect() == datasource.Postgres {
 			return tx.SelectContext(ctx, &rows, `WITH due AS (
 				SELECT id FROM tf_job
-				WHERE due_at <= $1 AND retries > 0 AND suspended = FALSE AND lock_expires_at < $1
+				WHERE due_at <= $1 AND retries > 0 AND suspended = FALSE AND lock_expires_at <= $1
 				ORDER BY priority DESC, due_at
 				LIMIT $2
 				FOR UPDATE SKIP LOCKED)
@@ -40,7 +40,7 @@ func (e *Engine) AcquireJobs(ctx context.Context, p *AcquireJobsParams) ([]*Job,
 		}
 		return tx.SelectContext(ctx, &rows, `UPDATE tf_job SET lock_owner = $3, lock_expires_at = $4, revision = revision + 1
 			WHERE id IN (SELECT id FROM tf_job
-				WHERE due_at <= $1 AND retries > 0 AND suspended = FALSE AND lock_expires_at < $1
+				WHERE due_at <= $1 AND retries > 0 AND suspended = FALSE AND lock_expires_at <= $1
 				ORDER BY priority DESC, due_at LIMIT $2)
 			RETURNING `+jobColumns, now, p.Max, p.Owner, until)
 	})
