@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -81,6 +82,10 @@ type Engine struct {
 
 	mu       sync.RWMutex
 	handlers map[string]Handler
+
+	// commits counts the transactions commands and job batches committed,
+	// so benchmarks can check what an instance costs.
+	commits atomic.Int64
 }
 
 // New returns an engine over the datasources src. It starts nothing.
@@ -184,6 +189,7 @@ func (e *Engine) command(ctx context.Context, fn func(c *core, l *loader) error)
 		})
 		switch {
 		case err == nil:
+			e.commits.Add(1)
 			e.afterCommit(tenant, u)
 			return u, nil
 		case errors.Is(err, errOutOfIDs) && attempt < e.opts.MaxCommandRetries:

@@ -160,6 +160,7 @@ func (e *Engine) ExecuteJobs(ctx context.Context, owner string, jobs []*Job, now
 		}
 		return results
 	}
+	e.commits.Add(1)
 	var next time.Time
 	for _, u := range units {
 		e.afterCommit(tenant, u)
