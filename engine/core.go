@@ -47,6 +47,7 @@ type core struct {
 	ctx    context.Context
 	env    coreEnv
 	queue  []step
+	head   int          // next step of queue to run
 	settle []*execution // scopes whose inclusive joins must be re-checked
 }
 
@@ -57,9 +58,12 @@ func (c *core) push(k stepKind, x *execution, el *model.Element) {
 // run drains the queue, re-checking inclusive joins when it runs dry.
 func (c *core) run() error {
 	for {
-		for len(c.queue) > 0 {
-			s := c.queue[0]
-			c.queue = c.queue[1:]
+		for c.head < len(c.queue) {
+			s := c.queue[c.head]
+			c.head++
+			if c.head == len(c.queue) {
+				c.queue, c.head = c.queue[:0], 0
+			}
 			if !alive(s.x.op) {
 				continue // cancelled meanwhile
 			}
@@ -147,9 +151,10 @@ func (c *core) completeInstance(inst *instance) error {
 // ---- executions ----
 
 func (c *core) newExec(parent *execution) *execution {
-	x := &execution{id: c.id(), instanceID: parent.instanceID, parentID: parent.id, state: execActive,
+	x := c.slabs.execs.new()
+	*x = execution{id: c.id(), instanceID: parent.instanceID, parentID: parent.id, state: execActive,
 		createdAt: c.nowMS, op: rowNew, inst: parent.inst}
-	c.execs = append(c.execs, x)
+	c.execs = appendRow(c.execs, x)
 	return x
 }
 
@@ -272,10 +277,11 @@ func (c *core) startActivity(x *execution, el *model.Element) {
 	if p := c.parent(x); p != nil {
 		parentAct = p.actID
 	}
-	a := &activityRow{op: rowNew}
+	a := c.slabs.acts.new()
+	a.op = rowNew
 	a.ActivityInstance = ActivityInstance{ID: c.id(), Tenant: c.tenant, InstanceID: x.instanceID, ExecutionID: x.id,
 		ParentID: parentAct, DefinitionID: x.inst.DefinitionID, ElementID: el.ID, ElementType: el.Type, Name: el.Name, StartedAt: c.now}
-	c.acts = append(c.acts, a)
+	c.acts = appendRow(c.acts, a)
 	x.actID = a.ID
 	c.event(x.inst, EventActivityStarted, el, 0, nil)
 }
@@ -329,6 +335,10 @@ func (c *core) leave(x *execution) error {
 	if len(el.Outgoing) == 0 {
 		return c.endToken(x)
 	}
+	if el.Default == nil && unconditional(el.Outgoing) {
+		c.follow(x, el.Outgoing)
+		return nil
+	}
 	taken := make([]*model.Flow, 0, len(el.Outgoing))
 	for _, f := range el.Outgoing {
 		if f == el.Default {
@@ -350,6 +360,16 @@ func (c *core) leave(x *execution) error {
 	}
 	c.follow(x, taken)
 	return nil
+}
+
+// unconditional reports whether no flow has a condition.
+func unconditional(flows []*model.Flow) bool {
+	for _, f := range flows {
+		if f.Condition != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // follow sends x along the first flow and a new sibling along each other.
@@ -880,9 +900,9 @@ func (c *core) createTask(x *execution, el *model.Element) error {
 	if a := c.activity(x.actID); a != nil {
 		a.TaskID = t.ID
 	}
-	c.event(x.inst, EventTaskCreated, el, t.ID, taskData(t))
+	c.emit(x.inst, EventTaskCreated, el, t.ID, taskJSON(t, ""))
 	if t.Assignee != "" {
-		c.event(x.inst, EventTaskAssigned, el, t.ID, taskData(t))
+		c.emit(x.inst, EventTaskAssigned, el, t.ID, taskJSON(t, ""))
 	}
 	return nil
 }
@@ -919,13 +939,22 @@ func (c *core) completeTask(t *taskRow, vars map[string]Value, local bool, user 
 	t.State = TaskCompleted
 	t.EndedAt = c.now
 	touch(&t.op)
-	data := taskData(t)
-	if user != "" {
-		data["completedBy"] = user
-	}
-	c.event(x.inst, EventTaskCompleted, x.el, t.ID, data)
+	c.emit(x.inst, EventTaskCompleted, x.el, t.ID, taskJSON(t, user))
 	c.push(stepComplete, x, nil)
 	return nil
+}
+
+// taskJSON is taskData as JSON, written directly (keys in sorted order).
+func taskJSON(t *taskRow, completedBy string) []byte {
+	d := newJSONObject(48 + len(t.Name) + len(t.Assignee) + len(completedBy))
+	if t.Assignee != "" {
+		d.str("assignee", t.Assignee)
+	}
+	if completedBy != "" {
+		d.str("completedBy", completedBy)
+	}
+	d.str("name", t.Name)
+	return d.bytes()
 }
 
 func taskData(t *taskRow) map[string]any {
@@ -964,12 +993,12 @@ func (c *core) runHandler(x *execution, el *model.Element, h Handler) (err error
 	if err == nil && ctx.Err() != nil {
 		err = fmt.Errorf("handler for topic %q: %w", el.Topic, ctx.Err())
 	}
-	for _, k := range st.order {
-		v, verr := ValueOf(st.out[k])
+	for _, o := range st.out {
+		v, verr := ValueOf(o.value)
 		if verr != nil {
-			return fmt.Errorf("handler for topic %q: variable %q: %w", el.Topic, k, verr)
+			return fmt.Errorf("handler for topic %q: variable %q: %w", el.Topic, o.name, verr)
 		}
-		c.setVar(x, k, v)
+		c.setVar(x, o.name, v)
 	}
 	var be *BPMNError
 	if errors.As(err, &be) {
@@ -1356,8 +1385,9 @@ func (c *core) setLocal(x *execution, name string, val Value) {
 		c.writeVar(v, val, x)
 		return
 	}
-	v := &variableRow{scopeID: x.id, instanceID: x.instanceID, name: name, val: val, rev: 1, op: rowNew}
-	c.vars = append(c.vars, v)
+	v := c.slabs.vars.new()
+	*v = variableRow{scopeID: x.id, instanceID: x.instanceID, name: name, val: val, rev: 1, op: rowNew}
+	c.vars = appendRow(c.vars, v)
 	c.recordVar(v, x)
 }
 
@@ -1380,9 +1410,17 @@ func (c *core) recordVar(v *variableRow, x *execution) {
 	if x.el != nil {
 		el = x.el.ID
 	}
-	c.varUpdates = append(c.varUpdates, &VariableUpdate{ID: c.id(), InstanceID: v.instanceID, ScopeID: v.scopeID,
-		Name: v.name, Value: v.val, Revision: v.rev, ElementID: el, At: c.now})
-	c.event(x.inst, EventVariableUpdated, x.el, 0, map[string]any{"name": v.name, "type": v.val.Type, "value": v.val.V, "scopeId": fmt.Sprint(v.scopeID)})
+	vu := c.slabs.varUpdates.new()
+	*vu = VariableUpdate{ID: c.id(), InstanceID: v.instanceID, ScopeID: v.scopeID,
+		Name: v.name, Value: v.val, Revision: v.rev, ElementID: el, At: c.now}
+	c.varUpdates = appendRow(c.varUpdates, vu)
+	// Keys in sorted order: the same bytes as json.Marshal of the map.
+	d := newJSONObject(64 + len(v.name))
+	d.str("name", v.name)
+	d.intString("scopeId", v.scopeID)
+	d.str("type", string(v.val.Type))
+	d.value("value", v.val.V)
+	c.emit(x.inst, EventVariableUpdated, x.el, 0, d.bytes())
 }
 
 // applyParams evaluates camunda:inputOutput parameters: inputs become local
@@ -1419,18 +1457,22 @@ func (c *core) parentOrRoot(x *execution) *execution {
 
 // event appends an analytics event in the same unit as the change.
 func (c *core) event(inst *instance, t EventType, el *model.Element, taskID int64, data map[string]any) {
-	ev := &Event{ID: c.id(), Tenant: c.tenant, Type: t, Time: c.now, InstanceID: inst.ID, BusinessKey: inst.BusinessKey,
-		DefinitionID: inst.DefinitionID, DefinitionKey: inst.DefinitionKey, TaskID: taskID}
+	var b []byte
+	if data != nil {
+		b, _ = json.Marshal(data)
+	}
+	c.emit(inst, t, el, taskID, b)
+}
+
+// emit appends an event whose data is already JSON (or nil).
+func (c *core) emit(inst *instance, t EventType, el *model.Element, taskID int64, data []byte) {
+	ev := c.slabs.events.new()
+	*ev = Event{ID: c.id(), Tenant: c.tenant, Type: t, Time: c.now, InstanceID: inst.ID, BusinessKey: inst.BusinessKey,
+		DefinitionID: inst.DefinitionID, DefinitionKey: inst.DefinitionKey, TaskID: taskID, Data: data}
 	if el != nil {
 		ev.ElementID, ev.ElementType = el.ID, el.Type
 	}
-	if data != nil {
-		b, err := json.Marshal(data)
-		if err == nil {
-			ev.Data = b
-		}
-	}
-	c.events = append(c.events, ev)
+	c.events = appendRow(c.events, ev)
 }
 
 // exprError wraps an expression failure with the element it belongs to.

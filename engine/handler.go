@@ -25,16 +25,24 @@ type ServiceTask struct {
 	ElementID     string
 	Topic         string
 
-	vars  interface{ Lookup(string) (any, bool) }
-	out   map[string]any
-	order []string
+	vars interface{ Lookup(string) (any, bool) }
+	// out holds what the handler set, in the order it first set each
+	// name: handlers set a few variables, so a slice beats a map.
+	out []handlerVar
+}
+
+type handlerVar struct {
+	name  string
+	value any
 }
 
 // Variable returns a variable visible from the task, as expressions see it
 // (integers as int, JSON decoded).
 func (t *ServiceTask) Variable(name string) (any, bool) {
-	if v, ok := t.out[name]; ok {
-		return v, true
+	for i := range t.out {
+		if t.out[i].name == name {
+			return t.out[i].value, true
+		}
 	}
 	return t.vars.Lookup(name)
 }
@@ -42,13 +50,13 @@ func (t *ServiceTask) Variable(name string) (any, bool) {
 // Set sets a variable (where it exists in the task's scopes, else on the
 // instance) when the handler returns successfully or with a BPMN error.
 func (t *ServiceTask) Set(name string, value any) {
-	if t.out == nil {
-		t.out = map[string]any{}
+	for i := range t.out {
+		if t.out[i].name == name {
+			t.out[i].value = value
+			return
+		}
 	}
-	if _, seen := t.out[name]; !seen {
-		t.order = append(t.order, name)
-	}
-	t.out[name] = value
+	t.out = append(t.out, handlerVar{name, value})
 }
 
 // sortedKeys returns a map's keys in order, so commands are deterministic.

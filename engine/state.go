@@ -201,6 +201,9 @@ type uow struct {
 	varUpdates []*VariableUpdate
 	events     []*Event
 
+	// slabs hold the rows this unit creates.
+	slabs unitSlabs
+
 	// loadInstance brings another instance's rows into the unit (storage
 	// provides it; nil in pure tests, where everything is in memory).
 	loadInstance func(id int64) (*instance, error)
