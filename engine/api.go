@@ -111,11 +111,15 @@ func (e *Engine) StartInstance(ctx context.Context, p *StartParams) (*ProcessIns
 		return nil, err
 	}
 	var out ProcessInstance
+	attempts := 0
 	_, err = e.command(ctx, func(c *core, l *loader) error {
 		var def *deployed
 		var err error
+		attempts++
 		if p.DefinitionKey != "" {
-			def, err = e.latestTx(ctx, l.tx, p.DefinitionKey)
+			// The first attempt plans on the cached latest version, checked
+			// when applied; a retry reads it.
+			def, err = e.latestForStart(l, p.DefinitionKey, attempts == 1)
 		} else {
 			def, err = e.definitionByIDTx(ctx, l.tx, p.Definition.ID)
 		}

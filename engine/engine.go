@@ -195,6 +195,8 @@ func (e *Engine) command(ctx context.Context, fn func(c *core, l *loader) error)
 		case errors.Is(err, errOutOfIDs) && attempt < e.opts.MaxCommandRetries:
 			need *= 4
 			continue
+		case errors.Is(err, errStaleDefinition) && attempt < e.opts.MaxCommandRetries:
+			continue // planned on a replaced version: plan again, reading it
 		case errors.Is(err, ErrConflict) && attempt < e.opts.MaxCommandRetries && retryable(err):
 			t := time.NewTimer(time.Duration(rand.IntN(5*(attempt+1))+1) * time.Millisecond)
 			select {

@@ -315,6 +315,12 @@ type loader struct {
 	e   *Engine
 	tx  *datasource.Tx
 	u   *uow
+
+	// During apply, statements are collected in pending and sent by
+	// flush: on PostgreSQL as one statement (see apply.go).
+	deferring bool
+	pending   []part
+	guards    []guard
 }
 
 // load reads an active instance and everything it holds. On PostgreSQL the
@@ -338,7 +344,7 @@ func (l *loader) load(id int64) (*instance, error) {
 		}
 		return nil, err
 	}
-	def, err := l.e.definitionByIDTx(ctx, tx, ic.DefinitionID)
+	def, err := l.e.definitionForLoad(ctx, tx, ic.DefinitionID)
 	if err != nil {
 		return nil, err
 	}
@@ -473,13 +479,26 @@ func (b *batch) exec(l *loader) error {
 	if b.rows == 0 {
 		return nil
 	}
+	if l.deferring {
+		l.pending = append(l.pending, part{batch: b, want: -1})
+		return nil
+	}
+	_, err := l.tx.ExecContext(l.ctx, b.sql(1), b.args...)
+	if err != nil {
+		return fmt.Errorf("insert into %s: %w", b.table, err)
+	}
+	return nil
+}
+
+// sql renders the INSERT with placeholders numbered from first.
+func (b *batch) sql(first int) string {
 	var q strings.Builder
 	q.WriteString("INSERT INTO ")
 	q.WriteString(b.table)
 	q.WriteString(" (")
 	q.WriteString(strings.Join(b.cols, ", "))
 	q.WriteString(") VALUES ")
-	n := 1
+	n := first
 	for r := 0; r < b.rows; r++ {
 		if r > 0 {
 			q.WriteString(", ")
@@ -495,21 +514,25 @@ func (b *batch) exec(l *loader) error {
 		}
 		q.WriteByte(')')
 	}
-	_, err := l.tx.ExecContext(l.ctx, q.String(), b.args...)
-	if err != nil {
-		return fmt.Errorf("insert into %s: %w", b.table, err)
-	}
-	return nil
+	return q.String()
 }
 
 // exec runs one statement of the apply step.
 func (l *loader) exec(q string, args ...any) error {
+	if l.deferring {
+		l.pending = append(l.pending, part{sql: q, args: args, want: -1})
+		return nil
+	}
 	_, err := l.tx.ExecContext(l.ctx, q, args...)
 	return err
 }
 
 // execOne runs an UPDATE that must hit exactly one row, or ErrConflict.
 func (l *loader) execOne(what string, q string, args ...any) error {
+	if l.deferring {
+		l.pending = append(l.pending, part{sql: q, args: args, want: 1, what: what})
+		return nil
+	}
 	res, err := l.tx.ExecContext(l.ctx, q, args...)
 	if err != nil {
 		return err
@@ -543,6 +566,17 @@ func deleteIDs(l *loader, table, col string, ids []int64) error {
 // appended. Instances that were loaded move their revision, so a command
 // that raced another on the same instance fails with ErrConflict.
 func (l *loader) apply() error {
+	l.deferring, l.pending = true, l.pending[:0]
+	err := l.collect()
+	l.deferring = false
+	if err != nil {
+		return err
+	}
+	return l.flush()
+}
+
+// collect turns the unit's net changes into the statements of apply.
+func (l *loader) collect() error {
 	u := l.u
 	for _, inst := range u.instances {
 		inst.holds = u.computeHolds(inst)

@@ -1,0 +1,226 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/tenantflow/tenantflow/datasource"
+)
+
+// The apply step collects its statements (parts) and sends them together.
+// On SQLite, which runs in-process, they run one after the other, as
+// collected. On PostgreSQL every round trip costs, so the whole unit goes
+// as one statement of data-modifying CTEs,
+//
+//	WITH p0 AS (UPDATE … RETURNING 1), p1 AS (INSERT …), …
+//	SELECT (SELECT count(*) FROM p0), <guard>, …
+//
+// whose single result row carries the row counts the revision checks need
+// and the guards' verdicts. The sub-statements of one statement see the
+// same snapshot and must not touch the same row twice; a unit touches each
+// row once, except that a variable may be deleted and created again under
+// the same name, so variable deletions go first, on their own.
+
+// part is one statement of the apply step.
+type part struct {
+	sql   string // with placeholders $1…; or, for an insert, batch
+	args  []any
+	batch *batch
+	want  int64  // rows it must affect (a revision check), or -1
+	what  string // what a failed revision check names
+}
+
+func (p *part) text(first int) string {
+	if p.batch != nil {
+		return p.batch.sql(first)
+	}
+	return renumber(p.sql, first-1)
+}
+
+func (p *part) arguments() []any {
+	if p.batch != nil {
+		return p.batch.args
+	}
+	return p.args
+}
+
+// guard is a condition the unit was planned on, checked when it is applied
+// (in the same statement on PostgreSQL): a boolean SQL expression, and the
+// error to return (rolling the unit back) when it is false.
+type guard struct {
+	expr string // with placeholders $1…
+	args []any
+	fail func() error
+}
+
+// maxArgs keeps one statement under PostgreSQL's 65,535 parameters.
+const maxArgs = 30_000
+
+// flush sends the collected parts and checks the guards.
+func (l *loader) flush() error {
+	parts, guards := l.pending, l.guards
+	l.pending, l.guards = l.pending[:0], nil
+	if l.tx.Dialect() != datasource.Postgres {
+		for i := range parts {
+			if err := l.runPart(&parts[i]); err != nil {
+				return err
+			}
+		}
+		for _, g := range guards {
+			var ok bool
+			if err := l.tx.GetContext(l.ctx, &ok, `SELECT `+g.expr, g.args...); err != nil {
+				return err
+			}
+			if !ok {
+				return g.fail()
+			}
+		}
+		return nil
+	}
+	// Variable deletions first: a variable deleted and set again in one
+	// unit would otherwise collide with itself.
+	rest := parts[:0:0]
+	for i := range parts {
+		if strings.HasPrefix(parts[i].sql, "DELETE FROM tf_variable ") {
+			if err := l.runPart(&parts[i]); err != nil {
+				return err
+			}
+			continue
+		}
+		rest = append(rest, parts[i])
+	}
+	for len(rest) > 0 || len(guards) > 0 {
+		n, args := 0, 0
+		for n < len(rest) && (n == 0 || args+len(rest[n].arguments()) <= maxArgs) {
+			args += len(rest[n].arguments())
+			n++
+		}
+		var gs []guard
+		if n == len(rest) {
+			gs, guards = guards, nil
+		}
+		if err := l.combined(rest[:n], gs); err != nil {
+			return err
+		}
+		rest = rest[n:]
+	}
+	return nil
+}
+
+// runPart runs one part as a statement of its own.
+func (l *loader) runPart(p *part) error {
+	res, err := l.tx.ExecContext(l.ctx, p.text(1), p.arguments()...)
+	if err != nil {
+		if p.batch != nil {
+			return fmt.Errorf("insert into %s: %w", p.batch.table, err)
+		}
+		return err
+	}
+	if p.want >= 0 {
+		if n, _ := res.RowsAffected(); n != p.want {
+			return fmt.Errorf("%w: %s was changed concurrently", ErrConflict, p.what)
+		}
+	}
+	return nil
+}
+
+// combined runs parts and guards as one PostgreSQL statement.
+func (l *loader) combined(parts []part, guards []guard) error {
+	if len(parts) == 1 && len(guards) == 0 {
+		return l.runPart(&parts[0])
+	}
+	var q strings.Builder
+	var args []any
+	var checks []int
+	var sel []string
+	for i := range parts {
+		p := &parts[i]
+		if i == 0 {
+			q.WriteString("WITH ")
+		} else {
+			q.WriteString(", ")
+		}
+		name := "p" + strconv.Itoa(i)
+		q.WriteString(name)
+		q.WriteString(" AS (")
+		q.WriteString(p.text(len(args) + 1))
+		if p.want >= 0 {
+			q.WriteString(" RETURNING 1")
+			checks = append(checks, i)
+			sel = append(sel, "(SELECT count(*) FROM "+name+")")
+		}
+		q.WriteString(")")
+		args = append(args, p.arguments()...)
+	}
+	for _, g := range guards {
+		sel = append(sel, "("+renumber(g.expr, len(args))+")")
+		args = append(args, g.args...)
+	}
+	if len(sel) == 0 {
+		sel = append(sel, "1")
+	}
+	q.WriteString(" SELECT ")
+	q.WriteString(strings.Join(sel, ", "))
+
+	counts := make([]int64, len(checks))
+	oks := make([]bool, len(guards))
+	dest := make([]any, 0, len(sel))
+	for i := range counts {
+		dest = append(dest, &counts[i])
+	}
+	for i := range oks {
+		dest = append(dest, &oks[i])
+	}
+	if len(dest) == 0 {
+		var one int
+		dest = append(dest, &one)
+	}
+	if err := l.tx.QueryRowxContext(l.ctx, q.String(), args...).Scan(dest...); err != nil {
+		return err
+	}
+	for k, i := range checks {
+		if counts[k] != parts[i].want {
+			return fmt.Errorf("%w: %s was changed concurrently", ErrConflict, parts[i].what)
+		}
+	}
+	for i, ok := range oks {
+		if !ok {
+			return guards[i].fail()
+		}
+	}
+	return nil
+}
+
+// renumber shifts the $n placeholders of an engine statement by offset.
+// Engine SQL holds no string literal with a $ sign, so every $ followed by
+// digits is a placeholder.
+func renumber(sql string, offset int) string {
+	if offset == 0 {
+		return sql
+	}
+	var b strings.Builder
+	b.Grow(len(sql) + 16)
+	for i := 0; i < len(sql); i++ {
+		c := sql[i]
+		if c != '$' || i+1 >= len(sql) || sql[i+1] < '0' || sql[i+1] > '9' {
+			b.WriteByte(c)
+			continue
+		}
+		j := i + 1
+		for j < len(sql) && sql[j] >= '0' && sql[j] <= '9' {
+			j++
+		}
+		n, _ := strconv.Atoi(sql[i+1 : j])
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(n + offset))
+		i = j - 1
+	}
+	return b.String()
+}
+
+// errStaleDefinition says a start was planned on a cached "latest version"
+// that another deployment replaced (or a suspension): the command runs
+// again at once, reading the definition from storage.
+var errStaleDefinition = errors.New("the latest version of the process changed")

@@ -1,0 +1,58 @@
+package engine
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/tenantflow/tenantflow/datasource"
+)
+
+// latestKey is the cache key of "the latest version of a process key" in
+// the definition cache, beside the compiled definitions keyed by their ID.
+func latestKey(key string) string { return "latest:" + key }
+
+// latestForStart resolves the latest version of key for a start. With
+// cached set it takes the version this node last resolved from the cache,
+// without a query, and guards the unit: when it is applied — in the same
+// statement as the unit's inserts on PostgreSQL — the version must still be
+// the latest of its key and not suspended. A deployment or suspension
+// committed through any node before then fails the guard; the command then
+// runs again at once with cached unset, reading the definition from
+// storage. A start therefore never uses a version older than one committed
+// before it, without a round trip of its own.
+func (e *Engine) latestForStart(l *loader, key string, cached bool) (*deployed, error) {
+	tenant := l.u.tenant
+	if cached {
+		if d, ok := e.defs.Get(tenant, latestKey(key)); ok {
+			l.guards = append(l.guards, guard{
+				expr: `EXISTS (SELECT 1 FROM tf_definition WHERE id = $1 AND suspended = FALSE
+					AND version = (SELECT MAX(version) FROM tf_definition WHERE def_key = $2))`,
+				args: []any{d.ID, key},
+				fail: func() error {
+					e.defs.Delete(tenant, latestKey(key))
+					return errStaleDefinition
+				},
+			})
+			return d, nil
+		}
+	}
+	d, err := e.latestTx(l.ctx, l.tx, key)
+	if err != nil {
+		return nil, err
+	}
+	if !d.Suspended {
+		e.defs.Set(tenant, latestKey(key), d)
+	}
+	return d, nil
+}
+
+// definitionForLoad returns the compiled definition of a loaded instance.
+// Only its model is used (a loaded instance runs whatever the suspension
+// state of its definition), and the model of a definition ID never changes,
+// so a cached one is used without a query.
+func (e *Engine) definitionForLoad(ctx context.Context, tx *datasource.Tx, id int64) (*deployed, error) {
+	if d, ok := e.defs.Get(tx.Tenant(), strconv.FormatInt(id, 10)); ok {
+		return d, nil
+	}
+	return e.definitionByIDTx(ctx, tx, id)
+}
