@@ -1,0 +1,301 @@
+package engine_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/datasource/dstest"
+	"github.com/tenantflow/tenantflow/engine"
+)
+
+// outboxRows counts the tenant's outbox rows.
+func (s *sc) outboxRows() int {
+	s.t.Helper()
+	return countRows(s.t, s.ds.Sources, s.ctx, "tf_outbox")
+}
+
+func countRows(t *testing.T, src *datasource.Sources, ctx context.Context, table string) int {
+	t.Helper()
+	var n int
+	if err := src.Tenants.InReadTx(ctx, func(tx *datasource.Tx) error {
+		return tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM `+table)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// readAll reads events after a cursor in pages until it has read want of
+// them, and returns them with the cursor after the last. Events of
+// transactions younger than one still running elsewhere on the server are
+// held back by ReadEvents, so it keeps reading until they show.
+func readAll(t *testing.T, e *engine.Engine, ctx context.Context, after engine.Cursor, want, page int) ([]*engine.Event, engine.Cursor) {
+	t.Helper()
+	var got []*engine.Event
+	eventually(t, "the outbox to show every event", func() bool {
+		b, err := e.ReadEvents(ctx, &engine.ReadEventsParams{After: after, Limit: page})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, b.Events...)
+		after = b.Next
+		return len(got) >= want
+	})
+	if len(got) != want {
+		t.Fatalf("read %d events, want %d", len(got), want)
+	}
+	return got, after
+}
+
+// TestOutbox covers the events each change appends, reading them with a
+// cursor, and pruning.
+func TestOutbox(t *testing.T) {
+	type ev struct {
+		Type    engine.EventType
+		Element string
+	}
+	runScenarios(t, []scenario{
+		{"each change appends its events in the same transaction", func(s *sc) {
+			s.deploy("task-user.bpmn", "task-service-handler.bpmn")
+			s.RegisterHandler("price", func(context.Context, *engine.ServiceTask) error { return errors.New("down") })
+			before := s.outboxRows()
+			if _, err := s.StartInstance(s.ctx, &engine.StartParams{DefinitionKey: "task_service"}); err == nil {
+				s.t.Fatal("the start did not fail")
+			}
+			if n := s.outboxRows(); n != before {
+				s.t.Fatalf("a failed start appended %d events", n-before)
+			}
+			inst := s.start("task_user", map[string]any{"owner": "ann", "reviewers": "bob", "team": "t", "due": "P1D", "form": "f", "urgent": false})
+			task := s.task(inst, "review")
+			if err := s.SetAssignee(s.ctx, task.Ref(), "bob"); err != nil {
+				s.t.Fatal(err)
+			}
+			if _, err := s.CompleteTask(s.ctx, task.Ref(), &engine.CompleteTaskParams{Variables: map[string]any{"ok": true}}); err != nil {
+				s.t.Fatal(err)
+			}
+			events, _ := readAll(s.t, s.Engine, s.ctx, "", s.outboxRows(), 500)
+			var got []ev
+			for _, e := range events {
+				if e.InstanceID != inst.ID || e.Tenant != s.tenant || e.DefinitionKey != "task_user" {
+					s.t.Fatalf("event of another instance or tenant: %+v", e)
+				}
+				el := e.ElementID
+				if e.Type == engine.EventVariableUpdated {
+					// Where a variable write is attributed (the scope, or
+					// the activity that wrote it) is not what this checks.
+					el = ""
+				}
+				got = append(got, ev{e.Type, el})
+			}
+			want := []ev{
+				{engine.EventProcessStarted, ""},
+				{engine.EventVariableUpdated, ""}, {engine.EventVariableUpdated, ""}, {engine.EventVariableUpdated, ""},
+				{engine.EventVariableUpdated, ""}, {engine.EventVariableUpdated, ""}, {engine.EventVariableUpdated, ""},
+				{engine.EventActivityStarted, "start"}, {engine.EventActivityCompleted, "start"},
+				{engine.EventActivityStarted, "review"}, {engine.EventTaskCreated, "review"}, {engine.EventTaskAssigned, "review"},
+				// SetAssignee
+				{engine.EventTaskAssigned, "review"},
+				// CompleteTask
+				{engine.EventVariableUpdated, ""}, {engine.EventTaskCompleted, "review"}, {engine.EventActivityCompleted, "review"},
+				{engine.EventActivityStarted, "end"}, {engine.EventActivityCompleted, "end"}, {engine.EventProcessCompleted, ""},
+			}
+			if !reflect.DeepEqual(got, want) {
+				s.t.Fatalf("events\n got  %v\n want %v", got, want)
+			}
+			var assigned map[string]any
+			if err := json.Unmarshal(events[12].Data, &assigned); err != nil || assigned["assignee"] != "bob" {
+				s.t.Fatalf("assignment data %s %v", events[12].Data, err)
+			}
+			var variable map[string]any
+			if err := json.Unmarshal(events[13].Data, &variable); err != nil || variable["name"] != "ok" || variable["value"] != true {
+				s.t.Fatalf("variable data %s %v", events[13].Data, err)
+			}
+			for i := 1; i < len(events); i++ {
+				if events[i].Cursor == events[i-1].Cursor || events[i].Cursor == "" {
+					s.t.Fatalf("events %d and %d share the cursor %q", i-1, i, events[i].Cursor)
+				}
+			}
+		}},
+
+		{"incident events", func(s *sc) {
+			s.deploy("task-external.bpmn")
+			inst := s.start("task_external", nil)
+			l, _ := s.FetchAndLock(s.ctx, &engine.FetchAndLockParams{WorkerID: "w", MaxTasks: 1, Topics: []engine.TopicRequest{{Name: "ship", LockDuration: time.Minute}}})
+			if err := s.FailExternalTask(s.ctx, l[0].Ref(), &engine.ExternalFailureParams{WorkerID: "w", ErrorMessage: "down"}); err != nil {
+				s.t.Fatal(err)
+			}
+			if err := s.SetExternalTaskRetries(s.ctx, l[0].Ref(), 1); err != nil {
+				s.t.Fatal(err)
+			}
+			events, _ := readAll(s.t, s.Engine, s.ctx, "", s.outboxRows(), 500)
+			var types []engine.EventType
+			for _, e := range events {
+				if e.InstanceID == inst.ID && (e.Type == engine.EventIncidentCreated || e.Type == engine.EventIncidentResolved) {
+					types = append(types, e.Type)
+				}
+			}
+			if !reflect.DeepEqual(types, []engine.EventType{engine.EventIncidentCreated, engine.EventIncidentResolved}) {
+				s.t.Fatalf("incident events %v", types)
+			}
+		}},
+
+		{"read in pages from a cursor, filtered", func(s *sc) {
+			s.deploy("start-none.bpmn")
+			var ids []int64
+			for i := 0; i < 4; i++ {
+				ids = append(ids, s.start("start_none", nil).ID)
+			}
+			total := s.outboxRows()
+			all, end := readAll(s.t, s.Engine, s.ctx, "", total, 10_000)
+			paged, pagedEnd := readAll(s.t, s.Engine, s.ctx, "", total, 3)
+			for i := range all {
+				if all[i].ID != paged[i].ID {
+					s.t.Fatalf("paged read differs at %d", i)
+				}
+			}
+			if end != pagedEnd {
+				s.t.Fatalf("cursors %q and %q", end, pagedEnd)
+			}
+			b, err := s.ReadEvents(s.ctx, &engine.ReadEventsParams{After: end})
+			if err != nil || len(b.Events) != 0 || b.Next != end {
+				s.t.Fatalf("read past the end: %+v %v", b, err)
+			}
+			// Instances complete in start order: the process-completed
+			// events come in that order.
+			var done []int64
+			for _, e := range all {
+				if e.Type == engine.EventProcessCompleted {
+					done = append(done, e.InstanceID)
+				}
+			}
+			if !reflect.DeepEqual(done, ids) {
+				s.t.Fatalf("completions %v, want %v", done, ids)
+			}
+			f, err := s.ReadEvents(s.ctx, &engine.ReadEventsParams{Types: []engine.EventType{engine.EventProcessStarted}, InstanceID: ids[2]})
+			if err != nil || len(f.Events) != 1 || f.Events[0].InstanceID != ids[2] || f.Next != end {
+				s.t.Fatalf("filtered read: %+v %v", f, err)
+			}
+			_, err = s.ReadEvents(s.ctx, &engine.ReadEventsParams{After: "x42"})
+			wantErr(s.t, err, engine.ErrInvalid, "a cursor this storage did not issue")
+		}},
+
+		{"prune removes old events every consumer has passed", func(s *sc) {
+			s.deploy("start-none.bpmn")
+			s.start("start_none", nil)
+			first, c1 := readAll(s.t, s.Engine, s.ctx, "", s.outboxRows(), 500)
+			s.clock.Advance(2 * time.Hour)
+			s.start("start_none", nil)
+			second, end := readAll(s.t, s.Engine, s.ctx, c1, s.outboxRows()-len(first), 500)
+			if err := s.AdvanceConsumer(s.ctx, "slow", c1); err != nil {
+				s.t.Fatal(err)
+			}
+			if err := s.AdvanceConsumer(s.ctx, "fast", end); err != nil {
+				s.t.Fatal(err)
+			}
+			if err := s.AdvanceConsumer(s.ctx, "fast", c1); err != nil { // never backwards
+				s.t.Fatal(err)
+			}
+			st, err := s.ConsumerState(s.ctx, "slow")
+			if err != nil || st.Position != c1 || st.Backlog != int64(len(second)) {
+				s.t.Fatalf("slow consumer %+v %v", st, err)
+			}
+			if st, _ := s.ConsumerState(s.ctx, "fast"); st.Position != end || st.Backlog != 0 {
+				s.t.Fatalf("fast consumer %+v", st)
+			}
+			// Older than 3h and passed by both: only the first instance's.
+			if n, err := s.PruneOutbox(s.ctx, epoch.Add(3*time.Hour)); err != nil || n != len(first) {
+				s.t.Fatalf("pruned %d (%v), want %d", n, err, len(first))
+			}
+			if err := s.AdvanceConsumer(s.ctx, "slow", end); err != nil {
+				s.t.Fatal(err)
+			}
+			// Both passed everything, but the second batch is not old enough.
+			if n, err := s.PruneOutbox(s.ctx, epoch.Add(time.Hour)); err != nil || n != 0 {
+				s.t.Fatalf("pruned %d (%v), want 0", n, err)
+			}
+			if n, err := s.PruneOutbox(s.ctx, epoch.Add(3*time.Hour)); err != nil || n != len(second) {
+				s.t.Fatalf("pruned %d (%v), want %d", n, err, len(second))
+			}
+			if n := s.outboxRows(); n != 0 {
+				s.t.Fatalf("%d events left", n)
+			}
+		}},
+	})
+}
+
+// TestOutboxLateCommitIsNotSkipped holds one transaction open (a Go handler
+// blocks inside it) while a second one, younger, commits; a reader that
+// resumes from its cursor after both committed must get the events of both.
+// It is not parallel: while the first transaction is open, every reader on
+// the server is held back, which would slow other tests down.
+func TestOutboxLateCommitIsNotSkipped(t *testing.T) {
+	dstest.RequirePostgres(t)
+	v := newEnv(t, dstest.Postgres)
+	v.deploy(t, "outbox-late-commit.bpmn", "start-none.bpmn")
+	entered, release := make(chan struct{}), make(chan struct{})
+	v.RegisterHandler("slow", func(context.Context, *engine.ServiceTask) error {
+		close(entered)
+		<-release
+		return nil
+	})
+	late, err := v.StartInstance(v.ctx, &engine.StartParams{DefinitionKey: "outbox_late_commit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := v.Tasks(v.ctx, &engine.TaskQuery{InstanceID: late.ID})
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("%v %v", tasks, err)
+	}
+	before := countRows(t, v.ds.Sources, v.ctx, "tf_outbox")
+	_, cursor := readAll(t, v.Engine, v.ctx, "", before, 500)
+
+	// Transaction 1 locks the instance (and so takes a transaction ID),
+	// then waits in the handler.
+	done := make(chan error)
+	go func() {
+		_, err := v.CompleteTask(v.ctx, tasks[0].Ref(), nil)
+		done <- err
+	}()
+	<-entered
+	// Transaction 2 starts after it and commits first.
+	early, err := v.StartInstance(v.ctx, &engine.StartParams{DefinitionKey: "start_none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := v.ReadEvents(v.ctx, &engine.ReadEventsParams{After: cursor})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b.Events) != 0 {
+		t.Fatalf("the reader saw %d events of the younger transaction while the older one was still open", len(b.Events))
+	}
+	cursor = b.Next
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	after := countRows(t, v.ds.Sources, v.ctx, "tf_outbox")
+	events, _ := readAll(t, v.Engine, v.ctx, cursor, after-before, 500)
+	seen := map[int64]int{}
+	for _, e := range events {
+		seen[e.InstanceID]++
+	}
+	if seen[late.ID] == 0 || seen[early.ID] == 0 || seen[late.ID]+seen[early.ID] != len(events) {
+		t.Fatalf("events after resuming: %v (late %d, early %d)", seen, late.ID, early.ID)
+	}
+	if events[len(events)-1].Type != engine.EventProcessCompleted {
+		t.Fatalf("last event %+v", events[len(events)-1])
+	}
+	ids := map[int64]bool{}
+	for _, e := range events {
+		if ids[e.ID] {
+			t.Fatalf("event %d read twice", e.ID)
+		}
+		ids[e.ID] = true
+	}
+}
