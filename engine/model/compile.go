@@ -174,15 +174,17 @@ func (c *compiler) process(p *bpmn.Process) *Definition {
 	return d
 }
 
-func (c *compiler) claimID(id string, line int) {
+// claimID records an element's ID; a duplicate is a problem, and false.
+func (c *compiler) claimID(id string, line int) bool {
 	if id == "" {
-		return
+		return true
 	}
 	if first, dup := c.ids[id]; dup {
 		c.fail(id, line, "duplicate id %q (first used at line %d): every element needs its own id", id, first)
-		return
+		return false
 	}
 	c.ids[id] = line
+	return true
 }
 
 func (c *compiler) allScopes(s *Scope) []*Scope {
@@ -199,7 +201,11 @@ func (c *compiler) allScopes(s *Scope) []*Scope {
 func (c *compiler) scope(bs *bpmn.Scope, owner *Element, depth int, flows *[]pendingFlow) *Scope {
 	s := &Scope{Owner: owner, Depth: depth, local: map[*Element]int{}}
 	for _, n := range bs.FlowNodes {
-		c.claimID(n.ID, n.Line)
+		if !c.claimID(n.ID, n.Line) {
+			// The first element keeps the ID and its flows; compiling the
+			// second would only add problems that follow from this one.
+			continue
+		}
 		if n.ID == "" {
 			c.fail("", n.Line, "a %s has no id", n.Kind)
 			continue
@@ -551,6 +557,15 @@ func (c *compiler) userTask(n *bpmn.FlowNode, e *Element) {
 	if u == nil {
 		u = &bpmn.UserTask{}
 	}
+	// Problems name the attribute as the model wrote it: camunda:… or, in a
+	// Camunda 8 model, the zeebe: element it came from.
+	written := *u
+	name := func(camundaName, zeebeName, camundaValue string) string {
+		if camundaValue == "" {
+			return zeebeName
+		}
+		return camundaName
+	}
 	if z := n.Zeebe; z != nil {
 		if z.Assignment != nil {
 			u.Assignee = firstNonEmpty(u.Assignee, z.Assignment.Assignee)
@@ -566,13 +581,15 @@ func (c *compiler) userTask(n *bpmn.FlowNode, e *Element) {
 		}
 	}
 	e.User = &UserTaskDef{
-		Assignee:        c.expr(n.ID, n.Line, "camunda:assignee", u.Assignee),
-		CandidateUsers:  c.expr(n.ID, n.Line, "camunda:candidateUsers", u.CandidateUsers),
-		CandidateGroups: c.expr(n.ID, n.Line, "camunda:candidateGroups", u.CandidateGroups),
-		DueDate:         c.expr(n.ID, n.Line, "camunda:dueDate", u.DueDate),
-		FollowUpDate:    c.expr(n.ID, n.Line, "camunda:followUpDate", u.FollowUpDate),
-		Priority:        c.expr(n.ID, n.Line, "camunda:priority", u.Priority),
-		FormKey:         c.expr(n.ID, n.Line, "camunda:formKey", u.FormKey),
+		Assignee: c.expr(n.ID, n.Line, name("camunda:assignee", "zeebe:assignmentDefinition assignee", written.Assignee), u.Assignee),
+		CandidateUsers: c.expr(n.ID, n.Line, name("camunda:candidateUsers", "zeebe:assignmentDefinition candidateUsers",
+			written.CandidateUsers), u.CandidateUsers),
+		CandidateGroups: c.expr(n.ID, n.Line, name("camunda:candidateGroups", "zeebe:assignmentDefinition candidateGroups",
+			written.CandidateGroups), u.CandidateGroups),
+		DueDate:      c.expr(n.ID, n.Line, name("camunda:dueDate", "zeebe:taskSchedule dueDate", written.DueDate), u.DueDate),
+		FollowUpDate: c.expr(n.ID, n.Line, name("camunda:followUpDate", "zeebe:taskSchedule followUpDate", written.FollowUpDate), u.FollowUpDate),
+		Priority:     c.expr(n.ID, n.Line, "camunda:priority", u.Priority),
+		FormKey:      c.expr(n.ID, n.Line, name("camunda:formKey", "zeebe:formDefinition", written.FormKey), u.FormKey),
 	}
 }
 
