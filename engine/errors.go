@@ -45,6 +45,7 @@ type BPMNError struct {
 	Variables map[string]any
 }
 
+// Error returns "BPMN error <code>: <message>".
 func (e *BPMNError) Error() string {
 	if e.Message == "" {
 		return "BPMN error " + e.Code
