@@ -9,19 +9,53 @@ STATICCHECK_MODULE := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TEST_TIMEOUT  ?= 20m
 PKGS          := ./...
 
-.PHONY: run build test lint fmt vet staticcheck bench clean
+CONSOLE       := server/console
+CONSOLE_SRC   := $(wildcard $(CONSOLE)/src/*) $(CONSOLE)/build.mjs
+CONSOLE_DEPS  := $(CONSOLE)/node_modules/.package-lock.json
+CHROMIUM      ?= /usr/bin/chromium
+
+.PHONY: run build console test test-go test-console chromium lint fmt vet staticcheck bench clean
 
 ## run: serve on the embedded default (SQLite under ./data, http://127.0.0.1:8080)
 run: build
 	$(BIN)/tenantflow serve
 
-## build: build bin/tenantflow
-build:
+## build: bundle the admin console (bpmn-js from npm) and build bin/tenantflow with it embedded
+build: console
 	$(GO) build -o $(BIN)/tenantflow ./cmd/tenantflow
 
-## test: lint, then every test with the race detector (PostgreSQL from TENANTFLOW_TEST_DATABASE_URL)
-test: lint
+## console: bundle the admin console into server/console/dist
+console: $(CONSOLE)/dist/index.html
+
+$(CONSOLE_DEPS): $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	cd $(CONSOLE) && npm ci --no-audit --no-fund
+
+$(CONSOLE)/dist/index.html: $(CONSOLE_DEPS) $(CONSOLE_SRC)
+	cd $(CONSOLE) && npm run --silent build
+
+## test: lint, every Go test with the race detector (PostgreSQL from TENANTFLOW_TEST_DATABASE_URL), then the console in a browser
+test: lint test-go test-console
+
+test-go: console
 	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+
+## test-console: drive the console in headless chromium (installed with apt when missing); screenshots in build/console-screenshots
+test-console: build chromium
+	cd $(CONSOLE) && CHROMIUM=$(CHROMIUM) node --test --test-reporter=spec test/
+
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "installing chromium for the console's browser test (once; about a minute)"; \
+			DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null || \
+			{ apt-get update >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium >/dev/null; }; \
+		fi; \
+	fi; \
+	if [ ! -x $(CHROMIUM) ]; then \
+		echo "The console's browser test needs chromium at $(CHROMIUM). Install it with:"; \
+		echo "    sudo apt-get install -y chromium"; \
+		echo "or point CHROMIUM=/path/to/chromium at another build."; exit 1; \
+	fi
 
 ## lint: gofmt, go vet and staticcheck must be clean
 lint: fmt vet staticcheck
@@ -44,4 +78,5 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 -timeout 60m $(PKGS)
 
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) build $(CONSOLE)/node_modules
+	find $(CONSOLE)/dist -mindepth 1 ! -name .gitkeep -delete

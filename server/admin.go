@@ -605,11 +605,12 @@ func (s *Server) adminMigrateAll(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) adminNode(w http.ResponseWriter, r *http.Request) error {
 	out := map[string]any{
-		"nodeId":   s.opts.Sources.Config.NodeID,
-		"primary":  s.opts.Sources.Registry.Health(),
-		"pools":    s.opts.Sources.Tenants.Stats(),
-		"version":  CamundaVersion,
-		"executor": nil,
+		"nodeId":           s.opts.Sources.Config.NodeID,
+		"defaultPlacement": s.opts.Sources.Config.DefaultPlacement,
+		"primary":          s.opts.Sources.Registry.Health(),
+		"pools":            s.opts.Sources.Tenants.Stats(),
+		"version":          CamundaVersion,
+		"executor":         nil,
 	}
 	if s.opts.Stats != nil {
 		for k, v := range s.opts.Stats() {

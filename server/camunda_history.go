@@ -107,12 +107,31 @@ func (s *Server) historyInstanceList(w http.ResponseWriter, r *http.Request) err
 		if err != nil {
 			return err
 		}
+		defs := definitionNames{}
 		for _, i := range is {
-			out = append(out, toHistoryInstance(i))
+			out = append(out, defs.fill(r, s.opts.Engine, toHistoryInstance(i), i.DefinitionID))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// definitionNames fills the definition name and version of history
+// instances, looking each definition up once per request.
+type definitionNames map[int64]*engine.ProcessDefinition
+
+func (d definitionNames) fill(r *http.Request, e *engine.Engine, out historyInstanceDTO, defID int64) historyInstanceDTO {
+	def, seen := d[defID]
+	if !seen {
+		def, _ = e.Definition(r.Context(), engine.IDRef(defID), "")
+		d[defID] = def // nil when it was deleted: name and version stay null
+	}
+	if def != nil {
+		out.ProcessDefinitionName = strp(def.Name)
+		v := def.Version
+		out.ProcessDefinitionVersion = &v
+	}
+	return out
 }
 
 func (s *Server) historyInstanceCount(w http.ResponseWriter, r *http.Request) error {
@@ -139,7 +158,7 @@ func (s *Server) historyInstanceGet(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, toHistoryInstance(inst))
+	writeJSON(w, http.StatusOK, definitionNames{}.fill(r, s.opts.Engine, toHistoryInstance(inst), inst.DefinitionID))
 	return nil
 }
 

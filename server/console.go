@@ -13,11 +13,25 @@ import (
 	"github.com/tenantflow/tenantflow/security"
 )
 
-// consoleFiles is the admin console, built from console/ by the Makefile
-// into console/dist; a placeholder page stands in until it is built.
+// consoleFiles is the admin console, bundled from console/src by the
+// Makefile into console/dist (with bpmn-js from npm). On a clean clone dist
+// holds only .gitkeep and console/placeholder says how to build the bundle.
 //
-//go:embed console/dist
+//go:embed all:console/dist console/placeholder
 var consoleFiles embed.FS
+
+// consoleFS is the built console when there is one, else the placeholder.
+func consoleFS() fs.FS {
+	dir := "console/placeholder"
+	if _, err := fs.Stat(consoleFiles, "console/dist/index.html"); err == nil {
+		dir = "console/dist"
+	}
+	sub, err := fs.Sub(consoleFiles, dir)
+	if err != nil {
+		panic(err) // both directories are embedded: cannot happen
+	}
+	return sub
+}
 
 // consoleCSP forbids every remote script, style or connection: the console
 // talks only to this server.
@@ -34,13 +48,10 @@ func init() {
 
 // mountConsole serves the console and its session endpoints.
 func (s *Server) mountConsole() {
-	dist, err := fs.Sub(consoleFiles, "console/dist")
-	if err != nil {
-		panic(err)
-	}
-	files := http.FileServerFS(dist)
+	files := http.FileServerFS(consoleFS())
 	s.mux.Handle("GET /console/", http.StripPrefix("/console", consoleHeaders(files)))
 	s.mux.Handle("GET /{$}", http.RedirectHandler("/console/", http.StatusFound))
+	s.mux.Handle("GET /console", http.RedirectHandler("/console/", http.StatusMovedPermanently))
 	s.mux.HandleFunc("POST /console/api/login", s.consoleLogin)
 	s.mux.HandleFunc("POST /console/api/logout", s.consoleLogout)
 	s.mux.HandleFunc("GET /console/api/session", s.consoleSession)
@@ -48,6 +59,10 @@ func (s *Server) mountConsole() {
 
 func consoleHeaders(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasPrefix(path.Base(r.URL.Path), ".") {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Content-Security-Policy", consoleCSP)
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Referrer-Policy", "no-referrer")
@@ -60,6 +75,7 @@ func consoleHeaders(h http.Handler) http.Handler {
 
 // sessionInfo is what the console learns about its user.
 type sessionInfo struct {
+	SignedIn      bool             `json:"signedIn"`
 	Login         string           `json:"login"`
 	TenantManager bool             `json:"tenantManager"`
 	Tenants       []tenantRoleInfo `json:"tenants"`
@@ -72,7 +88,7 @@ type tenantRoleInfo struct {
 }
 
 func (s *Server) sessionInfoOf(r *http.Request, p *security.Principal, csrf string) (sessionInfo, error) {
-	out := sessionInfo{Login: p.Login, TenantManager: p.TenantManager, Tenants: []tenantRoleInfo{}, CSRFToken: csrf}
+	out := sessionInfo{SignedIn: true, Login: p.Login, TenantManager: p.TenantManager, Tenants: []tenantRoleInfo{}, CSRFToken: csrf}
 	if !p.TenantManager {
 		ms, err := s.opts.Sources.Directory().Memberships(r.Context(), p.UserID)
 		if err != nil {
@@ -120,21 +136,23 @@ func (s *Server) consoleLogout(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// consoleSession tells the console who is signed in (401 when nobody).
+// consoleSession tells the console who is signed in; {"signedIn": false}
+// when nobody is (an answer, not an error: the page asks on every load).
 func (s *Server) consoleSession(w http.ResponseWriter, r *http.Request) {
+	nobody := func() { writeJSON(w, http.StatusOK, sessionInfo{Tenants: []tenantRoleInfo{}}) }
 	c, err := r.Cookie(sessionCookie)
 	if err != nil {
-		writeJSON(w, http.StatusUnauthorized, apiError{Type: "AuthenticationException", Message: "not signed in"})
+		nobody()
 		return
 	}
 	userID, csrf, ok := s.session.check(c.Value, time.Now())
 	if !ok {
-		writeJSON(w, http.StatusUnauthorized, apiError{Type: "AuthenticationException", Message: "session expired; sign in again"})
+		nobody()
 		return
 	}
 	acct, err := s.opts.Sources.Directory().AccountByID(r.Context(), userID)
 	if err != nil {
-		writeJSON(w, http.StatusUnauthorized, apiError{Type: "AuthenticationException", Message: "session expired; sign in again"})
+		nobody()
 		return
 	}
 	info, err := s.sessionInfoOf(r, &security.Principal{UserID: acct.UserID, Login: acct.Login, TenantManager: acct.TenantManager}, csrf)

@@ -7,6 +7,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -80,21 +81,26 @@ func (ss *sessions) check(value string, now time.Time) (userID, csrf string, ok 
 	return parts[0], ss.mac("csrf", payload), true
 }
 
+// errSessionEnded is a session cookie that no longer signs anyone in. Its
+// 401 carries no WWW-Authenticate challenge: the console asks for the login
+// itself, and a Basic challenge would make the browser pop up its own.
+var errSessionEnded = fmt.Errorf("%w: the console session has ended; sign in again", security.ErrUnauthenticated)
+
 // sessionPrincipal authenticates a request by its session cookie, checking
 // the CSRF token on anything but reads.
 func (s *Server) sessionPrincipal(r *http.Request, value string) (*security.Principal, error) {
 	userID, csrf, ok := s.session.check(value, time.Now())
 	if !ok {
-		return nil, security.ErrUnauthenticated
+		return nil, errSessionEnded
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get(csrfHeader)), []byte(csrf)) != 1 {
-			return nil, security.ErrUnauthenticated
+			return nil, fmt.Errorf("%w: a change made with the console's session needs its %s header; reload the console", security.ErrForbidden, csrfHeader)
 		}
 	}
 	acct, err := s.opts.Sources.Directory().AccountByID(r.Context(), userID)
 	if err != nil {
-		return nil, security.ErrUnauthenticated
+		return nil, errSessionEnded
 	}
 	return &security.Principal{UserID: acct.UserID, Login: acct.Login, TenantManager: acct.TenantManager}, nil
 }

@@ -221,6 +221,8 @@ type apiError struct {
 func httpError(err error) (int, apiError) {
 	msg := err.Error()
 	switch {
+	case errors.Is(err, errSessionEnded):
+		return http.StatusUnauthorized, apiError{"AuthenticationException", "the console session has ended; sign in again", nil}
 	case errors.Is(err, security.ErrUnauthenticated):
 		return http.StatusUnauthorized, apiError{"AuthenticationException", "authentication required: use HTTP Basic or a bearer token", nil}
 	case errors.Is(err, security.ErrTooManyAttempts):
@@ -264,7 +266,7 @@ var errModel = errors.New("invalid process model")
 // server's (5xx), for logging.
 func writeError(w http.ResponseWriter, err error) int {
 	status, body := httpError(err)
-	if status == http.StatusUnauthorized {
+	if status == http.StatusUnauthorized && !errors.Is(err, errSessionEnded) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="tenantflow"`)
 	}
 	writeJSON(w, status, body)
