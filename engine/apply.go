@@ -36,7 +36,15 @@ func (p *part) text(first int) string {
 	if p.batch != nil {
 		return p.batch.sql(first)
 	}
-	return renumber(p.sql, first-1)
+	return string(appendRenumbered(nil, p.sql, first-1))
+}
+
+// appendText appends the part's statement with placeholders from first.
+func (p *part) appendText(q []byte, first int) []byte {
+	if p.batch != nil {
+		return p.batch.appendSQL(q, first)
+	}
+	return appendRenumbered(q, p.sql, first-1)
 }
 
 func (p *part) arguments() []any {
@@ -131,42 +139,67 @@ func (l *loader) combined(parts []part, guards []guard) error {
 	if len(parts) == 1 && len(guards) == 0 {
 		return l.runPart(&parts[0])
 	}
-	var q strings.Builder
-	var args []any
+	n, size := 0, 64
+	for i := range parts {
+		n += len(parts[i].arguments())
+		size += 32 + len(parts[i].sql) + 8*len(parts[i].arguments())
+		if b := parts[i].batch; b != nil {
+			size += 16 * len(b.cols)
+		}
+	}
+	for _, g := range guards {
+		n += len(g.args)
+		size += len(g.expr) + 8
+	}
+	q := make([]byte, 0, size)
+	args := make([]any, 0, n)
 	var checks []int
-	var sel []string
 	for i := range parts {
 		p := &parts[i]
 		if i == 0 {
-			q.WriteString("WITH ")
+			q = append(q, "WITH "...)
 		} else {
-			q.WriteString(", ")
+			q = append(q, ", "...)
 		}
-		name := "p" + strconv.Itoa(i)
-		q.WriteString(name)
-		q.WriteString(" AS (")
-		q.WriteString(p.text(len(args) + 1))
+		q = append(q, 'p')
+		q = strconv.AppendInt(q, int64(i), 10)
+		q = append(q, " AS ("...)
+		q = p.appendText(q, len(args)+1)
 		if p.want >= 0 {
-			q.WriteString(" RETURNING 1")
+			q = append(q, " RETURNING 1"...)
 			checks = append(checks, i)
-			sel = append(sel, "(SELECT count(*) FROM "+name+")")
 		}
-		q.WriteString(")")
+		q = append(q, ')')
 		args = append(args, p.arguments()...)
 	}
+	q = append(q, " SELECT "...)
+	cols := 0
+	for _, i := range checks {
+		if cols > 0 {
+			q = append(q, ", "...)
+		}
+		q = append(q, "(SELECT count(*) FROM p"...)
+		q = strconv.AppendInt(q, int64(i), 10)
+		q = append(q, ')')
+		cols++
+	}
 	for _, g := range guards {
-		sel = append(sel, "("+renumber(g.expr, len(args))+")")
+		if cols > 0 {
+			q = append(q, ", "...)
+		}
+		q = append(q, '(')
+		q = appendRenumbered(q, g.expr, len(args))
+		q = append(q, ')')
 		args = append(args, g.args...)
+		cols++
 	}
-	if len(sel) == 0 {
-		sel = append(sel, "1")
+	if cols == 0 {
+		q = append(q, '1')
 	}
-	q.WriteString(" SELECT ")
-	q.WriteString(strings.Join(sel, ", "))
 
 	counts := make([]int64, len(checks))
 	oks := make([]bool, len(guards))
-	dest := make([]any, 0, len(sel))
+	dest := make([]any, 0, cols+1)
 	for i := range counts {
 		dest = append(dest, &counts[i])
 	}
@@ -177,7 +210,7 @@ func (l *loader) combined(parts []part, guards []guard) error {
 		var one int
 		dest = append(dest, &one)
 	}
-	if err := l.tx.QueryRowxContext(l.ctx, q.String(), args...).Scan(dest...); err != nil {
+	if err := l.tx.QueryRowxContext(l.ctx, string(q), args...).Scan(dest...); err != nil {
 		return err
 	}
 	for k, i := range checks {
@@ -193,31 +226,30 @@ func (l *loader) combined(parts []part, guards []guard) error {
 	return nil
 }
 
-// renumber shifts the $n placeholders of an engine statement by offset.
-// Engine SQL holds no string literal with a $ sign, so every $ followed by
-// digits is a placeholder.
-func renumber(sql string, offset int) string {
+// appendRenumbered appends an engine statement to q with its $n
+// placeholders shifted by offset. Engine SQL holds no string literal with a
+// $ sign, so every $ followed by digits is a placeholder.
+func appendRenumbered(q []byte, sql string, offset int) []byte {
 	if offset == 0 {
-		return sql
+		return append(q, sql...)
 	}
-	var b strings.Builder
-	b.Grow(len(sql) + 16)
 	for i := 0; i < len(sql); i++ {
 		c := sql[i]
 		if c != '$' || i+1 >= len(sql) || sql[i+1] < '0' || sql[i+1] > '9' {
-			b.WriteByte(c)
+			q = append(q, c)
 			continue
 		}
 		j := i + 1
+		n := 0
 		for j < len(sql) && sql[j] >= '0' && sql[j] <= '9' {
+			n = n*10 + int(sql[j]-'0')
 			j++
 		}
-		n, _ := strconv.Atoi(sql[i+1 : j])
-		b.WriteByte('$')
-		b.WriteString(strconv.Itoa(n + offset))
+		q = append(q, '$')
+		q = strconv.AppendInt(q, int64(n+offset), 10)
 		i = j - 1
 	}
-	return b.String()
+	return q
 }
 
 // errStaleDefinition says a start was planned on a cached "latest version"

@@ -491,30 +491,38 @@ func (b *batch) exec(l *loader) error {
 }
 
 // sql renders the INSERT with placeholders numbered from first.
-func (b *batch) sql(first int) string {
-	var q strings.Builder
-	q.WriteString("INSERT INTO ")
-	q.WriteString(b.table)
-	q.WriteString(" (")
-	q.WriteString(strings.Join(b.cols, ", "))
-	q.WriteString(") VALUES ")
+func (b *batch) sql(first int) string { return string(b.appendSQL(nil, first)) }
+
+// appendSQL appends the INSERT to q, writing the placeholders' numbers in
+// place: a unit's statements hold hundreds of them.
+func (b *batch) appendSQL(q []byte, first int) []byte {
+	q = append(q, "INSERT INTO "...)
+	q = append(q, b.table...)
+	q = append(q, " ("...)
+	for c, col := range b.cols {
+		if c > 0 {
+			q = append(q, ", "...)
+		}
+		q = append(q, col...)
+	}
+	q = append(q, ") VALUES "...)
 	n := first
 	for r := 0; r < b.rows; r++ {
 		if r > 0 {
-			q.WriteString(", ")
+			q = append(q, ", "...)
 		}
-		q.WriteByte('(')
+		q = append(q, '(')
 		for c := range b.cols {
 			if c > 0 {
-				q.WriteString(", ")
+				q = append(q, ", "...)
 			}
-			q.WriteByte('$')
-			q.WriteString(strconv.Itoa(n))
+			q = append(q, '$')
+			q = strconv.AppendInt(q, int64(n), 10)
 			n++
 		}
-		q.WriteByte(')')
+		q = append(q, ')')
 	}
-	return q.String()
+	return q
 }
 
 // exec runs one statement of the apply step.
@@ -828,7 +836,7 @@ func (l *loader) applyActivities() error {
 
 func (l *loader) appendEvents() error {
 	ev := &batch{table: "tf_outbox", cols: []string{"id", "type", "at", "instance_id", "business_key", "definition_id",
-		"def_key", "element_id", "element_type", "task_id", "data"}}
+		"def_key", "element_id", "element_type", "task_id", "data"}, args: make([]any, 0, 11*len(l.u.events))}
 	for _, e := range l.u.events {
 		ev.add(e.ID, string(e.Type), msOf(e.Time), e.InstanceID, e.BusinessKey, e.DefinitionID, e.DefinitionKey,
 			e.ElementID, e.ElementType, e.TaskID, string(e.Data))
