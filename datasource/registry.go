@@ -151,11 +151,9 @@ func isAbsence(err error) bool {
 func lookup[V any](ctx context.Context, r *Registry, k *kind[V], key string, load func(context.Context) (V, error)) (V, error) {
 	now := r.clock.Now()
 	e, ok := k.cache.Get(key)
-	if ok && !r.void(k, key, e.epoch) && now.Sub(e.fetchedAt) < r.ttl {
-		return e.v, e.err
-	}
+	valid := ok && !r.void(k, key, e.epoch)
 	start := r.epoch.Load()
-	res, err, _ := r.sf.Do(k.name+"\x00"+key, func() (any, error) {
+	fetch := func() (any, error) {
 		// The load serves every caller waiting on this key: one caller
 		// giving up must not fail the others.
 		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
@@ -168,14 +166,27 @@ func lookup[V any](ctx context.Context, r *Registry, k *kind[V], key string, loa
 		k.cache.Set(key, ne, 1)
 		r.failingSince.Store(0)
 		return ne, nil
-	})
+	}
+	if valid {
+		age := now.Sub(e.fetchedAt)
+		if age < r.ttl {
+			if age >= r.ttl-r.ttl/5 {
+				// Refresh ahead, in the background: a key in steady use
+				// never makes its callers wait for the primary when its
+				// TTL runs out (they would all queue behind one load).
+				r.sf.DoChan(k.name+"\x00"+key, fetch)
+			}
+			return e.v, e.err
+		}
+	}
+	res, err, _ := r.sf.Do(k.name+"\x00"+key, fetch)
 	if err == nil {
 		ne := res.(*cached[V])
 		return ne.v, ne.err
 	}
 	// The primary failed. Serve what we had, within MaxStale.
 	r.failingSince.CompareAndSwap(0, now.UnixNano())
-	if ok && !r.void(k, key, e.epoch) && now.Sub(e.fetchedAt) < r.maxStale {
+	if valid && now.Sub(e.fetchedAt) < r.maxStale {
 		r.staleServed.Add(1)
 		return e.v, e.err
 	}

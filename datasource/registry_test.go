@@ -173,3 +173,45 @@ func BenchmarkTenantCacheGet(b *testing.B) {
 		}
 	}
 }
+
+// A key in steady use is refreshed in the background shortly before its TTL
+// runs out, so callers never queue behind a load from the primary; the
+// change still shows within the TTL.
+func TestRegistryRefreshesAKeyInUseBeforeItsTTL(t *testing.T) {
+	t.Parallel()
+	clock := clockwork.NewFakeClockAt(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	nodeA := dstest.Open(t, dstest.SQLite, &dstest.Options{Config: datasource.Config{Clock: clock, RegistryTTL: 5 * time.Second}})
+	nodeB, err := datasource.Open(context.Background(), nodeA.Sources.Config) // no notifications between them on SQLite
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nodeB.Close()
+	nodeA.Tenant(t, "acme")
+	ctx := context.Background()
+	u, err := nodeA.Sources.Primary.CreateUser(ctx, &datasource.CreateUserParams{Login: "ann", Password: "correct horse"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := nodeA.Sources.Primary.Grant(ctx, u.ID, "acme", security.RoleUser); err != nil {
+		t.Fatal(err)
+	}
+	if !hasMembership(t, nodeB, u.ID, "acme") {
+		t.Fatal("node B does not see the membership")
+	}
+	if err := nodeA.Sources.Primary.Revoke(ctx, u.ID, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(4500 * time.Millisecond) // 90% of the TTL
+	if !hasMembership(t, nodeB, u.ID, "acme") {
+		t.Fatal("a lookup inside the TTL waited for the primary instead of answering from the cache")
+	}
+	// That lookup started a refresh; it lands without waiting for the TTL
+	// (the fake clock stays before it).
+	deadline := time.Now().Add(10 * time.Second)
+	for hasMembership(t, nodeB, u.ID, "acme") {
+		if time.Now().After(deadline) {
+			t.Fatal("node B did not refresh the membership ahead of its TTL")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
