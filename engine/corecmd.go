@@ -119,7 +119,11 @@ func (c *core) correlate(s *subRow, vars map[string]Value) error {
 	if el == nil {
 		return fmt.Errorf("%w: element %q no longer exists", ErrConflict, s.elementID)
 	}
-	drop(&s.op)
+	if el.Kind != model.BoundaryEvent || el.Interrupting {
+		// A non-interrupting boundary event keeps listening while its
+		// activity runs: every message starts another path.
+		drop(&s.op)
+	}
 	if err := c.trigger(x, el, vars); err != nil {
 		return err
 	}
