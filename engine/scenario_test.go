@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -48,18 +49,54 @@ type scenario struct {
 	run  func(s *sc)
 }
 
-// runScenarios runs every row on PostgreSQL and SQLite, in parallel.
+// rowsAtOnce is how many rows of a table test run at once per storage
+// kind. Rows mostly wait for commits, so more of them than the machine has
+// cores keeps the run short; each row's tenant uses at most a few
+// connections.
+const rowsAtOnce = 4
+
+// runScenarios runs every row on PostgreSQL and SQLite. The table test is
+// parallel with the other table tests; within it both kinds and
+// rowsAtOnce rows of each run at once.
 func runScenarios(t *testing.T, rows []scenario) {
-	dstest.ForEachKind(t, func(t *testing.T, kind dstest.Kind) {
-		t.Parallel()
-		w := &world{ds: dstest.Open(t, kind, nil), kind: kind}
-		for _, r := range rows {
-			t.Run(r.name, func(t *testing.T) {
-				t.Parallel()
-				r.run(w.scenario(t))
-			})
-		}
+	t.Parallel()
+	forEachKindAtOnce(t, nil, func(t *testing.T, w *world) {
+		inParallel(t, rows, rowsAtOnce, func(t *testing.T, r scenario) { r.run(w.scenario(t)) })
 	})
+}
+
+// forEachKindAtOnce runs fn as a subtest per storage kind, both at once,
+// each with a world opened with opts.
+func forEachKindAtOnce(t *testing.T, opts *dstest.Options, fn func(t *testing.T, w *world)) {
+	t.Helper()
+	kinds := make([]scenario, len(dstest.Kinds))
+	for i, k := range dstest.Kinds {
+		kinds[i] = scenario{name: string(k), run: func(*sc) {}}
+	}
+	inParallel(t, kinds, len(kinds), func(t *testing.T, r scenario) {
+		kind := dstest.Kind(r.name)
+		fn(t, &world{ds: dstest.Open(t, kind, opts), kind: kind})
+	})
+}
+
+// inParallel runs fn for every row as a subtest, n at a time. t.Run called
+// from several goroutines runs subtests concurrently without counting them
+// against -parallel (whose default, the number of cores, suits CPU-bound
+// tests, not these, which mostly wait for commits); every call returns
+// before inParallel does.
+func inParallel(t *testing.T, rows []scenario, n int, fn func(t *testing.T, r scenario)) {
+	slots := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for _, r := range rows {
+		slots <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			t.Run(r.name, func(t *testing.T) { fn(t, r) })
+		}()
+	}
+	wg.Wait()
 }
 
 // scenario creates a tenant and an engine over it with its own clock.
