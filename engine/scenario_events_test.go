@@ -332,6 +332,84 @@ func TestEvents(t *testing.T) {
 			}
 		}},
 
+		{"error end in a called process caught on the call activity", func(s *sc) {
+			s.deploy("call-error-child.bpmn", "call-error-parent.bpmn")
+			ok := s.start("call_error_parent", map[string]any{"stock": 5, "quantity": 3})
+			short := s.start("call_error_parent", map[string]any{"stock": 1, "quantity": 3})
+			children := map[int64]*engine.ProcessInstance{}
+			for _, p := range []*engine.ProcessInstance{ok, short} {
+				l, _ := s.Instances(s.ctx, &engine.InstanceQuery{SuperInstanceID: p.ID})
+				if len(l) != 1 {
+					s.t.Fatalf("instance %d called %d instances", p.ID, len(l))
+				}
+				children[p.ID] = l[0]
+				s.complete(l[0], "check", nil)
+			}
+			s.wantPath(children[ok.ID], "childStart", "check", "enough", "childEnd")
+			s.wantEnded(children[ok.ID], engine.InstanceCompleted)
+			s.wantPath(ok, "start", "call", "done")
+			s.wantEnded(ok, engine.InstanceCompleted)
+
+			s.wantPath(children[short.ID], "childStart", "check", "enough", "shortEnd")
+			s.wantEnded(children[short.ID], engine.InstanceTerminated)
+			s.wantPath(short, "start", "call", "failed", "handle")
+			s.wantCanceled(short, "call")
+			s.wantVars(short, map[string]any{"code": "OUT_OF_STOCK"})
+			s.wantTasks(short, "handle")
+		}},
+
+		{"interrupting timer on a sub-process cancels what runs inside", func(s *sc) {
+			s.deploy("boundary-timer-subprocess.bpmn")
+			inst := s.start("boundary_timer_sub", nil)
+			s.wantOpen(inst, open{Tasks: 1, External: 1, Jobs: 1, Executions: 4})
+			if n := s.advance(48 * time.Hour); n != 1 {
+				s.t.Fatalf("%d jobs ran", n)
+			}
+			s.wantPath(inst, "start", "sub", "subStart", "fork", "pick", "pack", "late", "apologise")
+			s.wantCanceled(inst, "sub", "pick", "pack")
+			s.wantOpen(inst, open{Tasks: 1, Executions: 2})
+			if n, _ := s.CountExternalTasks(s.ctx, nil); n != 0 {
+				s.t.Fatalf("%d external tasks left", n)
+			}
+			s.complete(inst, "apologise", nil)
+			s.wantEnded(inst, engine.InstanceCompleted)
+		}},
+
+		{"non-interrupting message boundary", func(s *sc) {
+			s.deploy("boundary-message-noninterrupting.bpmn")
+			inst := s.startBK("boundary_message_ni", "o-1", nil)
+			for i := 0; i < 2; i++ {
+				s.correlate(&engine.CorrelateParams{MessageName: "AddressChanged", BusinessKey: "o-1"})
+			}
+			s.wantTasks(inst, "pack", "relabel", "relabel")
+			s.wantOpen(inst, open{Tasks: 3, Subscriptions: 1, Executions: 4})
+			s.complete(inst, "pack", nil)
+			_, err := s.CorrelateMessage(s.ctx, &engine.CorrelateParams{MessageName: "AddressChanged", BusinessKey: "o-1"})
+			wantErr(s.t, err, engine.ErrNoCorrelation, "a message after the task completed")
+			for _, task := range s.tasks(inst) {
+				if _, err := s.CompleteTask(s.ctx, task.Ref(), nil); err != nil {
+					s.t.Fatal(err)
+				}
+			}
+			s.wantPath(inst, "start", "pack", "addressChanged", "relabel", "addressChanged", "relabel", "packed", "relabelled", "relabelled")
+			s.wantEnded(inst, engine.InstanceCompleted)
+		}},
+
+		{"timer start: a new version replaces the previous version's timer", func(s *sc) {
+			s.deploy("start-timer-cycle.bpmn")
+			s.advance(10 * time.Minute)
+			s.deploy("start-timer-cycle.bpmn") // version 2: its cycle starts now
+			jobs := s.jobs(&engine.JobQuery{DefinitionKey: "start_timer_cycle"})
+			if len(jobs) != 1 || !jobs[0].DueAt.Equal(s.clock.Now().Add(10*time.Minute)) {
+				s.t.Fatalf("timer jobs after the redeployment: %+v", jobs)
+			}
+			s.advance(10 * time.Minute)
+			insts := s.instances("start_timer_cycle")
+			if len(insts) != 2 || insts[0].DefinitionID == insts[1].DefinitionID {
+				s.t.Fatalf("instances %+v: want one of each version", insts)
+			}
+		}},
+
 		{"interrupting message boundary", func(s *sc) {
 			s.deploy("boundary-message.bpmn")
 			inst := s.startBK("boundary_message", "o-1", nil)

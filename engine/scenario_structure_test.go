@@ -3,6 +3,7 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -177,6 +178,44 @@ func TestStructure(t *testing.T) {
 			if len(totals) != 2 || totals[0] != 1.0 || totals[1] != 6.0 {
 				s.t.Fatalf("line totals %v", totals)
 			}
+		}},
+
+		{"sequential multi-instance sub-process with a cardinality", func(s *sc) {
+			s.deploy("mi-sequential-subprocess.bpmn")
+			inst := s.start("mi_sequential_sub", nil)
+			for i := 0; i < 3; i++ {
+				task := s.task(inst, "play")
+				if want := fmt.Sprint("round", i); task.Assignee != want {
+					s.t.Fatalf("assignee %q, want %q", task.Assignee, want)
+				}
+				s.wantUnfinished(inst, "rounds#multiInstanceBody", "rounds", "play")
+				s.complete(inst, "play", nil)
+			}
+			s.wantPath(inst, "start", "rounds#multiInstanceBody",
+				"rounds", "roundStart", "play", "roundEnd",
+				"rounds", "roundStart", "play", "roundEnd",
+				"rounds", "roundStart", "play", "roundEnd", "end")
+			s.wantEnded(inst, engine.InstanceCompleted)
+		}},
+
+		{"interrupting timer on a multi-instance task", func(s *sc) {
+			s.deploy("mi-boundary-timer.bpmn")
+			inst := s.start("mi_boundary_timer", map[string]any{"signers": []string{"ann", "bob", "carl"}})
+			tasks := s.wantTasks(inst, "sign", "sign", "sign")
+			if _, err := s.CompleteTask(s.ctx, tasks[1].Ref(), nil); err != nil {
+				s.t.Fatal(err)
+			}
+			s.wantOpen(inst, open{Tasks: 2, Jobs: 1, Executions: 4})
+			if n := s.advance(24 * time.Hour); n != 1 {
+				s.t.Fatalf("%d jobs ran", n)
+			}
+			s.wantPath(inst, "start", "sign#multiInstanceBody", "sign", "sign", "sign", "deadline", "remind")
+			s.wantCanceled(inst, "sign#multiInstanceBody", "sign", "sign")
+			s.wantTasks(inst, "remind")
+			s.wantOpen(inst, open{Tasks: 1, Executions: 2})
+			s.complete(inst, "remind", nil)
+			s.wantEnded(inst, engine.InstanceCompleted)
+			s.wantNoVar(inst, "nrOfInstances", "nrOfCompletedInstances", "signer")
 		}},
 
 		{"asynchronous continuations before and after", func(s *sc) {

@@ -71,6 +71,28 @@ func TestTasks(t *testing.T) {
 			}
 		}},
 
+		{"a suspended instance neither completes tasks nor runs jobs", func(s *sc) {
+			s.deploy("boundary-timer.bpmn")
+			inst := s.start("boundary_timer", nil)
+			if err := s.SuspendInstance(s.ctx, inst.Ref(), true); err != nil {
+				s.t.Fatal(err)
+			}
+			task := s.task(inst, "approve")
+			_, err := s.CompleteTask(s.ctx, task.Ref(), nil)
+			wantErr(s.t, err, engine.ErrSuspended, "completing a suspended instance's task")
+			if n := s.advance(2 * time.Hour); n != 0 {
+				s.t.Fatalf("a suspended instance's timer ran (%d jobs)", n)
+			}
+			s.wantUnfinished(inst, "approve")
+			if err := s.SuspendInstance(s.ctx, inst.Ref(), false); err != nil {
+				s.t.Fatal(err)
+			}
+			if n := s.advance(0); n != 1 {
+				s.t.Fatalf("%d jobs ran after activation", n)
+			}
+			s.wantPath(inst, "start", "approve", "timeout", "escalate")
+		}},
+
 		{"service task with a Go handler", func(s *sc) {
 			s.deploy("task-service-handler.bpmn")
 			var seen *engine.ServiceTask
