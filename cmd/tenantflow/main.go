@@ -45,6 +45,7 @@ Commands:
   tenant create|list|show|update|disable|enable|drop|migrate-status
   user   create|list|passwd|delete|grant|revoke|token
   group  create|list|delete|add|remove
+  bench                          measure throughput, latency and fairness (like pgbench)
   version                        print the version
 
 Every flag also reads a TENANTFLOW_* environment variable (see --help of any
@@ -69,6 +70,8 @@ func run(ctx context.Context, args []string, c *cli) int {
 		err = c.user(ctx, args[1:])
 	case "group":
 		err = c.group(ctx, args[1:])
+	case "bench":
+		err = c.bench(ctx, args[1:])
 	case "version":
 		fmt.Fprintln(c.stdout, "tenantflow", version)
 	default:
