@@ -210,7 +210,7 @@ func ForEachKind(t *testing.T, fn func(t *testing.T, kind Kind)) {
 }
 
 // Quiet returns a logger that discards everything.
-func Quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+func Quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // OpenSQL opens a plain database/sql handle on a PostgreSQL URL for test
 // setup and assertions behind the datasource's back; closed at cleanup.
