@@ -29,6 +29,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	o, env := c.commonFlags(fs)
 	addr := fs.String("addr", env.str("TENANTFLOW_ADDR", "127.0.0.1:8080"), "address to listen on (env TENANTFLOW_ADDR)")
 	shutdown := fs.Duration("shutdown-timeout", env.dur("TENANTFLOW_SHUTDOWN_TIMEOUT", 20*time.Second), "how long in-flight work may finish on shutdown (env TENANTFLOW_SHUTDOWN_TIMEOUT)")
+	jobLock := fs.Duration("job-lock", env.dur("TENANTFLOW_JOB_LOCK", 0), "how long a running job stays locked without a heartbeat; another node takes over a crashed node's jobs after it (env TENANTFLOW_JOB_LOCK; default 5m)")
 	if err := c.parse(fs, args, serveUsage, env); err != nil {
 		return err
 	}
@@ -45,7 +46,7 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	exec, err := jobexec.New(jobexec.Config{Engine: eng, Sources: src})
+	exec, err := jobexec.New(jobexec.Config{Engine: eng, Sources: src, LockDuration: *jobLock})
 	if err != nil {
 		return err
 	}

@@ -261,6 +261,9 @@ test('a tenant manager and two tenant admins use the console', async (t) => {
     await page.locator('.events li', {hasText: 'process-completed'}).waitFor();
     await shot(page, '09-events');
     await page.getByRole('button', {name: 'Sign out'}).click();
+    // Wait for the sign-in page: navigating away earlier would abort the
+    // logout request itself.
+    await page.getByRole('heading', {name: 'Sign in to tenantflow'}).waitFor();
   });
 
   await t.test("another tenant's admin sees none of it", async () => {
