@@ -4,336 +4,359 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/tenantflow/tenantflow/datasource"
-	"github.com/tenantflow/tenantflow/datasource/dstest"
 	"github.com/tenantflow/tenantflow/engine"
-	"github.com/tenantflow/tenantflow/security"
 )
 
-// rig is an engine and an executor over a fresh datasource, on a fake
-// clock.
-type rig struct {
-	env  *dstest.Env
-	eng  *engine.Engine
-	exec *Executor
-	// commits receives a value after every commit that wrote events or
-	// jobs, so tests wait on conditions instead of sleeping.
-	commits chan struct{}
-}
+func TestAJobRunsAtItsDueTimeAndIsNotPolledBefore(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Config{DisableMaintenance: true})
+	r.addTenants(0, "acme")
+	r.start(nil)
+	r.settle()
 
-func newRig(t *testing.T, kind dstest.Kind, cfg Config) *rig {
-	t.Helper()
-	env := dstest.Open(t, kind, nil)
-	eng, err := engine.New(env.Sources, engine.Options{})
-	if err != nil {
-		t.Fatal(err)
+	// Due now: acquired and run at once.
+	now := r.clock.Now()
+	r.eng.write("acme", jobSpec{Due: now})
+	r.waitFor("the due job ran", func() bool { return r.eng.completed("acme") == 1 })
+	r.settle()
+	if b := r.x.Batches(); len(b) != 1 || b[0].Tenant != "acme" || b[0].Size != 1 || !b[0].At.Equal(now) {
+		t.Fatalf("batch log %+v", b)
 	}
-	r := &rig{env: env, eng: eng, commits: make(chan struct{}, 1)}
-	poke := func(datasource.Signal) {
-		select {
-		case r.commits <- struct{}{}:
-		default:
-		}
-	}
-	env.Sources.Signals.Subscribe(datasource.TopicEvents, poke)
-	env.Sources.Signals.Subscribe(datasource.TopicJobs, poke)
-	cfg.Engine, cfg.Sources = eng, env.Sources
-	if cfg.HintInterval == 0 {
-		cfg.HintInterval = time.Hour // tests drive wake-ups through signals
-	}
-	x, err := New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.exec = x
-	return r
-}
 
-func (r *rig) start(t *testing.T) {
-	t.Helper()
-	if err := r.exec.Start(context.Background()); err != nil {
-		t.Fatal(err)
+	// Due in an hour: the executor knows it from the signal and does not
+	// ask the tenant anything until then (no busy polling), while its
+	// duties keep running.
+	before := r.eng.calls("acme", "")
+	r.eng.write("acme", jobSpec{Due: now.Add(time.Hour)})
+	r.run(time.Hour-time.Second, 10*time.Minute)
+	if got := r.eng.calls("acme", ""); got != before {
+		t.Fatalf("the tenant was asked %d times in the hour before its job was due", got-before)
 	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		if err := r.exec.Stop(ctx); err != nil {
-			t.Error(err)
-		}
-	})
-}
-
-// waitUntil re-checks cond after every commit, up to a generous bound.
-func (r *rig) waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.NewTimer(30 * time.Second)
-	defer deadline.Stop()
-	for !cond() {
-		select {
-		case <-r.commits:
-		case <-deadline.C:
-			t.Fatalf("timed out waiting until %s", what)
-		}
+	if r.eng.completed("acme") != 1 {
+		t.Fatal("the job ran early")
 	}
-}
-
-func deploy(t *testing.T, eng *engine.Engine, ctx context.Context, key, body string) {
-	t.Helper()
-	xml := `<?xml version="1.0" encoding="UTF-8"?>
-<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d">
-  <bpmn:process id="` + key + `" isExecutable="true">` + body + `</bpmn:process>
-</bpmn:definitions>`
-	if _, err := eng.Deploy(ctx, &engine.DeployParams{Resources: []engine.Resource{{Name: key + ".bpmn", Content: []byte(xml)}}}); err != nil {
-		t.Fatal(err)
+	r.step(time.Second)
+	r.waitFor("the timer ran", func() bool { return r.eng.completed("acme") == 2 })
+	b := r.x.Batches()
+	if len(b) != 2 || !b[1].At.Equal(now.Add(time.Hour)) {
+		t.Fatalf("batch log %+v", b)
 	}
-}
-
-const timerProcess = `
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="wait"/>
-    <bpmn:intermediateCatchEvent id="wait"><bpmn:timerEventDefinition><bpmn:timeDuration>PT1H</bpmn:timeDuration></bpmn:timerEventDefinition></bpmn:intermediateCatchEvent>
-    <bpmn:sequenceFlow id="f2" sourceRef="wait" targetRef="end"/>
-    <bpmn:endEvent id="end"/>`
-
-const asyncProcess = `
-    <bpmn:startEvent id="start"/>
-    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="work"/>
-    <bpmn:serviceTask id="work" camunda:asyncBefore="true" camunda:type="external" camunda:topic="work"/>
-    <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="end"/>
-    <bpmn:endEvent id="end"/>`
-
-func instanceState(t *testing.T, eng *engine.Engine, ctx context.Context, id int64) engine.InstanceState {
-	t.Helper()
-	p, err := eng.Instance(ctx, engine.IDRef(id))
-	if err != nil {
-		t.Fatal(err)
+	// One acquisition, one execution, one next-due lookup.
+	if got := r.eng.calls("acme", ""); got != before+3 {
+		t.Fatalf("running the timer took %d calls, want 3", got-before)
 	}
-	return p.State
-}
-
-func TestTimerRunsWhenTheClockReachesItsDueTimeAndNotBefore(t *testing.T) {
-	dstest.ForEachKind(t, func(t *testing.T, kind dstest.Kind) {
-		t.Parallel()
-		r := newRig(t, kind, Config{DisableMaintenance: true})
-		ctx := r.env.Tenant(t, "acme")
-		deploy(t, r.eng, ctx, "timer", timerProcess)
-		r.start(t)
-		inst, err := r.eng.StartInstance(ctx, &engine.StartParams{DefinitionKey: "timer"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		due := r.env.Clock.Now().Add(time.Hour)
-		// The executor learnt the due time from the engine's signal...
-		r.waitUntil(t, "the tenant is queued at the timer's due time", func() bool {
-			r.exec.mu.Lock()
-			defer r.exec.mu.Unlock()
-			st := r.exec.tenants["acme"]
-			return st != nil && st.index >= 0 && st.due.Equal(due.Truncate(time.Millisecond))
-		})
-		// ...and does not poll before it: the instance still waits, and no
-		// acquisition happened.
-		if got := instanceState(t, r.eng, ctx, inst.ID); got != engine.InstanceActive {
-			t.Fatalf("instance %s before the timer was due", got)
-		}
-		if len(r.exec.Batches()) != 0 {
-			t.Fatalf("batches before the due time: %v", r.exec.Batches())
-		}
-		r.env.Clock.Advance(time.Hour)
-		r.waitUntil(t, "the timer fired", func() bool { return instanceState(t, r.eng, ctx, inst.ID) == engine.InstanceCompleted })
-		if b := r.exec.Batches(); len(b) != 1 || b[0].Tenant != "acme" || b[0].Size != 1 {
-			t.Fatalf("batches %+v", b)
-		}
-	})
-}
-
-func TestQuietTenantIsServedInTheFirstBatchesDespiteANoisyOne(t *testing.T) {
-	dstest.ForEachKind(t, func(t *testing.T, kind dstest.Kind) {
-		t.Parallel()
-		r := newRig(t, kind, Config{DisableMaintenance: true, Workers: 2, BatchSize: 100})
-		noisy, quiet := r.env.Tenant(t, "noisy"), r.env.Tenant(t, "quiet")
-		deploy(t, r.eng, quiet, "timer", timerProcess)
-		inst, err := r.eng.StartInstance(quiet, &engine.StartParams{DefinitionKey: "timer"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// 50,000 due jobs in the noisy tenant, written straight into its
-		// storage (their executions are gone, so each runs as a no-op).
-		insertNoisyJobs(t, r, noisy, 50_000)
-		r.env.Clock.Advance(time.Hour)
-		r.exec.Schedule("noisy", r.env.Clock.Now().Add(-time.Minute)) // due first
-		r.exec.Schedule("quiet", r.env.Clock.Now())
-		r.start(t)
-		r.waitUntil(t, "the quiet tenant's timer fired", func() bool { return instanceState(t, r.eng, quiet, inst.ID) == engine.InstanceCompleted })
-		batches := r.exec.Batches()
-		pos := -1
-		for i, b := range batches {
-			if b.Tenant == "quiet" {
-				pos = i
-				break
-			}
-		}
-		if pos < 0 || pos > 1 {
-			t.Fatalf("quiet tenant's batch is #%d of %+v", pos+1, batches[:min(len(batches), 5)])
-		}
-	})
-}
-
-// insertNoisyJobs writes n due async jobs into a tenant's storage.
-func insertNoisyJobs(t *testing.T, r *rig, ctx context.Context, n int) {
-	t.Helper()
-	now := r.env.Clock.Now().UnixMilli()
-	err := r.env.Sources.Tenants.InTx(ctx, func(tx *datasource.Tx) error {
-		q := `INSERT INTO tf_job (id, kind, instance_id, execution_id, definition_id, def_key, element_id, due_at, retries, created_at, revision)
-			SELECT 1000000 + g, 'async-before', 0, 0, 1, 'noise', 'noise', $1, 3, $1, 1 FROM generate_series(1, $2) AS g`
-		if tx.Dialect() == datasource.SQLite {
-			q = `WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < $2)
-			INSERT INTO tf_job (id, kind, instance_id, execution_id, definition_id, def_key, element_id, due_at, retries, created_at, revision)
-			SELECT 1000000 + x, 'async-before', 0, 0, 1, 'noise', 'noise', $1, 3, $1, 1 FROM g`
-		}
-		_, err := tx.Exec(q, now, n)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestAPanickingHandlerIsAFailedAttemptNotADeadNode(t *testing.T) {
-	r := newRig(t, dstest.SQLite, Config{DisableMaintenance: true})
-	ctx := r.env.Tenant(t, "acme")
-	r.eng.RegisterHandler("work", func(context.Context, *engine.ServiceTask) error { panic("boom") })
-	deploy(t, r.eng, ctx, "async", asyncProcess)
-	r.start(t)
-	if _, err := r.eng.StartInstance(ctx, &engine.StartParams{DefinitionKey: "async"}); err != nil {
-		t.Fatal(err)
-	}
-	var job *engine.Job
-	r.waitUntil(t, "the job failed once", func() bool {
-		jobs, err := r.eng.Jobs(ctx, &engine.JobQuery{})
-		if err != nil || len(jobs) != 1 {
-			return false
-		}
-		job = jobs[0]
-		return job.Retries == engine.DefaultJobRetries-1
-	})
-	if !strings.Contains(job.ErrorMessage, "boom") {
-		t.Fatalf("failure message %q", job.ErrorMessage)
-	}
-	if st := r.exec.Stats(); st.Failed == 0 {
+	if st := r.x.Stats(); st.Completed != 2 || st.LatenessMax != 0 || st.Batches != 2 {
 		t.Fatalf("stats %+v", st)
 	}
-	// The node is alive: after the backoff the job is retried.
-	r.env.Clock.Advance(time.Minute)
-	r.waitUntil(t, "the retry ran", func() bool {
-		jobs, _ := r.eng.Jobs(ctx, &engine.JobQuery{})
-		return len(jobs) == 1 && jobs[0].Retries == engine.DefaultJobRetries-2
-	})
 }
 
-func TestATenantCreatedAfterStartIsServedWithoutRestart(t *testing.T) {
-	dstest.ForEachKind(t, func(t *testing.T, kind dstest.Kind) {
-		t.Parallel()
-		r := newRig(t, kind, Config{})
-		r.start(t)
-		ctx := r.env.Tenant(t, "late")
-		deploy(t, r.eng, ctx, "async", asyncProcess)
-		r.eng.RegisterHandler("work", func(context.Context, *engine.ServiceTask) error { return nil })
-		inst, err := r.eng.StartInstance(ctx, &engine.StartParams{DefinitionKey: "async"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		r.waitUntil(t, "the async continuation ran", func() bool { return instanceState(t, r.eng, ctx, inst.ID) == engine.InstanceCompleted })
-		r.waitUntil(t, "the tenant has its maintenance job", func() bool { return hasTag(r.exec.scheduledJobs(), tagOf("late")) })
-	})
-}
-
-func hasTag(jobs [][]string, tag string) bool {
-	for _, j := range jobs {
-		for _, s := range j[1:] {
-			if s == tag {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-func TestDisablingATenantLeavesNothingOfItBehind(t *testing.T) {
-	dstest.ForEachKind(t, func(t *testing.T, kind dstest.Kind) {
-		t.Parallel()
-		r := newRig(t, kind, Config{})
-		ctx := r.env.Tenant(t, "acme")
-		deploy(t, r.eng, ctx, "timer", timerProcess)
-		r.start(t)
-		if _, err := r.eng.StartInstance(ctx, &engine.StartParams{DefinitionKey: "timer"}); err != nil {
-			t.Fatal(err)
-		}
-		r.waitUntil(t, "the tenant is known", func() bool {
-			r.exec.mu.Lock()
-			defer r.exec.mu.Unlock()
-			return r.exec.tenants["acme"] != nil && r.exec.maintained["acme"]
+func TestATenantRunsAtMostItsCapOfBatchesAtOnce(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		maxOpen int // the tenant's MaxOpenConns
+		cfgCap  int // Config.MaxInFlightPerTenant
+		want    int
+	}{
+		{"the tenant's MaxOpenConns", 2, 0, 2},
+		{"the configured cap", 4, 3, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, Config{DisableMaintenance: true, Workers: 8, BatchSize: 1, MaxInFlightPerTenant: tc.cfgCap})
+			r.addTenants(tc.maxOpen, "capped")
+			r.addTenants(0, "other")
+			g := newGate()
+			now := r.clock.Now()
+			r.eng.addMany("capped", 10, now, g.body)
+			r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: "capped", DueAt: now})
+			r.start(nil)
+			g.waitEntered(t, tc.want)
+			// The capped tenant waits for a slot while workers are free...
+			r.waitFor("the tenant is at its cap", func() bool {
+				r.x.mu.Lock()
+				defer r.x.mu.Unlock()
+				st := r.x.tenants["capped"]
+				return st != nil && st.where == blocked && r.x.parked && r.x.parkedGen == r.x.gen
+			})
+			// ...and another tenant gets them.
+			r.eng.write("other", jobSpec{Due: now})
+			r.waitFor("the other tenant ran", func() bool { return r.eng.completed("other") == 1 })
+			g.release()
+			r.waitFor("every job ran", func() bool { return r.eng.completed("capped") == 10 })
+			r.eng.view("capped", func(ft *fakeTenant) {
+				if ft.maxRunning != tc.want {
+					t.Fatalf("%d batches ran at once, cap %d", ft.maxRunning, tc.want)
+				}
+			})
 		})
-		if err := r.env.Sources.Lifecycle.Disable(context.Background(), "acme"); err != nil {
-			t.Fatal(err)
+	}
+}
+
+func TestAPanicBecomesAFailJobWithThePanicMessageAndTheNodeLivesOn(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Config{DisableMaintenance: true, BatchSize: 10})
+	r.addTenants(0, "acme")
+	r.start(nil)
+	r.settle()
+	now := r.clock.Now()
+	boom := func(context.Context, *engine.Job) error { panic("boom") }
+	a := r.eng.add("acme", jobSpec{Due: now})
+	p := r.eng.add("acme", jobSpec{Due: now, Run: boom})
+	c := r.eng.add("acme", jobSpec{Due: now})
+	r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: "acme", DueAt: now})
+	r.waitFor("the batch was sorted out", func() bool {
+		n := 0
+		r.eng.view("acme", func(ft *fakeTenant) { n = len(ft.failJobs[p]) })
+		return n == 1 && r.eng.completed("acme") == 2
+	})
+	r.settle()
+	r.eng.view("acme", func(ft *fakeTenant) {
+		// The panic rolled the batch back; its jobs ran again one by one:
+		// the others completed exactly once, the culprit was failed.
+		if ft.completions[a] != 1 || ft.completions[c] != 1 || ft.completions[p] != 0 {
+			t.Fatalf("completions %v", ft.completions)
 		}
-		r.exec.mu.Lock()
-		_, known := r.exec.tenants["acme"]
-		queued := len(r.exec.queue)
-		r.exec.mu.Unlock()
-		if known || queued != 0 {
-			t.Fatalf("tenant still scheduled: known %v, queue %d", known, queued)
+		if msg := ft.failJobs[p][0]; !strings.Contains(msg, "boom") {
+			t.Fatalf("FailJob message %q", msg)
 		}
-		if hasTag(r.exec.scheduledJobs(), tagOf("acme")) {
-			t.Fatalf("gocron still holds the tenant's job: %v", r.exec.scheduledJobs())
+	})
+	j, _ := r.eng.job("acme", p)
+	if j.Retries != engine.DefaultJobRetries-1 || j.LockOwner != "" || !strings.Contains(j.ErrorMessage, "boom") {
+		t.Fatalf("job after the panic %+v", j)
+	}
+	if st := r.x.Stats(); st.Panics != 1 || st.Failed != 1 || st.Completed != 2 || st.Incidents != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	// The node lives on: the retry comes due and panics again, as a retry.
+	r.step(10 * time.Second)
+	r.waitFor("the retry failed", func() bool {
+		j, _ := r.eng.job("acme", p)
+		return j.Retries == engine.DefaultJobRetries-2
+	})
+}
+
+func TestAJobThatOutrunsItsTimeoutIsFailedAlone(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Config{DisableMaintenance: true, BatchSize: 3, JobTimeout: 10 * time.Second})
+	r.addTenants(0, "acme")
+	r.start(nil)
+	r.settle()
+	now := r.clock.Now()
+	g := newGate() // never opened: the slow job returns when cancelled
+	a := r.eng.add("acme", jobSpec{Due: now})
+	slow := r.eng.add("acme", jobSpec{Due: now, Run: g.body})
+	c := r.eng.add("acme", jobSpec{Due: now})
+	r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: "acme", DueAt: now})
+	g.waitEntered(t, 1)
+	r.clock.Advance(30 * time.Second) // the batch's timeout: 3 jobs × 10s
+	g.waitEntered(t, 1)               // run again alone
+	r.clock.Advance(10 * time.Second)
+	r.waitFor("the slow job failed", func() bool {
+		j, _ := r.eng.job("acme", slow)
+		return j.Retries == engine.DefaultJobRetries-1 && r.eng.completed("acme") == 2
+	})
+	r.eng.view("acme", func(ft *fakeTenant) {
+		if ft.completions[a] != 1 || ft.completions[c] != 1 || len(ft.failJobs[slow]) != 1 ||
+			!strings.Contains(ft.failJobs[slow][0], "did not finish within 10s") {
+			t.Fatalf("completions %v, failures %v", ft.completions, ft.failJobs)
 		}
-		buf := make([]byte, 1<<20)
-		stacks := string(buf[:runtime.Stack(buf, true)])
-		for _, fn := range []string{"jobexec.(*Executor).runTenant", "jobexec.(*Executor).maintain", "jobexec.(*Executor).heartbeat"} {
-			if strings.Contains(stacks, fn) {
-				t.Fatalf("a goroutine still runs %s after the tenant was disabled", fn)
-			}
+	})
+	r.settle()
+	if st := r.x.Stats(); st.TimedOut != 1 || st.Failed != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestTheHeartbeatKeepsALongJobsLockAgainstAnotherNode(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Config{DisableMaintenance: true, NodeID: "node-a", LockDuration: 30 * time.Second})
+	b, _ := r.executor(Config{DisableMaintenance: true, NodeID: "node-b", LockDuration: 30 * time.Second})
+	r.addTenants(0, "acme")
+	now := r.clock.Now()
+	g := newGate()
+	id := r.eng.add("acme", jobSpec{Due: now, Run: func(ctx context.Context, j *engine.Job) error {
+		if j.LockOwner == "node-a" {
+			return g.body(ctx, j)
 		}
-		// Advancing past the timer does not run the disabled tenant's job.
-		r.env.Clock.Advance(2 * time.Hour)
-		if b := r.exec.Batches(); len(b) != 0 {
-			t.Fatalf("batches after disable: %+v", b)
+		return errors.New("node-b must never run this job")
+	}})
+	r.start(nil)
+	r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: "acme", DueAt: now})
+	g.waitEntered(t, 1)
+	r.start(b)
+	// Two minutes, four lock durations: node-b polls at every expiry it
+	// learns of, and finds the lock renewed each time.
+	r.run(2*time.Minute, 5*time.Second, b)
+	g.release()
+	r.waitFor("the job completed", func() bool { return r.eng.completed("acme") == 1 })
+	r.settle(r.x, b)
+	if st := r.x.Stats(); st.Renewals < 8 || st.RenewLost != 0 || st.LockLost != 0 || st.Completed != 1 {
+		t.Fatalf("node-a stats %+v", st)
+	}
+	if st := b.Stats(); st.Acquired != 0 {
+		t.Fatalf("node-b acquired %d jobs", st.Acquired)
+	}
+	if n := r.eng.calls("acme", "AcquireJobs"); n < 3 {
+		t.Fatalf("node-b tried to take the job over only %d times", n-1)
+	}
+	r.eng.view("acme", func(ft *fakeTenant) {
+		if ft.completions[id] != 1 || ft.failures != 0 {
+			t.Fatalf("completions %v, failures %d", ft.completions, ft.failures)
 		}
 	})
 }
 
-func TestMaintenanceRunsPerTenantWithItsTenantInContextSpreadOverTheWindow(t *testing.T) {
-	var seen []string
-	r := newRig(t, dstest.SQLite, Config{Maintenance: []Maintenance{{Name: "probe", Run: func(ctx context.Context, tenant string) error {
-		if got, _ := security.TenantFrom(ctx); got != tenant {
-			return fmt.Errorf("context carries %q while maintaining %q", got, tenant)
+func TestACrashedNodesJobsAreTakenOverWhenTheirLocksExpire(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Config{DisableMaintenance: true, SweepRate: -1})
+	r.addTenants(0, "acme")
+	now := r.clock.Now()
+	var ids []int64
+	for range 3 {
+		ids = append(ids, r.eng.add("acme", jobSpec{Due: now.Add(-time.Minute)}))
+	}
+	// A node acquired them and died: its locks run four more minutes, and
+	// the hint it left says "due a minute ago".
+	r.eng.view("acme", func(ft *fakeTenant) {
+		for _, id := range ids {
+			j := ft.jobs[id]
+			j.LockOwner, j.LockExpiresAt = "dead-node", now.Add(4*time.Minute)
+			j.Revision++
 		}
-		seen = append(seen, tenant)
-		return nil
-	}}}})
-	for i := 0; i < 50; i++ {
-		r.env.Tenant(t, fmt.Sprintf("t%02d", i))
+	})
+	r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: "acme", DueAt: now.Add(-time.Minute)})
+	r.start(nil)
+	r.settle()
+	// Polled once (nothing acquirable), then scheduled at the expiry.
+	if n := r.eng.calls("acme", "AcquireJobs"); n != 1 {
+		t.Fatalf("%d acquisitions before the locks expired", n)
 	}
-	slots := map[[2]int]bool{}
-	for i := 0; i < 50; i++ {
-		h, m := r.exec.maintenanceSlot(fmt.Sprintf("t%02d", i))
-		if h < 2 || h > 4 {
-			t.Fatalf("slot %02d:%02d outside the 02:00-05:00 window", h, m)
+	r.run(4*time.Minute, 30*time.Second)
+	if r.eng.completed("acme") != 0 {
+		t.Fatal("jobs taken over before their locks expired")
+	}
+	// Acquisition takes over locks that expired before its time, while
+	// NextJobDue names the expiry itself: the poll at the expiry finds
+	// nothing and the next one, a millisecond later, takes the jobs.
+	r.step(time.Millisecond)
+	r.waitFor("the jobs were taken over", func() bool { return r.eng.completed("acme") == 3 })
+	if n := r.eng.calls("acme", "AcquireJobs"); n != 3 {
+		t.Fatalf("%d acquisitions, want 3 (before, at the expiry, just after)", n)
+	}
+	if b := r.x.Batches(); len(b) != 1 || b[0].Size != 3 || !b[0].At.Equal(now.Add(4*time.Minute+time.Millisecond)) {
+		t.Fatalf("batch log %+v", b)
+	}
+}
+
+func TestOneTenantsFailingStorageAffectsThatTenantAlone(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Config{DisableMaintenance: true, SweepRate: -1})
+	r.addTenants(0, "down", "up")
+	now := r.clock.Now()
+	var every5s func(now time.Time) *jobSpec
+	every5s = func(now time.Time) *jobSpec { return &jobSpec{Due: now.Add(5 * time.Second), Then: every5s} }
+	r.eng.setDown("down", fmt.Errorf("%w: connection refused", datasource.ErrTenantUnavailable))
+	r.eng.write("down", jobSpec{Due: now})
+	r.eng.write("up", jobSpec{Due: now, Then: every5s})
+	r.start(nil)
+	r.run(time.Minute, time.Second)
+	// The healthy tenant's timer kept firing on time...
+	if n := r.eng.completed("up"); n != 13 {
+		t.Fatalf("the healthy tenant ran %d timers in a minute, want 13", n)
+	}
+	if st := r.x.Stats(); st.LatenessMax > time.Second {
+		t.Fatalf("lateness %v", st.LatenessMax)
+	}
+	// ...while the failing one was left alone between attempts: 5s, 10s,
+	// 20s, 40s of backoff.
+	if n := r.eng.calls("down", ""); n > 5 {
+		t.Fatalf("the failing tenant was asked %d times in a minute", n)
+	}
+	r.eng.setDown("down", nil)
+	r.run(2*time.Minute, 10*time.Second)
+	if n := r.eng.completed("down"); n != 1 {
+		t.Fatalf("the recovered tenant's job ran %d times", n)
+	}
+}
+
+func TestStopReleasesJobsAcquiredButNotRun(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Config{DisableMaintenance: true})
+	r.addTenants(0, "acme")
+	acquired := make(chan struct{})
+	proceed := make(chan struct{})
+	r.eng.afterAcquire = func(string, []*engine.Job) {
+		close(acquired)
+		<-proceed
+	}
+	r.eng.addMany("acme", 5, r.clock.Now(), nil)
+	r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: "acme", DueAt: r.clock.Now()})
+	if err := r.x.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	<-acquired
+	stopped := make(chan error)
+	go func() { stopped <- r.x.Stop(context.Background()) }()
+	r.waitFor("the executor is stopping", func() bool {
+		r.x.mu.Lock()
+		defer r.x.mu.Unlock()
+		return r.x.state == stateStopping
+	})
+	close(proceed)
+	if err := <-stopped; err != nil {
+		t.Fatal(err)
+	}
+	r.eng.view("acme", func(ft *fakeTenant) {
+		if ft.released != 5 || len(ft.completions) != 0 {
+			t.Fatalf("released %d, completed %v", ft.released, ft.completions)
 		}
-		slots[[2]int{h, m}] = true
+		for _, j := range ft.jobs {
+			if j.LockOwner != "" {
+				t.Fatalf("job %d still locked by %q", j.ID, j.LockOwner)
+			}
+		}
+	})
+	if st := r.x.Stats(); st.Released != 5 {
+		t.Fatalf("stats %+v", st)
 	}
-	if len(slots) < 35 {
-		t.Fatalf("50 tenants share only %d slots", len(slots))
+}
+
+func TestNewRejectsAConfigurationWithActionableErrors(t *testing.T) {
+	t.Parallel()
+	_, err := New(Config{})
+	if err == nil || !strings.Contains(err.Error(), "Config.Engine is required") || !strings.Contains(err.Error(), "Config.Sources is required") {
+		t.Fatalf("empty config: %v", err)
 	}
-	r.exec.RunMaintenance("t07")
-	if len(seen) != 1 || seen[0] != "t07" {
-		t.Fatalf("maintenance saw %v", seen)
+	r := newRig(t, Config{DisableMaintenance: true})
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{LockDuration: time.Minute, Heartbeat: 40 * time.Second}, "must be under half of LockDuration"},
+		{Config{BatchSize: 50_000}, "BatchSize 50000 is too large"},
+		{Config{Workers: -1}, "Workers must not be negative"},
+		{Config{MaintenanceSchedule: "every night"}, `MaintenanceSchedule "every night"`},
+		{Config{MaintenanceSchedule: "0 * * * *"}, "is longer than the 1h0m0s between two openings"},
+		{Config{Maintenance: []Maintenance{{Name: "prune"}}}, "Maintenance[0] needs a Name and a Run function"},
+		{Config{ErrorBackoff: time.Hour}, "exceeds MaxErrorBackoff"},
+	} {
+		tc.cfg.Engine, tc.cfg.Sources = r.eng, r.env.Sources
+		if _, err := New(tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("config %+v: error %v, want %q", tc.cfg, err, tc.want)
+		}
 	}
-	if errors.Is(nil, context.Canceled) {
-		t.Fatal("unreachable")
+	x, err := New(Config{Engine: r.eng, Sources: r.env.Sources})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := x.cfg; c.Workers < 4 || c.BatchSize != 32 || c.LockDuration != 5*time.Minute || c.Heartbeat != 100*time.Second ||
+		c.NodeID != r.env.Sources.Config.NodeID || c.MaintenanceSchedule != "0 2 * * *" {
+		t.Fatalf("defaults %+v", c)
 	}
 }

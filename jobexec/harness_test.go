@@ -1,0 +1,356 @@
+package jobexec
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/datasource/dstest"
+	"github.com/tenantflow/tenantflow/engine"
+	"github.com/tenantflow/tenantflow/security"
+)
+
+// rig is a datasource (SQLite primary, fake clock), a fake engine over it
+// and an executor, with helpers that wait on the executor's state instead
+// of sleeping.
+type rig struct {
+	t     testing.TB
+	env   *dstest.Env
+	clock *clockwork.FakeClock
+	eng   *fakeEngine
+	x     *Executor
+	dir   *countingDir
+	db    *sql.DB
+	// changes is shared by every executor of the rig.
+	changes chan struct{}
+	mu      sync.Mutex
+	execs   []*Executor
+}
+
+func newRig(t testing.TB, cfg Config) *rig {
+	t.Helper()
+	env := dstest.Open(t, dstest.SQLite, nil)
+	r := &rig{t: t, env: env, clock: env.Clock, changes: make(chan struct{}, 1)}
+	r.eng = newFakeEngine(env.Clock, r.localNotify)
+	r.x, r.dir = r.executor(cfg)
+	return r
+}
+
+// localNotify does what Signals.Notify does for this node, synchronously:
+// the tenant's hint is lowered, then the executors hear the signal. (The
+// real Notify writes the hint from a goroutine a moment later, which may
+// land after the executor already ran the job and cleared the hint: one
+// wasted poll, harmless, but it would make exact call counts flaky.)
+func (r *rig) localNotify(sig datasource.Signal) {
+	if sig.Tenant != "" {
+		if err := r.env.Sources.Primary.LowerHints(context.Background(),
+			[]datasource.Hint{{Tenant: sig.Tenant, Topic: sig.Topic, DueAt: sig.DueAt}}); err != nil {
+			r.t.Errorf("lower hint: %v", err)
+		}
+	}
+	r.mu.Lock()
+	xs := slices.Clone(r.execs)
+	r.mu.Unlock()
+	for _, x := range xs {
+		x.onJobSignal(sig)
+	}
+}
+
+// executor builds an executor of the rig (not started).
+func (r *rig) executor(cfg Config) (*Executor, *countingDir) {
+	r.t.Helper()
+	if cfg.Engine == nil {
+		cfg.Engine = r.eng
+	}
+	cfg.Sources = r.env.Sources
+	if cfg.Logger == nil {
+		cfg.Logger = dstest.Quiet()
+	}
+	x, err := New(cfg)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	d := &countingDir{inner: x.dir, calls: map[string]int{}}
+	x.dir = d
+	x.changes = r.changes
+	r.mu.Lock()
+	r.execs = append(r.execs, x)
+	r.mu.Unlock()
+	return x, d
+}
+
+// start starts x (the rig's executor when nil) and stops it at cleanup.
+func (r *rig) start(x *Executor) {
+	r.t.Helper()
+	if x == nil {
+		x = r.x
+	}
+	if err := x.Start(context.Background()); err != nil {
+		r.t.Fatal(err)
+	}
+	r.t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		if err := x.Stop(ctx); err != nil {
+			r.t.Errorf("stop: %v", err)
+		}
+	})
+}
+
+// addTenants registers active tenants straight in the primary (no
+// storage: the fake engine needs none), with the given connection cap
+// (0: the node's default).
+func (r *rig) addTenants(maxOpen int, ids ...string) {
+	r.t.Helper()
+	if r.db == nil {
+		db, err := sql.Open("sqlite", "file:"+filepath.Join(r.env.Dir, "primary.db")+"?_pragma=busy_timeout(10000)")
+		if err != nil {
+			r.t.Fatal(err)
+		}
+		r.t.Cleanup(func() { db.Close() })
+		r.db = db
+	}
+	now := r.clock.Now().UnixMilli()
+	tx, err := r.db.Begin()
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	stmt, err := tx.Prepare(`INSERT INTO tf_tenant (id, display_name, status, placement, storage_schema, max_open_conns,
+		max_idle_conns, acquire_timeout_ms, created_at, updated_at) VALUES (?, ?, 'active', 'pg-schema', ?, ?, 0, 0, ?, ?)`)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	for _, id := range ids {
+		if _, err := stmt.Exec(id, id, "tenant_"+id, maxOpen, now, now); err != nil {
+			r.t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		r.t.Fatal(err)
+	}
+}
+
+// tenantIDs returns n tenant IDs with a prefix.
+func tenantIDs(prefix string, n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("%s%05d", prefix, i)
+	}
+	return ids
+}
+
+// waitFor waits until cond holds, re-checking it whenever an executor of
+// the rig reports a change, within a generous real-time bound.
+func (r *rig) waitFor(what string, cond func() bool) {
+	r.t.Helper()
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	for !cond() {
+		select {
+		case <-r.changes:
+		case <-deadline.C:
+			r.t.Fatalf("timed out waiting until %s", what)
+		}
+	}
+}
+
+// quiet reports whether the executor has nothing to do before its clock
+// moves: the dispatcher waits with its timer armed, no batch, duty,
+// maintenance or refresh runs.
+func (x *Executor) quiet() bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.state == stateRunning && x.parked && x.parkedGen == x.gen && x.ready.len() == 0 &&
+		len(x.batches) == 0 && x.idle == x.cfg.Workers && x.dutiesRunning.Load() == 0 && !x.refreshPending.Load()
+}
+
+// settle waits until every executor given (the rig's when none) is quiet.
+func (r *rig) settle(xs ...*Executor) {
+	r.t.Helper()
+	if len(xs) == 0 {
+		xs = []*Executor{r.x}
+	}
+	r.waitFor("the executors are quiet", func() bool {
+		for _, x := range xs {
+			if !x.quiet() {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+// step advances the clock by d once the executors are quiet, then waits
+// until every gocron job due by then ran (including runs a duty schedules
+// for the very instant it ran) and the executors are quiet again: what
+// happens in the step is over when step returns.
+func (r *rig) step(d time.Duration, xs ...*Executor) {
+	r.t.Helper()
+	if len(xs) == 0 {
+		xs = []*Executor{r.x}
+	}
+	r.settle(xs...)
+	r.clock.Advance(d)
+	now := r.clock.Now()
+	for {
+		type wait struct {
+			runs func() int64
+			from int64
+		}
+		var waits []wait
+		for _, x := range xs {
+			for _, j := range x.sched.Jobs() {
+				counter := x.stats.maintAttempts.Load
+				if name, ok := strings.CutPrefix(j.Name(), "jobexec/"); ok && x.duties[name] != nil {
+					counter = x.duties[name].runs.Load
+				}
+				from := counter()
+				next, err := j.NextRun()
+				if err == nil && !next.IsZero() && !next.After(now) {
+					waits = append(waits, wait{counter, from})
+				}
+			}
+		}
+		r.waitFor(fmt.Sprintf("the step to %s is over", now.Format(time.TimeOnly)), func() bool {
+			for _, w := range waits {
+				if w.runs() <= w.from {
+					return false
+				}
+			}
+			for _, x := range xs {
+				if !x.quiet() {
+					return false
+				}
+			}
+			return true
+		})
+		if len(waits) == 0 {
+			return
+		}
+	}
+}
+
+// run steps through d in steps of every.
+func (r *rig) run(d, every time.Duration, xs ...*Executor) {
+	r.t.Helper()
+	for end := r.clock.Now().Add(d); r.clock.Now().Before(end); {
+		r.step(min(every, end.Sub(r.clock.Now())), xs...)
+	}
+}
+
+// countingDir counts the executor's calls to the registry and the primary.
+type countingDir struct {
+	inner directory
+	mu    sync.Mutex
+	calls map[string]int
+}
+
+func (d *countingDir) count(m string) {
+	d.mu.Lock()
+	d.calls[m]++
+	d.mu.Unlock()
+}
+
+// n returns the calls of a method ("" sums the primary's, without the
+// registry lookups).
+func (d *countingDir) n(m string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if m != "" {
+		return d.calls[m]
+	}
+	total := 0
+	for k, v := range d.calls {
+		if k != "Tenant" {
+			total += v
+		}
+	}
+	return total
+}
+
+func (d *countingDir) Tenant(ctx context.Context, id string) (*datasource.Tenant, error) {
+	d.count("Tenant")
+	return d.inner.Tenant(ctx, id)
+}
+
+func (d *countingDir) ListTenants(ctx context.Context, p *datasource.ListTenantsParams) ([]*datasource.Tenant, error) {
+	d.count("ListTenants")
+	return d.inner.ListTenants(ctx, p)
+}
+
+func (d *countingDir) DueHints(ctx context.Context, topic datasource.Topic, before time.Time, limit int) ([]datasource.Hint, error) {
+	d.count("DueHints")
+	return d.inner.DueHints(ctx, topic, before, limit)
+}
+
+func (d *countingDir) SetHint(ctx context.Context, tenant string, topic datasource.Topic, due time.Time) error {
+	d.count("SetHint")
+	return d.inner.SetHint(ctx, tenant, topic, due)
+}
+
+func (d *countingDir) LowerHints(ctx context.Context, hints []datasource.Hint) error {
+	d.count("LowerHints")
+	return d.inner.LowerHints(ctx, hints)
+}
+
+// gate blocks job bodies until opened, and tells when one is waiting.
+type gate struct {
+	open    chan struct{}
+	entered chan int64
+	once    sync.Once
+}
+
+func newGate() *gate { return &gate{open: make(chan struct{}), entered: make(chan int64, 1024)} }
+
+// body is a job body that waits for the gate (or its context).
+func (g *gate) body(ctx context.Context, j *engine.Job) error {
+	g.entered <- j.ID
+	select {
+	case <-g.open:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (g *gate) release() { g.once.Do(func() { close(g.open) }) }
+
+// waitEntered waits until n job bodies are waiting at the gate.
+func (g *gate) waitEntered(t testing.TB, n int) []int64 {
+	t.Helper()
+	var ids []int64
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	for len(ids) < n {
+		select {
+		case id := <-g.entered:
+			ids = append(ids, id)
+		case <-deadline.C:
+			t.Fatalf("only %d of %d jobs reached the gate", len(ids), n)
+		}
+	}
+	return ids
+}
+
+// stacks returns every goroutine's stack.
+func stacks() string {
+	buf := make([]byte, 1<<22)
+	return string(buf[:runtime.Stack(buf, true)])
+}
+
+// tenantCtx is a context carrying tenant.
+func tenantCtx(tenant string) context.Context {
+	return security.WithTenant(context.Background(), tenant)
+}
+
+func runtimeGosched() { runtime.Gosched() }
