@@ -10,9 +10,10 @@ import (
 )
 
 // The apply step collects its statements (parts) and sends them together.
-// On SQLite, which runs in-process, they run one after the other, as
-// collected. On PostgreSQL every round trip costs, so the whole unit goes
-// as one statement of data-modifying CTEs,
+// On SQLite, which runs in-process, they run in the order collected, those
+// without a row count to check as one multi-statement script. On
+// PostgreSQL every round trip costs, so the whole unit goes as one
+// statement of data-modifying CTEs,
 //
 //	WITH p0 AS (UPDATE … RETURNING 1), p1 AS (INSERT …), …
 //	SELECT (SELECT count(*) FROM p0), <guard>, …
@@ -71,10 +72,26 @@ func (l *loader) flush() error {
 	parts, guards := l.pending, l.guards
 	l.pending, l.guards = l.pending[:0], nil
 	if l.tx.Dialect() != datasource.Postgres {
-		for i := range parts {
-			if err := l.runPart(&parts[i]); err != nil {
+		// In-process, a round trip costs nothing, but every statement
+		// passed to the driver does (the driver and database/sql's
+		// per-call work): parts without a row count to check go as one
+		// script, in order.
+		for i := 0; i < len(parts); {
+			j, args := i, 0
+			for j < len(parts) && parts[j].want < 0 && (j == i || args+len(parts[j].arguments()) <= maxArgs) {
+				args += len(parts[j].arguments())
+				j++
+			}
+			var err error
+			if j-i > 1 {
+				err = l.script(parts[i:j], args)
+			} else {
+				err, j = l.runPart(&parts[i]), i+1
+			}
+			if err != nil {
 				return err
 			}
+			i = j
 		}
 		for _, g := range guards {
 			var ok bool
@@ -113,6 +130,22 @@ func (l *loader) flush() error {
 			return err
 		}
 		rest = rest[n:]
+	}
+	return nil
+}
+
+// script runs parts as one multi-statement script (SQLite), numbering
+// their placeholders across the script.
+func (l *loader) script(parts []part, nargs int) error {
+	q := make([]byte, 0, 256*len(parts)+8*nargs)
+	args := make([]any, 0, nargs)
+	for i := range parts {
+		q = parts[i].appendText(q, len(args)+1)
+		q = append(q, ";\n"...)
+		args = append(args, parts[i].arguments()...)
+	}
+	if _, err := l.tx.ExecContext(l.ctx, string(q), args...); err != nil {
+		return fmt.Errorf("apply: %w", err)
 	}
 	return nil
 }
