@@ -14,7 +14,7 @@ CONSOLE_SRC   := $(wildcard $(CONSOLE)/src/*) $(CONSOLE)/build.mjs
 CONSOLE_DEPS  := $(CONSOLE)/node_modules/.package-lock.json
 CHROMIUM      ?= /usr/bin/chromium
 
-.PHONY: run build console test test-go test-console chromium lint fmt vet staticcheck bench clean
+.PHONY: run build console test test-go test-console test-faults chromium lint fmt vet staticcheck bench clean
 
 ## run: serve on the embedded default (SQLite under ./data, http://127.0.0.1:8080)
 run: build
@@ -42,6 +42,10 @@ test-go: console
 ## test-console: drive the console in headless chromium (installed with apt when missing); screenshots in build/console-screenshots
 test-console: build chromium
 	cd $(CONSOLE) && CHROMIUM=$(CHROMIUM) node --test --test-reporter=spec test/
+
+## test-faults: real node processes under load while a node is killed (kill -9), a tenant's PostgreSQL cluster stops, or the primary goes away
+test-faults:
+	$(GO) test -tags faults -count=1 -v -run TestFault -timeout 15m ./cmd/tenantflow/
 
 chromium:
 	@if [ ! -x $(CHROMIUM) ]; then \

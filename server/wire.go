@@ -243,7 +243,9 @@ func httpError(err error) (int, apiError) {
 		return http.StatusInternalServerError, apiError{"OptimisticLockingException", msg, nil}
 	case errors.Is(err, datasource.ErrTenantDisabled):
 		return http.StatusForbidden, apiError{"AuthorizationException", msg, nil}
-	case errors.Is(err, datasource.ErrTenantUnavailable), errors.Is(err, datasource.ErrPrimaryUnavailable), errors.Is(err, datasource.ErrSchemaMismatch):
+	case errors.Is(err, datasource.ErrPrimaryUnavailable):
+		return http.StatusServiceUnavailable, apiError{"ServiceUnavailable", "the directory of users and tenants (the primary datasource) is unavailable; retry later", nil}
+	case errors.Is(err, datasource.ErrTenantUnavailable), errors.Is(err, datasource.ErrSchemaMismatch):
 		return http.StatusServiceUnavailable, apiError{"ServiceUnavailable", "the tenant's storage is unavailable; retry later", nil}
 	}
 	if errors.Is(err, errModel) {

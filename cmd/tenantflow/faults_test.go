@@ -1,0 +1,540 @@
+//go:build faults
+
+// Fault tests (make test-faults): real node processes under load while a
+// node is killed, a tenant's database server stops, or the primary goes
+// away. Each prints what was attempted, what succeeded and failed, what was
+// lost or duplicated, and how long recovery took.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/datasource/dstest"
+	"github.com/tenantflow/tenantflow/engine"
+	"github.com/tenantflow/tenantflow/security"
+)
+
+const faultAdminPassword = "fault-admin-password"
+
+// cluster is a set of node processes over one configuration.
+type cluster struct {
+	t        *testing.T
+	env      []string
+	mu       sync.RWMutex
+	nodes    []*benchNode
+	targets  []*restTarget
+	restarts int
+}
+
+func startCluster(t *testing.T, settings map[string]string, n int) *cluster {
+	t.Helper()
+	env := append(os.Environ(), "TENANTFLOW_TEST_AS_MAIN=1", "TENANTFLOW_ADMIN_PASSWORD="+faultAdminPassword)
+	for k, v := range settings {
+		env = append(env, k+"="+v)
+	}
+	c := &cluster{t: t, env: env}
+	for i := range n {
+		c.nodes = append(c.nodes, nil)
+		c.targets = append(c.targets, nil)
+		c.start(i)
+	}
+	t.Cleanup(func() { stopNodes(c.nodes) })
+	return c
+}
+
+// start (re)starts node i; a restarted node gets a new node ID, as a new
+// process would.
+func (c *cluster) start(i int) time.Duration {
+	c.t.Helper()
+	c.restarts++
+	n, err := startBenchNode(context.Background(), c.env, i+100*c.restarts)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.mu.Lock()
+	c.nodes[i] = n
+	c.targets[i] = newRESTTarget([]string{n.url}, benchLogin, benchPassword, 16)
+	c.mu.Unlock()
+	return n.boot
+}
+
+func (c *cluster) target(client int) *restTarget {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.targets[client%len(c.targets)]
+}
+
+func (c *cluster) kill(i int) {
+	c.t.Helper()
+	if err := c.nodes[i].cmd.Process.Kill(); err != nil { // SIGKILL: no shutdown at all
+		c.t.Fatal(err)
+	}
+}
+
+// nodeStats reads a node's pool counters through the admin API.
+func (c *cluster) poolStats(i int) datasource.Stats {
+	c.t.Helper()
+	req, _ := http.NewRequest("GET", c.nodes[i].url+"/admin/api/node", nil)
+	req.SetBasicAuth("admin", faultAdminPassword)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Pools datasource.Stats `json:"pools"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		c.t.Fatal(err)
+	}
+	return out.Pools
+}
+
+// tally counts requests of one kind.
+type tally struct {
+	attempted, succeeded, failed atomic.Int64
+	mu                           sync.Mutex
+	failures                     []time.Duration
+	statuses                     map[string]int
+	firstErr                     error
+}
+
+func (t *tally) record(took time.Duration, err error) {
+	t.attempted.Add(1)
+	if err == nil {
+		t.succeeded.Add(1)
+		return
+	}
+	t.failed.Add(1)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.failures = append(t.failures, took)
+	if t.statuses == nil {
+		t.statuses = map[string]int{}
+	}
+	t.statuses[statusOf(err)]++
+	if t.firstErr == nil {
+		t.firstErr = err
+	}
+}
+
+func (t *tally) String() string {
+	return fmt.Sprintf("%d attempted, %d succeeded, %d failed", t.attempted.Load(), t.succeeded.Load(), t.failed.Load())
+}
+
+// statusOf is the HTTP status in a restTarget error, or "no answer".
+func statusOf(err error) string {
+	msg := err.Error()
+	for _, code := range []string{": 503 ", ": 500 ", ": 401 ", ": 403 ", ": 404 ", ": 409 "} {
+		if strings.Contains(msg, code) {
+			return strings.Trim(code, ": ")
+		}
+	}
+	return "no answer"
+}
+
+// drive runs clients until ctx ends; op returns the tenant index it served.
+func drive(ctx context.Context, clients int, op func(client int) error, tallies func(client int) *tally) {
+	var wg sync.WaitGroup
+	for cl := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for ctx.Err() == nil {
+				t0 := time.Now()
+				err := op(cl)
+				if ctx.Err() != nil && err != nil {
+					return // cut short by the end of the phase, not by the fault
+				}
+				tallies(cl).record(time.Since(t0), err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func setupBench(t *testing.T, settings map[string]string, tenants int, sc *scenario, timerDelay time.Duration) (*datasource.Sources, []string) {
+	t.Helper()
+	o := &benchOptions{common: &common{primaryURL: settings["TENANTFLOW_PRIMARY_URL"], dataDir: settings["TENANTFLOW_DATA_DIR"]},
+		tenants: tenants, active: tenants, timerDelay: timerDelay}
+	src, err := datasource.Open(context.Background(), datasource.Config{PrimaryURL: o.primaryURL, DataDir: o.dataDir, Logger: dstest.Quiet(),
+		DrainWait: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { src.Close() })
+	ids, err := benchSetup(context.Background(), src, o, sc, newProgress(&strings.Builder{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return src, ids
+}
+
+func report(t *testing.T, fault string, lines ...string) {
+	t.Helper()
+	t.Logf("\n== %s\n   %s", fault, strings.Join(lines, "\n   "))
+}
+
+// A node is killed with SIGKILL while clients start timer instances on two
+// nodes, then restarted. Every instance whose start was acknowledged must
+// finish exactly once, with its events in the outbox.
+func TestFaultNodeKilledDuringLoad(t *testing.T) {
+	settings := map[string]string{"TENANTFLOW_PRIMARY_URL": dstest.CreateDatabase(t), "TENANTFLOW_DATA_DIR": t.TempDir(),
+		"TENANTFLOW_JOB_LOCK": "3s", "TENANTFLOW_DRAIN_WAIT": "1ms"}
+	src, tenants := setupBench(t, settings, 4, scenarios["timer"], time.Second)
+	c := startCluster(t, settings, 2)
+
+	var acked sync.Map // tenant/instance → true
+	var all, onKilled tally
+	ctx, stop := context.WithTimeout(context.Background(), 6*time.Second)
+	defer stop()
+	killAt := make(chan time.Time, 1)
+	var back time.Duration
+	go func() {
+		time.Sleep(2 * time.Second)
+		c.kill(0)
+		killAt <- time.Now()
+		time.Sleep(1500 * time.Millisecond)
+		back = c.start(0)
+	}()
+	var seq atomic.Int64
+	drive(ctx, 8, func(cl int) error {
+		tenant := tenants[int(seq.Add(1))%len(tenants)]
+		id, _, err := c.target(cl).start(ctx, tenant, "bench_timer")
+		if err == nil {
+			acked.Store(tenant+"/"+id, true)
+		}
+		return err
+	}, func(cl int) *tally {
+		if cl%2 == 0 {
+			return &onKilled
+		}
+		return &all
+	})
+	killedAt := <-killAt
+
+	// Every acknowledged instance finishes: its timer fires on a node
+	// (taken over from the killed one after the lock expires).
+	want := map[string]map[string]bool{}
+	acked.Range(func(k, _ any) bool {
+		tenant, id, _ := strings.Cut(k.(string), "/")
+		if want[tenant] == nil {
+			want[tenant] = map[string]bool{}
+		}
+		want[tenant][id] = true
+		return true
+	})
+	deadline := time.Now().Add(2 * time.Minute)
+	var lost, dups int
+	var allFired time.Duration
+	for {
+		lost, dups = 0, 0
+		for tenant, ids := range want {
+			fired, err := c.target(1).finishedTimers(context.Background(), tenant, "wait")
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen := map[string]int{}
+			for _, f := range fired {
+				if ids[f.instance] {
+					seen[f.instance]++
+				}
+			}
+			for id := range ids {
+				switch n := seen[id]; {
+				case n == 0:
+					lost++
+				case n > 1:
+					dups += n - 1
+				}
+			}
+		}
+		if lost == 0 || time.Now().After(deadline) {
+			allFired = time.Since(killedAt)
+			break
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	// The outbox has each acknowledged instance's completion, once.
+	eng, err := engine.New(src, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventsLost, eventDups := 0, 0
+	for tenant, ids := range want {
+		completed := map[string]int{}
+		var after engine.Cursor
+		for {
+			b, err := eng.ReadEvents(security.WithTenant(context.Background(), tenant), &engine.ReadEventsParams{After: after, Limit: 5000,
+				Types: []engine.EventType{engine.EventProcessCompleted}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range b.Events {
+				completed[fmt.Sprint(ev.InstanceID)]++
+			}
+			if len(b.Events) == 0 || b.Next == after {
+				break
+			}
+			after = b.Next
+		}
+		for id := range ids {
+			switch n := completed[id]; {
+			case n == 0:
+				eventsLost++
+			case n > 1:
+				eventDups += n - 1
+			}
+		}
+	}
+	total := 0
+	for _, ids := range want {
+		total += len(ids)
+	}
+	report(t, "kill -9 of one of two nodes during load, restarted 1.5 s later",
+		fmt.Sprintf("requests to the killed node: %s", &onKilled),
+		fmt.Sprintf("requests to the other node:  %s", &all),
+		fmt.Sprintf("acknowledged instances %d: jobs lost %d, timers fired twice %d, completion events lost %d, duplicated %d", total, lost, dups, eventsLost, eventDups),
+		fmt.Sprintf("recovery: restarted node ready in %.2f s; every timer fired %.1f s after the kill (job lock 3 s)", back.Seconds(), allFired.Seconds()))
+	if lost != 0 || eventsLost != 0 || eventDups != 0 {
+		t.Fatalf("lost %d jobs and %d events, duplicated %d events", lost, eventsLost, eventDups)
+	}
+	if dups != 0 {
+		t.Errorf("%d timers fired twice: job delivery is at-least-once, but a killed node's timers should be taken over only after their lock expired", dups)
+	}
+	if all.failed.Load() != 0 {
+		t.Errorf("the surviving node failed requests: %v", all.firstErr)
+	}
+}
+
+// One tenant's PostgreSQL cluster stops while every tenant is under load:
+// the other tenants see no failed request and no pool waits; the tenant's
+// own requests fail fast with 503; after the restart it recovers with
+// nothing lost.
+func TestFaultTenantClusterStops(t *testing.T) {
+	primary := dstest.CreateDatabase(t)
+	second := dstest.StartCluster(t)
+	settings := map[string]string{"TENANTFLOW_PRIMARY_URL": primary, "TENANTFLOW_DATA_DIR": t.TempDir(), "TENANTFLOW_DRAIN_WAIT": "1ms"}
+	src, steady := setupBench(t, settings, 3, scenarios["straight"], 0)
+	// The victim lives on the second cluster.
+	ctx := context.Background()
+	if _, err := src.Lifecycle.Create(ctx, &datasource.CreateTenantParams{ID: "victim", Placement: datasource.PlacementPGDSN,
+		DSN: second.CreateDatabase("victim")}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := src.Primary.UserByLogin(ctx, benchLogin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Primary.Grant(ctx, u.ID, "victim", security.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	eng, err := engine.New(src, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Deploy(security.WithTenant(ctx, "victim"), &engine.DeployParams{Name: "bench",
+		Resources: []engine.Resource{{Name: "straight.bpmn", Content: []byte(scenarios["straight"].bpmn(0))}}}); err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, settings, 1)
+
+	// Two clients per steady tenant (fewer than its pool's connections, so
+	// no steady request ever queues) and two on the victim.
+	const perTenant = 2
+	clients := perTenant * (len(steady) + 1)
+	tenantOf := func(cl int) string {
+		if cl/perTenant < len(steady) {
+			return steady[cl/perTenant]
+		}
+		return "victim"
+	}
+	var victimAcked atomic.Int64
+	phase := func(d time.Duration) (steadyT, victimT *tally) {
+		steadyT, victimT = &tally{}, &tally{}
+		ctx, stop := context.WithTimeout(context.Background(), d)
+		defer stop()
+		drive(ctx, clients, func(cl int) error {
+			_, _, err := c.target(0).start(ctx, tenantOf(cl), "bench_straight")
+			if err == nil && tenantOf(cl) == "victim" {
+				victimAcked.Add(1)
+			}
+			return err
+		}, func(cl int) *tally {
+			if tenantOf(cl) == "victim" {
+				return victimT
+			}
+			return steadyT
+		})
+		return
+	}
+	steadyStats := func() (waits, timeouts int64) {
+		for _, p := range c.poolStats(0).Pools {
+			if p.Tenant != "victim" {
+				waits += p.Waits
+				timeouts += p.Timeouts
+			}
+		}
+		return
+	}
+	victimPool := func() (p datasource.PoolStats) {
+		for _, x := range c.poolStats(0).Pools {
+			if x.Tenant == "victim" {
+				p = x
+			}
+		}
+		return
+	}
+
+	baseSteady, baseVictim := phase(4 * time.Second)
+	ackedBefore := victimAcked.Load()
+	waits0, timeouts0 := steadyStats()
+	vp0 := victimPool()
+
+	second.Stop()
+	faultSteady, faultVictim := phase(4 * time.Second)
+	waits1, timeouts1 := steadyStats()
+	vp1 := victimPool()
+
+	second.Start()
+	restarted := time.Now()
+	var recovered time.Duration
+	for {
+		_, _, err := c.target(0).start(ctx, "victim", "bench_straight")
+		if err == nil {
+			recovered = time.Since(restarted)
+			victimAcked.Add(1)
+			break
+		}
+		if time.Since(restarted) > time.Minute {
+			t.Fatalf("the victim did not recover within a minute of its server's restart: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	n, err := eng.CountInstances(security.WithTenant(ctx, "victim"), &engine.InstanceQuery{AnyState: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lost := victimAcked.Load() - n
+
+	slices.Sort(faultVictim.failures)
+	p99 := time.Duration(0)
+	if len(faultVictim.failures) > 0 {
+		p99 = faultVictim.failures[len(faultVictim.failures)*99/100]
+	}
+	ratio := float64(faultSteady.succeeded.Load()) / float64(max(baseSteady.succeeded.Load(), 1))
+	report(t, "one tenant's PostgreSQL cluster stopped for 4 s under load",
+		fmt.Sprintf("baseline: steady tenants %s; victim %s", baseSteady, baseVictim),
+		fmt.Sprintf("fault:    steady tenants %s (throughput %.2f× the baseline); victim %s, answers %v, failure p99 %s",
+			faultSteady, ratio, faultVictim, faultVictim.statuses, p99.Round(time.Microsecond)),
+		fmt.Sprintf("counters: steady pools waited %d times and timed out %d times during the fault; the victim's pool waited %d times, timed out %d times",
+			waits1-waits0, timeouts1-timeouts0, vp1.Waits-vp0.Waits, vp1.Timeouts-vp0.Timeouts),
+		fmt.Sprintf("recovery: the victim answered again %.2f s after its server restarted; instances lost %d of %d acknowledged (%d before the fault)",
+			recovered.Seconds(), lost, victimAcked.Load(), ackedBefore))
+	if faultSteady.failed.Load() != 0 {
+		t.Errorf("steady tenants failed %d requests while another tenant's server was down: %v", faultSteady.failed.Load(), faultSteady.firstErr)
+	}
+	if waits1 != waits0 || timeouts1 != timeouts0 {
+		t.Errorf("steady tenants waited for connections during the fault")
+	}
+	if faultVictim.failed.Load() == 0 || faultVictim.statuses["503"] != int(faultVictim.failed.Load()) {
+		t.Errorf("the victim's requests should all fail with 503, got %v", faultVictim.statuses)
+	}
+	if p99 > time.Second {
+		t.Errorf("the victim's failures took up to %s at p99; they should fail fast", p99)
+	}
+	if vp1.Timeouts != vp0.Timeouts {
+		t.Errorf("callers timed out waiting on the dead tenant's pool")
+	}
+	if lost != 0 {
+		t.Errorf("%d acknowledged victim instances are gone after the restart", lost)
+	}
+}
+
+// The primary datasource is unreachable for a while: tenants already cached
+// keep working (up to MaxStale), and a login that needs the primary fails
+// with a clear 503.
+func TestFaultPrimaryUnreachable(t *testing.T) {
+	direct := dstest.CreateDatabase(t)
+	proxy, viaProxy := dstest.NewProxy(t, direct)
+	settings := map[string]string{"TENANTFLOW_PRIMARY_URL": viaProxy, "TENANTFLOW_DATA_DIR": t.TempDir(), "TENANTFLOW_DRAIN_WAIT": "1ms",
+		"TENANTFLOW_REGISTRY_TTL": "1s", "TENANTFLOW_MAX_STALE": "5m"}
+	// Tenants on their own databases, reached directly: only the primary
+	// goes away.
+	src, err := datasource.Open(context.Background(), datasource.Config{PrimaryURL: viaProxy, Logger: dstest.Quiet(), DrainWait: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	ctx := context.Background()
+	var tenants []string
+	for i := range 2 {
+		id := benchTenantID(i)
+		if _, err := src.Lifecycle.Create(ctx, &datasource.CreateTenantParams{ID: id, Placement: datasource.PlacementPGDSN, DSN: dstest.CreateDatabase(t)}); err != nil {
+			t.Fatal(err)
+		}
+		tenants = append(tenants, id)
+	}
+	o := &benchOptions{common: &common{primaryURL: viaProxy}, tenants: 2, active: 2}
+	if _, err := benchSetup(ctx, src, o, scenarios["straight"], newProgress(&strings.Builder{})); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := src.Primary.CreateUser(ctx, &datasource.CreateUserParams{Login: "newcomer", Password: "newcomer-password"}); err != nil {
+		t.Fatal(err)
+	}
+	c := startCluster(t, settings, 1)
+
+	run := func(d time.Duration) *tally {
+		out := &tally{}
+		ctx, stop := context.WithTimeout(context.Background(), d)
+		defer stop()
+		var seq atomic.Int64
+		drive(ctx, 4, func(cl int) error {
+			_, _, err := c.target(cl).start(ctx, tenants[int(seq.Add(1))%len(tenants)], "bench_straight")
+			return err
+		}, func(int) *tally { return out })
+		return out
+	}
+	base := run(3 * time.Second)
+	proxy.Stop()
+	down := time.Now()
+	during := run(4 * time.Second) // past the registry TTL: served from the stale cache
+	newcomer := newRESTTarget([]string{c.nodes[0].url}, "newcomer", "newcomer-password", 1)
+	_, _, loginErr := newcomer.start(ctx, tenants[0], "bench_straight")
+	if err := proxy.Start(); err != nil {
+		t.Fatal(err)
+	}
+	outage := time.Since(down)
+	var recovered time.Duration
+	for {
+		// The newcomer needs the primary: it works again once the primary
+		// is back.
+		if _, _, err := newcomer.start(ctx, tenants[0], "bench_straight"); err == nil || !strings.Contains(err.Error(), ": 503 ") {
+			recovered = time.Since(down) - outage
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	report(t, fmt.Sprintf("the primary datasource unreachable for %.1f s", outage.Seconds()),
+		fmt.Sprintf("baseline: %s", base),
+		fmt.Sprintf("outage:   cached tenants %s", during),
+		fmt.Sprintf("a login the node never saw: %v", loginErr),
+		fmt.Sprintf("recovery: that login worked %.2f s after the primary came back", recovered.Seconds()))
+	if during.failed.Load() != 0 {
+		t.Errorf("cached tenants failed %d requests while the primary was down: %v", during.failed.Load(), during.firstErr)
+	}
+	if loginErr == nil || !strings.Contains(loginErr.Error(), ": 503 ") {
+		t.Errorf("a login needing the primary should fail with a clear 503, got %v", loginErr)
+	}
+}
