@@ -17,7 +17,7 @@ import (
 
 // newEngineRig is a rig whose executor drives a real engine over kind's
 // storage.
-func newEngineRig(t *testing.T, kind dstest.Kind, cfg Config) (*rig, *engine.Engine) {
+func newEngineRig(t testing.TB, kind dstest.Kind, cfg Config) (*rig, *engine.Engine) {
 	t.Helper()
 	env := dstest.Open(t, kind, nil)
 	eng, err := engine.New(env.Sources, engine.Options{})
@@ -133,7 +133,7 @@ func TestWithTheEngineAQuietTenantsTimerRunsBeforeANoisyTenantsBacklog(t *testin
 }
 
 // insertNoisyJobs writes n async jobs due at due into a tenant's storage.
-func insertNoisyJobs(t *testing.T, env *dstest.Env, ctx context.Context, due time.Time, n int) {
+func insertNoisyJobs(t testing.TB, env *dstest.Env, ctx context.Context, due time.Time, n int) {
 	t.Helper()
 	err := env.Sources.Tenants.InTx(ctx, func(tx *datasource.Tx) error {
 		q := `INSERT INTO tf_job (id, kind, instance_id, execution_id, definition_id, def_key, element_id, due_at, retries, created_at, revision)
