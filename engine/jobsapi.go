@@ -99,59 +99,15 @@ func (e *Engine) ExecuteJobs(ctx context.Context, owner string, jobs []*Job, now
 		return results
 	}
 	var units []*uow
-	err = e.ds.InTx(ctx, func(tx *datasource.Tx) error {
-		units = units[:0]
-		for i, j := range jobs {
-			if results[i].Err != nil && !errors.Is(results[i].Err, errNotRun) {
-				continue
-			}
-			results[i].Err = nil
-			sp := "tf_job_" + strconv.Itoa(i)
-			if _, err := tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
-				return err
-			}
-			var u *uow
-			var err error
-			for attempt := 0; attempt < 3; attempt++ {
-				u, err = e.runJob(ctx, tx, owner, j, now)
-				if !errors.Is(err, ErrConflict) {
-					break
-				}
-				if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+sp); rerr != nil {
-					return rerr
-				}
-			}
-			if err == nil {
-				if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
-					return err
-				}
-				units = append(units, u)
-				continue
-			}
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+sp); rerr != nil {
-				return rerr
-			}
-			switch {
-			case errors.Is(err, ErrLockLost):
-				results[i].Err = ErrLockLost
-			case errors.Is(err, errOutOfIDs):
-				results[i].Err = errNotRun
-			default:
-				fu, ferr := e.recordJobFailure(ctx, tx, owner, j, err, "", now)
-				if ferr != nil {
-					return ferr
-				}
-				results[i].Err = err
-				if fu != nil {
-					units = append(units, fu)
-				}
-			}
-			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	if len(jobs) > 1 {
+		units, err = e.runJobsTogether(ctx, owner, jobs, results, now)
+	}
+	if len(jobs) == 1 || errors.Is(err, errRunApart) {
+		err = e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+			units = units[:0]
+			return e.runJobsApart(ctx, tx, owner, jobs, results, now, &units)
+		})
+	}
 	if err != nil {
 		for i := range results {
 			if results[i].Err == nil || errors.Is(results[i].Err, errNotRun) {
@@ -189,9 +145,133 @@ func (e *Engine) ExecuteJobs(ctx context.Context, owner string, jobs []*Job, now
 	return results
 }
 
+// errRunApart ends the optimistic pass of a batch: a job in it did not
+// simply succeed, so the batch runs again job by job.
+var errRunApart = errors.New("engine: run the batch job by job")
+
+// fences are job rows read and locked for a batch, by ID.
+type fences map[int64]*jobCols
+
+// runJobsTogether is the fast path of a batch: the jobs' rows are read and
+// locked in one statement and every job runs without a savepoint of its
+// own. It commits only if every job succeeded; otherwise it rolls back and
+// returns errRunApart (handlers of the jobs before the one that failed ran
+// once more than their effects: job delivery is at-least-once anyway).
+func (e *Engine) runJobsTogether(ctx context.Context, owner string, jobs []*Job, results []JobResult, now time.Time) ([]*uow, error) {
+	var units []*uow
+	err := e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+		units = units[:0]
+		pre, err := e.lockJobs(ctx, tx, jobs)
+		if err != nil {
+			return err
+		}
+		for i, j := range jobs {
+			if results[i].Err != nil {
+				return errRunApart
+			}
+			u, err := e.runJob(ctx, tx, owner, j, now, pre)
+			if err != nil {
+				return errRunApart
+			}
+			units = append(units, u)
+		}
+		return nil
+	})
+	return units, err
+}
+
+// lockJobs reads and locks the rows of jobs in one statement.
+func (e *Engine) lockJobs(ctx context.Context, tx *datasource.Tx, jobs []*Job) (fences, error) {
+	args := make([]any, len(jobs))
+	marks := make([]string, len(jobs))
+	for i, j := range jobs {
+		args[i] = j.ID
+		marks[i] = "$" + strconv.Itoa(i+1)
+	}
+	q := `SELECT ` + jobColumns + ` FROM tf_job WHERE id IN (` + strings.Join(marks, ", ") + `)`
+	if tx.Dialect() == datasource.Postgres {
+		q += ` FOR UPDATE`
+	}
+	var rows []*jobCols
+	if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, err
+	}
+	pre := make(fences, len(rows))
+	for _, r := range rows {
+		pre[r.ID] = r
+	}
+	return pre, nil
+}
+
+// runJobsApart runs a batch's jobs each in a savepoint of its own, so a
+// failing job is recorded as failed and the others commit.
+func (e *Engine) runJobsApart(ctx context.Context, tx *datasource.Tx, owner string, jobs []*Job, results []JobResult, now time.Time, units *[]*uow) error {
+	for i, j := range jobs {
+		if results[i].Err != nil && !errors.Is(results[i].Err, errNotRun) {
+			continue
+		}
+		results[i].Err = nil
+		sp := "tf_job_" + strconv.Itoa(i)
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
+			return err
+		}
+		var u *uow
+		var err error
+		for attempt := 0; attempt < 3; attempt++ {
+			u, err = e.runJob(ctx, tx, owner, j, now, nil)
+			if !errors.Is(err, ErrConflict) {
+				break
+			}
+			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+sp); rerr != nil {
+				return rerr
+			}
+		}
+		if err == nil {
+			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
+				return err
+			}
+			*units = append(*units, u)
+			continue
+		}
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+sp); rerr != nil {
+			return rerr
+		}
+		switch {
+		case errors.Is(err, ErrLockLost):
+			results[i].Err = ErrLockLost
+		case errors.Is(err, errOutOfIDs):
+			results[i].Err = errNotRun
+		default:
+			fu, ferr := e.recordJobFailure(ctx, tx, owner, j, err, "", now)
+			if ferr != nil {
+				return ferr
+			}
+			results[i].Err = err
+			if fu != nil {
+				*units = append(*units, fu)
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
+			return err
+		}
+	}
+
+	return nil
+}
+
 // fenced loads a job row and checks that owner still holds the lock
 // acquired at revision.
-func (e *Engine) fenced(ctx context.Context, tx *datasource.Tx, owner string, j *Job) (*jobCols, error) {
+func (e *Engine) fenced(ctx context.Context, tx *datasource.Tx, owner string, j *Job, pre fences) (*jobCols, error) {
+	if pre != nil {
+		jc := pre[j.ID]
+		if jc == nil {
+			return nil, fmt.Errorf("%w: job %d no longer exists", ErrLockLost, j.ID)
+		}
+		if jc.LockOwner != owner || jc.Revision != j.Revision {
+			return nil, fmt.Errorf("%w: job %d is now held by %q at revision %d", ErrLockLost, j.ID, jc.LockOwner, jc.Revision)
+		}
+		return jc, nil
+	}
 	q := `SELECT ` + jobColumns + ` FROM tf_job WHERE id = $1`
 	if tx.Dialect() == datasource.Postgres {
 		q += ` FOR UPDATE`
@@ -210,8 +290,8 @@ func (e *Engine) fenced(ctx context.Context, tx *datasource.Tx, owner string, j 
 }
 
 // jobUnit prepares a unit of work holding a fenced job (and its instance).
-func (e *Engine) jobUnit(ctx context.Context, tx *datasource.Tx, owner string, j *Job, now time.Time) (*core, *loader, *jobRow, error) {
-	jc, err := e.fenced(ctx, tx, owner, j)
+func (e *Engine) jobUnit(ctx context.Context, tx *datasource.Tx, owner string, j *Job, now time.Time, pre fences) (*core, *loader, *jobRow, error) {
+	jc, err := e.fenced(ctx, tx, owner, j, pre)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -239,7 +319,7 @@ func (e *Engine) jobUnit(ctx context.Context, tx *datasource.Tx, owner string, j
 }
 
 // runJob performs one fenced job inside the batch transaction.
-func (e *Engine) runJob(ctx context.Context, tx *datasource.Tx, owner string, j *Job, now time.Time) (u *uow, err error) {
+func (e *Engine) runJob(ctx context.Context, tx *datasource.Tx, owner string, j *Job, now time.Time, pre fences) (u *uow, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if r == errOutOfIDs {
@@ -249,7 +329,7 @@ func (e *Engine) runJob(ctx context.Context, tx *datasource.Tx, owner string, j 
 			err = fmt.Errorf("job %d panicked: %v\n%s", j.ID, r, debug.Stack())
 		}
 	}()
-	c, l, row, err := e.jobUnit(ctx, tx, owner, j, now)
+	c, l, row, err := e.jobUnit(ctx, tx, owner, j, now, pre)
 	if err != nil {
 		return nil, err
 	}
@@ -265,7 +345,7 @@ func (e *Engine) runJob(ctx context.Context, tx *datasource.Tx, owner string, j 
 // recordJobFailure writes a failed attempt (retries, backoff, incident) in
 // the caller's transaction.
 func (e *Engine) recordJobFailure(ctx context.Context, tx *datasource.Tx, owner string, j *Job, cause error, stack string, now time.Time) (*uow, error) {
-	c, l, row, err := e.jobUnit(ctx, tx, owner, j, now)
+	c, l, row, err := e.jobUnit(ctx, tx, owner, j, now, nil)
 	if errors.Is(err, ErrLockLost) || errors.Is(err, ErrNotFound) {
 		return nil, nil
 	}

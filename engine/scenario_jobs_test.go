@@ -127,6 +127,49 @@ func TestJobs(t *testing.T) {
 			s.wantPath(inst, "start", "enrich", "mark")
 		}},
 
+		{"a batch with a failing job and a lost lock: the other jobs commit, each failure is its job's own", func(s *sc) {
+			s.deploy("async.bpmn")
+			s.RegisterHandler("enrich", func(_ context.Context, task *engine.ServiceTask) error {
+				if v, _ := task.Variable("fail"); v == true {
+					return errors.New("enrichment refused")
+				}
+				return nil
+			})
+			ok1, bad, lost, ok2 := s.start("async", map[string]any{"fail": false}), s.start("async", map[string]any{"fail": true}),
+				s.start("async", map[string]any{"fail": false}), s.start("async", map[string]any{"fail": false})
+			jobs, err := s.AcquireJobs(s.ctx, &engine.AcquireJobsParams{Owner: "node", Now: s.clock.Now(), LockFor: time.Minute, Max: 10})
+			if err != nil || len(jobs) != 4 {
+				s.t.Fatalf("acquired %d jobs: %v", len(jobs), err)
+			}
+			byInstance := map[int64]*engine.Job{}
+			for _, j := range jobs {
+				byInstance[j.InstanceID] = j
+			}
+			stale := *byInstance[lost.ID]
+			stale.Revision-- // as if another node had taken it over since
+			batch := []*engine.Job{byInstance[ok1.ID], byInstance[bad.ID], &stale, byInstance[ok2.ID]}
+			r := s.ExecuteJobs(s.ctx, "node", batch, s.clock.Now())
+			if r[0].Err != nil || r[3].Err != nil {
+				s.t.Fatalf("the healthy jobs failed: %+v", r)
+			}
+			if r[1].Err == nil || !contains(r[1].Err.Error(), "enrichment refused") {
+				s.t.Fatalf("the failing job: %v", r[1].Err)
+			}
+			if !errors.Is(r[2].Err, engine.ErrLockLost) {
+				s.t.Fatalf("the job with a stale lock: %v", r[2].Err)
+			}
+			s.wantPath(ok1, "start", "enrich", "mark")
+			s.wantPath(ok2, "start", "enrich", "mark")
+			s.wantPath(bad, "start")
+			s.wantPath(lost, "start")
+			if j := s.jobs(&engine.JobQuery{InstanceID: bad.ID})[0]; j.Retries != engine.DefaultJobRetries-1 {
+				s.t.Fatalf("the failing job's retries: %d", j.Retries)
+			}
+			if j := s.jobs(&engine.JobQuery{InstanceID: lost.ID})[0]; j.Retries != engine.DefaultJobRetries || j.LockOwner != "node" {
+				s.t.Fatalf("the stale job was touched: %+v", j)
+			}
+		}},
+
 		{"a failure reported by the executor counts as an attempt", func(s *sc) {
 			s.deploy("async.bpmn")
 			inst := s.start("async", nil)

@@ -1,6 +1,9 @@
-// Package server is tenantflow's HTTP face: health and readiness now; the
-// Camunda 7 compatible REST API, the tenant-manager admin API and the admin
-// console are added on the same Server.
+// Package server is tenantflow's HTTP face: the Camunda 7 compatible REST
+// API under /engine-rest (also as the named engine
+// /engine-rest/engine/{tenant}/…), the tenant-manager admin API under
+// /admin/api, the admin console under /console/, health (/healthz,
+// /readyz), Prometheus metrics (/metrics) and the OpenAPI description
+// (/openapi.yaml).
 //
 // It holds no business logic: handlers authenticate, resolve the tenant
 // into the request context, call the engine or the datasource, and map
