@@ -245,6 +245,31 @@ type tenantStats struct {
 // shows.
 const AnalyticsConsumer = "analytics"
 
+// adminDeadLetters lists the events analytics shipping gave up on in a
+// tenant (an item Elasticsearch rejected for good), newest first, with the
+// reason it gave. maxResults bounds the list (default 100).
+func (s *Server) adminDeadLetters(w http.ResponseWriter, r *http.Request) error {
+	id := r.PathValue("id")
+	if _, err := s.opts.Sources.Lifecycle.Get(r.Context(), id); err != nil {
+		return err
+	}
+	limit, err := query(r).int("maxResults", 100)
+	if err != nil {
+		return err
+	}
+	limit = min(max(limit, 1), s.opts.MaxPageSize)
+	letters := []engine.DeadLetter{}
+	if s.opts.Engine != nil {
+		got, err := s.opts.Engine.DeadLetters(security.WithTenant(r.Context(), id), AnalyticsConsumer, limit)
+		if err != nil {
+			return err
+		}
+		letters = append(letters, got...)
+	}
+	writeJSON(w, http.StatusOK, letters)
+	return nil
+}
+
 func (s *Server) adminTenantStats(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
 	t, err := s.opts.Sources.Lifecycle.Get(r.Context(), id)

@@ -128,6 +128,7 @@ func (s *Server) routeTable() []route {
 		m("POST", "/tenants/{id}/enable", s.adminTenantEnable),
 		m("DELETE", "/tenants/{id}", s.adminTenantDrop),
 		m("GET", "/tenants/{id}/stats", s.adminTenantStats),
+		m("GET", "/tenants/{id}/dead-letters", s.adminDeadLetters),
 		m("GET", "/tenants/{id}/members", s.adminMembers),
 		m("PUT", "/tenants/{id}/members/{userId}", s.adminGrant),
 		m("DELETE", "/tenants/{id}/members/{userId}", s.adminRevoke),
