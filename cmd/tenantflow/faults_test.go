@@ -1,9 +1,10 @@
 //go:build faults
 
 // Fault tests (make test-faults): real node processes under load while a
-// node is killed, a tenant's database server stops, or the primary goes
-// away. Each prints what was attempted, what succeeded and failed, what was
-// lost or duplicated, and how long recovery took.
+// node is killed, a tenant's database server stops, the primary goes away,
+// or Elasticsearch refuses connections. Each prints what was attempted,
+// what succeeded and failed, what was lost or duplicated, and how long
+// recovery took.
 package main
 
 import (
@@ -19,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tenantflow/tenantflow/analytics/estest"
 	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/datasource/dstest"
 	"github.com/tenantflow/tenantflow/engine"
@@ -536,5 +538,107 @@ func TestFaultPrimaryUnreachable(t *testing.T) {
 	}
 	if loginErr == nil || !strings.Contains(loginErr.Error(), ": 503 ") {
 		t.Errorf("a login needing the primary should fail with a clear 503, got %v", loginErr)
+	}
+}
+
+// Elasticsearch refuses every connection for a minute while tenants work:
+// requests do not notice, the events wait in the outboxes, and after the
+// outage every event arrives in the index exactly once.
+func TestFaultElasticsearchUnavailable(t *testing.T) {
+	es := estest.New(t)
+	settings := map[string]string{"TENANTFLOW_PRIMARY_URL": dstest.CreateDatabase(t), "TENANTFLOW_DATA_DIR": t.TempDir(),
+		"TENANTFLOW_DRAIN_WAIT": "1ms", "TENANTFLOW_ELASTICSEARCH_URL": es.URL}
+	src, tenants := setupBench(t, settings, 3, scenarios["straight"], 0)
+	c := startCluster(t, settings, 1)
+
+	run := func(d time.Duration) *tally {
+		out := &tally{}
+		ctx, stop := context.WithTimeout(context.Background(), d)
+		defer stop()
+		var seq atomic.Int64
+		drive(ctx, 4, func(cl int) error {
+			_, _, err := c.target(cl).start(ctx, tenants[int(seq.Add(1))%len(tenants)], "bench_straight")
+			return err
+		}, func(int) *tally { return out })
+		return out
+	}
+	base := run(3 * time.Second)
+	es.Refuse()
+	down := time.Now()
+	during := run(5 * time.Second)
+	// The rest of the minute without load: the shipper keeps backing off.
+	time.Sleep(time.Until(down.Add(time.Minute)))
+	st0 := es.Stats()
+	es.Accept()
+	healed := time.Now()
+
+	eng, err := engine.New(src, engine.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{}
+	for _, tenant := range tenants {
+		var after engine.Cursor
+		for {
+			b, err := eng.ReadEvents(security.WithTenant(context.Background(), tenant), &engine.ReadEventsParams{After: after, Limit: 5000})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, ev := range b.Events {
+				want[ev.DocumentID()] = true
+			}
+			if len(b.Events) == 0 || b.Next == after {
+				break
+			}
+			after = b.Next
+		}
+	}
+	docs := map[string]int{} // document ID → copies across indices
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		changed := es.Changed()
+		clear(docs)
+		for _, d := range es.Docs("tenantflow-events*") {
+			docs[d.ID]++
+		}
+		if len(docs) >= len(want) {
+			break
+		}
+		select {
+		case <-changed:
+		case <-time.After(time.Until(deadline)):
+		}
+		if time.Now().After(deadline) {
+			break
+		}
+	}
+	drained := time.Since(healed)
+	missing, extra, copies := 0, 0, 0
+	for id := range want {
+		if docs[id] == 0 {
+			missing++
+		}
+	}
+	for id, n := range docs {
+		if !want[id] {
+			extra++
+		}
+		copies += n - 1
+	}
+	st := es.Stats()
+	report(t, "Elasticsearch refusing every connection for a minute",
+		fmt.Sprintf("baseline: %s", base),
+		fmt.Sprintf("outage:   %s (the first 5 s under load); connections refused %d", during, st0.Refused),
+		fmt.Sprintf("events in the outboxes %d; documents in the index %d: missing %d, unknown %d, duplicated %d; resent and overwritten in place %d",
+			len(want), len(docs), missing, extra, copies, st.Overwrites),
+		fmt.Sprintf("recovery: the backlog drained %.1f s after Elasticsearch came back", drained.Seconds()))
+	if during.failed.Load() != 0 {
+		t.Errorf("requests failed while Elasticsearch was down: %v", during.firstErr)
+	}
+	if missing != 0 || extra != 0 || copies != 0 {
+		t.Fatalf("%d events missing, %d unknown and %d duplicated documents in the index", missing, extra, copies)
+	}
+	if st0.Refused == 0 {
+		t.Error("the shipper never tried Elasticsearch during the outage")
 	}
 }

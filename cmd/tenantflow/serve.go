@@ -10,8 +10,10 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"github.com/tenantflow/tenantflow/analytics"
 	"github.com/tenantflow/tenantflow/engine"
 	"github.com/tenantflow/tenantflow/jobexec"
 	"github.com/tenantflow/tenantflow/server"
@@ -30,6 +32,10 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	addr := fs.String("addr", env.str("TENANTFLOW_ADDR", "127.0.0.1:8080"), "address to listen on (env TENANTFLOW_ADDR)")
 	shutdown := fs.Duration("shutdown-timeout", env.dur("TENANTFLOW_SHUTDOWN_TIMEOUT", 20*time.Second), "how long in-flight work may finish on shutdown (env TENANTFLOW_SHUTDOWN_TIMEOUT)")
 	jobLock := fs.Duration("job-lock", env.dur("TENANTFLOW_JOB_LOCK", 0), "how long a running job stays locked without a heartbeat; another node takes over a crashed node's jobs after it (env TENANTFLOW_JOB_LOCK; default 5m)")
+	esURLs := fs.String("elasticsearch-url", env.str("TENANTFLOW_ELASTICSEARCH_URL", ""), "Elasticsearch node URLs, comma-separated; empty: events stay in each tenant's outbox, not shipped (env TENANTFLOW_ELASTICSEARCH_URL)")
+	esUser := fs.String("elasticsearch-username", env.str("TENANTFLOW_ELASTICSEARCH_USERNAME", ""), "Elasticsearch user for HTTP Basic (env TENANTFLOW_ELASTICSEARCH_USERNAME; the password only from TENANTFLOW_ELASTICSEARCH_PASSWORD)")
+	esPrefix := fs.String("elasticsearch-index-prefix", env.str("TENANTFLOW_ELASTICSEARCH_INDEX_PREFIX", ""), "prefix of index, alias and template names (env TENANTFLOW_ELASTICSEARCH_INDEX_PREFIX; default tenantflow)")
+	retention := fs.Duration("outbox-retention", env.dur("TENANTFLOW_OUTBOX_RETENTION", 0), "how long shipped events stay in a tenant's outbox before nightly maintenance removes them (env TENANTFLOW_OUTBOX_RETENTION; default 72h)")
 	if err := c.parse(fs, args, serveUsage, env); err != nil {
 		return err
 	}
@@ -46,8 +52,18 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	exec, err := jobexec.New(jobexec.Config{Engine: eng, Sources: src, LockDuration: *jobLock})
+	ship, err := analytics.New(analytics.Config{Outbox: eng, Sources: src, URLs: splitList(*esURLs),
+		Username: *esUser, Password: c.getenv("TENANTFLOW_ELASTICSEARCH_PASSWORD"), APIKey: c.getenv("TENANTFLOW_ELASTICSEARCH_API_KEY"),
+		IndexPrefix: *esPrefix, Retention: *retention})
 	if err != nil {
+		return err
+	}
+	exec, err := jobexec.New(jobexec.Config{Engine: eng, Sources: src, LockDuration: *jobLock,
+		Maintenance: []jobexec.Maintenance{{Name: "outbox-prune", Run: ship.Prune}}})
+	if err != nil {
+		return err
+	}
+	if err := ship.Start(ctx); err != nil {
 		return err
 	}
 	if err := exec.Start(ctx); err != nil {
@@ -59,13 +75,21 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		if err := exec.Stop(sctx); err != nil {
 			logger.Warn("job executor did not stop cleanly", "err", err)
 		}
+		if err := ship.Stop(sctx); err != nil {
+			logger.Warn("analytics shipping did not stop cleanly", "err", err)
+		}
 	}()
+	if !ship.Enabled() {
+		logger.Info("analytics shipping is off (no TENANTFLOW_ELASTICSEARCH_URL); events stay in each tenant's outbox")
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another tenantflow running? set --addr)", *addr, err)
 	}
 	api := server.New(server.Options{Sources: src, Engine: eng, Logger: logger,
-		Stats: func() map[string]any { return map[string]any{"jobs": jobStats(exec.Stats())} }})
+		Stats: func() map[string]any {
+			return map[string]any{"jobs": jobStats(exec.Stats()), "analytics": shipStats(ship.Stats())}
+		}})
 	srv := &http.Server{
 		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -145,4 +169,27 @@ func jobStats(s jobexec.Stats) map[string]any {
 	return map[string]any{"completed": s.Completed, "failed": s.Failed, "lockLost": s.LockLost, "queries": s.Queries,
 		"dueTenants": s.Due, "runningBatches": s.Running, "latenessP99Seconds": s.LatenessP99.Seconds(),
 		"acquireP99Seconds": s.AcquireP99.Seconds()}
+}
+
+// shipStats are the analytics figures of /admin/api/node and /metrics; the
+// backlog per tenant only for the tenants furthest behind.
+func shipStats(s analytics.Stats) map[string]any {
+	tenants := map[string]any{}
+	for _, t := range s.Tenants {
+		tenants[t.Tenant] = map[string]any{"backlog": t.Backlog, "lagSeconds": t.Lag.Seconds(), "deadLettered": t.DeadLettered}
+	}
+	return map[string]any{"enabled": s.Enabled, "shipped": s.Shipped, "failedAttempts": s.FailedAttempts,
+		"deadLettered": s.DeadLettered, "backlog": s.Backlog, "tenantsBackingOff": s.TenantsBackingOff,
+		"lagP99Seconds": s.LagP99.Seconds(), "tenants": tenants}
+}
+
+// splitList splits a comma-separated setting, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, x := range strings.Split(s, ",") {
+		if x = strings.TrimSpace(x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }
