@@ -76,7 +76,12 @@ func BenchmarkShip(b *testing.B) {
 			if got, want := es.Count("_all"), events*b.N; got != want {
 				b.Errorf("%d documents in the stand-in, want %d", got, want)
 			}
-			if st := s.Stats(); st.FailedAttempts != 0 || st.DeadLettered != 0 {
+			st := s.Stats()
+			// From an event's commit to Elasticsearch's acknowledgement, for
+			// events committed as one burst.
+			b.ReportMetric(float64(st.LagP50.Microseconds())/1000, "lag-p50-ms")
+			b.ReportMetric(float64(st.LagP99.Microseconds())/1000, "lag-p99-ms")
+			if st.FailedAttempts != 0 || st.DeadLettered != 0 {
 				b.Errorf("failures while benchmarking: %+v", st)
 			}
 		})
