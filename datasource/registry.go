@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,46 +101,43 @@ func newRegistry(p *Primary, cfg Config) (*Registry, error) {
 // Tenant returns a tenant's configuration. Errors: ErrUnknownTenant,
 // ErrPrimaryUnavailable (nothing cached is fresh enough).
 func (r *Registry) Tenant(ctx context.Context, id string) (*Tenant, error) {
-	return lookup(ctx, r, r.tenants, id, func(ctx context.Context) (*Tenant, error) {
-		return r.primary.GetTenant(ctx, id)
-	})
+	return lookup(ctx, r, r.tenants, id, (*Primary).GetTenant)
 }
 
 // Memberships returns a user's tenant memberships.
 func (r *Registry) Memberships(ctx context.Context, userID string) ([]Membership, error) {
-	return lookup(ctx, r, r.members, userID, func(ctx context.Context) ([]Membership, error) {
-		return r.primary.MembershipsOfUser(ctx, userID)
-	})
+	return lookup(ctx, r, r.members, userID, (*Primary).MembershipsOfUser)
 }
 
 // UserByLogin returns a user by login, for authentication. Errors:
 // ErrNotFound.
 func (r *Registry) UserByLogin(ctx context.Context, login string) (*User, error) {
-	return lookup(ctx, r, r.users, login, func(ctx context.Context) (*User, error) {
-		return r.primary.UserByLogin(ctx, login)
-	})
+	return lookup(ctx, r, r.users, login, (*Primary).UserByLogin)
 }
 
 // UserByID returns a user by ID. Errors: ErrNotFound.
 func (r *Registry) UserByID(ctx context.Context, id string) (*User, error) {
-	return lookup(ctx, r, r.userIDs, id, func(ctx context.Context) (*User, error) {
-		return r.primary.UserByID(ctx, id)
-	})
+	return lookup(ctx, r, r.userIDs, id, (*Primary).UserByID)
 }
 
 // GroupsOf returns the IDs of the groups a user belongs to in a tenant.
 func (r *Registry) GroupsOf(ctx context.Context, tenant, userID string) ([]string, error) {
-	return lookup(ctx, r, r.groups, tenant+"/"+userID, func(ctx context.Context) ([]string, error) {
-		gs, err := r.primary.ListGroups(ctx, tenant, userID)
-		if err != nil {
-			return nil, err
-		}
-		ids := make([]string, len(gs))
-		for i, g := range gs {
-			ids[i] = g.ID
-		}
-		return ids, nil
-	})
+	// Tenant IDs never contain "/", so the key splits back at the first.
+	return lookup(ctx, r, r.groups, tenant+"/"+userID, groupIDsOf)
+}
+
+// groupIDsOf loads the group IDs of the "tenant/user" key.
+func groupIDsOf(p *Primary, ctx context.Context, key string) ([]string, error) {
+	tenant, userID, _ := strings.Cut(key, "/")
+	gs, err := p.ListGroups(ctx, tenant, userID)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(gs))
+	for i, g := range gs {
+		ids[i] = g.ID
+	}
+	return ids, nil
 }
 
 // isAbsence tells the errors that are answers ("no such thing", cached like
@@ -148,25 +146,15 @@ func isAbsence(err error) bool {
 	return errors.Is(err, ErrUnknownTenant) || errors.Is(err, ErrNotFound)
 }
 
-func lookup[V any](ctx context.Context, r *Registry, k *kind[V], key string, load func(context.Context) (V, error)) (V, error) {
+// loader reads one key from the primary. Loaders are plain functions of
+// the primary, not closures, so a cache hit allocates nothing.
+type loader[V any] func(p *Primary, ctx context.Context, key string) (V, error)
+
+func lookup[V any](ctx context.Context, r *Registry, k *kind[V], key string, load loader[V]) (V, error) {
 	now := r.clock.Now()
 	e, ok := k.cache.Get(key)
 	valid := ok && !r.void(k, key, e.epoch)
 	start := r.epoch.Load()
-	fetch := func() (any, error) {
-		// The load serves every caller waiting on this key: one caller
-		// giving up must not fail the others.
-		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
-		defer cancel()
-		v, err := load(lctx)
-		if err != nil && !isAbsence(err) {
-			return nil, err
-		}
-		ne := &cached[V]{v: v, err: err, fetchedAt: r.clock.Now(), epoch: start}
-		k.cache.Set(key, ne, 1)
-		r.failingSince.Store(0)
-		return ne, nil
-	}
 	if valid {
 		age := now.Sub(e.fetchedAt)
 		if age < r.ttl {
@@ -174,12 +162,12 @@ func lookup[V any](ctx context.Context, r *Registry, k *kind[V], key string, loa
 				// Refresh ahead, in the background: a key in steady use
 				// never makes its callers wait for the primary when its
 				// TTL runs out (they would all queue behind one load).
-				r.sf.DoChan(k.name+"\x00"+key, fetch)
+				r.sf.DoChan(k.name+"\x00"+key, fetcher(ctx, r, k, key, load, start))
 			}
 			return e.v, e.err
 		}
 	}
-	res, err, _ := r.sf.Do(k.name+"\x00"+key, fetch)
+	res, err, _ := r.sf.Do(k.name+"\x00"+key, fetcher(ctx, r, k, key, load, start))
 	if err == nil {
 		ne := res.(*cached[V])
 		return ne.v, ne.err
@@ -195,6 +183,23 @@ func lookup[V any](ctx context.Context, r *Registry, k *kind[V], key string, loa
 		return zero, ctx.Err()
 	}
 	return zero, fmt.Errorf("%w: %w", ErrPrimaryUnavailable, err)
+}
+
+// fetcher is the load of a key for singleflight, shared by every caller
+// waiting on it: one caller giving up must not fail the others.
+func fetcher[V any](ctx context.Context, r *Registry, k *kind[V], key string, load loader[V], start uint64) func() (any, error) {
+	return func() (any, error) {
+		lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		v, err := load(r.primary, lctx, key)
+		if err != nil && !isAbsence(err) {
+			return nil, err
+		}
+		ne := &cached[V]{v: v, err: err, fetchedAt: r.clock.Now(), epoch: start}
+		k.cache.Set(key, ne, 1)
+		r.failingSince.Store(0)
+		return ne, nil
+	}
 }
 
 func (r *Registry) void(k interface{ invEpoch(string) (uint64, bool) }, key string, epoch uint64) bool {
