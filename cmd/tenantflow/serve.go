@@ -79,9 +79,6 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 			logger.Warn("analytics shipping did not stop cleanly", "err", err)
 		}
 	}()
-	if !ship.Enabled() {
-		logger.Info("analytics shipping is off (no TENANTFLOW_ELASTICSEARCH_URL); events stay in each tenant's outbox")
-	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another tenantflow running? set --addr)", *addr, err)
