@@ -45,7 +45,7 @@ test-console: build chromium
 
 ## test-faults: real node processes under load while a node is killed (kill -9), a tenant's PostgreSQL cluster stops, or the primary goes away
 test-faults:
-	$(GO) test -tags faults -count=1 -v -run TestFault -timeout 15m ./cmd/tenantflow/
+	$(GO) test -tags faults -count=1 -v -run 'TestFault|TestTwoNodes' -timeout 15m ./cmd/tenantflow/
 
 chromium:
 	@if [ ! -x $(CHROMIUM) ]; then \
