@@ -77,9 +77,10 @@ $(STATICCHECK):
 staticcheck: $(STATICCHECK)
 	$(STATICCHECK) $(PKGS)
 
-## bench: Go benchmarks at 1 and 2 CPUs (needs PostgreSQL like make test)
+## bench: Go benchmarks at 1 and 2 CPUs (needs PostgreSQL like make test), then River's no-op burn-down beside the job executor's
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -cpu 1,2 -timeout 60m $(PKGS)
+	cd jobexec/riverbench && $(GO) run . -jobs 50000
 
 clean:
 	rm -rf $(BIN) build $(CONSOLE)/node_modules
