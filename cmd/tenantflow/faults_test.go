@@ -229,45 +229,17 @@ func TestFaultNodeKilledDuringLoad(t *testing.T) {
 
 	// Every acknowledged instance finishes: its timer fires on a node
 	// (taken over from the killed one after the lock expires).
-	want := map[string]map[string]bool{}
-	acked.Range(func(k, _ any) bool {
-		tenant, id, _ := strings.Cut(k.(string), "/")
-		if want[tenant] == nil {
-			want[tenant] = map[string]bool{}
-		}
-		want[tenant][id] = true
-		return true
-	})
+	want := byTenant(&acked)
 	deadline := time.Now().Add(2 * time.Minute)
 	var lost, dups int
 	var allFired time.Duration
 	for {
-		lost, dups = 0, 0
-		for tenant, ids := range want {
-			fired, err := c.target(1).finishedTimers(context.Background(), tenant, "wait")
-			if err != nil {
-				t.Fatal(err)
-			}
-			seen := map[string]int{}
-			for _, f := range fired {
-				if ids[f.instance] {
-					seen[f.instance]++
-				}
-			}
-			for id := range ids {
-				switch n := seen[id]; {
-				case n == 0:
-					lost++
-				case n > 1:
-					dups += n - 1
-				}
-			}
-		}
+		lost, dups = c.timersFired(1, want)
 		if lost == 0 || time.Now().After(deadline) {
 			allFired = time.Since(killedAt)
 			break
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond) // probing separate processes
 	}
 	// The outbox has each acknowledged instance's completion, once.
 	eng, err := engine.New(src, engine.Options{})
@@ -282,20 +254,8 @@ func TestFaultNodeKilledDuringLoad(t *testing.T) {
 		eventsLost, eventDups = 0, 0
 		for tenant, ids := range want {
 			completed := map[string]int{}
-			var after engine.Cursor
-			for {
-				b, err := eng.ReadEvents(security.WithTenant(context.Background(), tenant), &engine.ReadEventsParams{After: after, Limit: 5000,
-					Types: []engine.EventType{engine.EventProcessCompleted}})
-				if err != nil {
-					t.Fatal(err)
-				}
-				for _, ev := range b.Events {
-					completed[fmt.Sprint(ev.InstanceID)]++
-				}
-				if b.Next == after { // a filtered read may return no event yet move on
-					break
-				}
-				after = b.Next
+			for _, ev := range outboxEvents(t, eng, tenant, engine.EventProcessCompleted) {
+				completed[fmt.Sprint(ev.InstanceID)]++
 			}
 			for id := range ids {
 				switch n := completed[id]; {
@@ -591,19 +551,8 @@ func TestFaultElasticsearchUnavailable(t *testing.T) {
 	}
 	want := map[string]bool{}
 	for _, tenant := range tenants {
-		var after engine.Cursor
-		for {
-			b, err := eng.ReadEvents(security.WithTenant(context.Background(), tenant), &engine.ReadEventsParams{After: after, Limit: 5000})
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, ev := range b.Events {
-				want[ev.DocumentID()] = true
-			}
-			if b.Next == after { // a filtered read may return no event yet move on
-				break
-			}
-			after = b.Next
+		for _, ev := range outboxEvents(t, eng, tenant) {
+			want[ev.DocumentID()] = true
 		}
 	}
 	docs := map[string]int{} // document ID → copies across indices
@@ -711,39 +660,11 @@ func TestTwoNodesShareJobsAndTenantChanges(t *testing.T) {
 	}, func(int) *tally { return &started })
 	startTook := time.Since(t0)
 
-	want := map[string]map[string]bool{}
-	acked.Range(func(k, _ any) bool {
-		tenant, id, _ := strings.Cut(k.(string), "/")
-		if want[tenant] == nil {
-			want[tenant] = map[string]bool{}
-		}
-		want[tenant][id] = true
-		return true
-	})
+	want := byTenant(&acked)
 	deadline := time.Now().Add(3 * time.Minute)
 	var pending, twice int
 	for {
-		pending, twice = 0, 0
-		for tenant, ids := range want {
-			fired, err := c.target(0).finishedTimers(context.Background(), tenant, "wait")
-			if err != nil {
-				t.Fatal(err)
-			}
-			seen := map[string]int{}
-			for _, f := range fired {
-				if ids[f.instance] {
-					seen[f.instance]++
-				}
-			}
-			for id := range ids {
-				switch n := seen[id]; {
-				case n == 0:
-					pending++
-				case n > 1:
-					twice += n - 1
-				}
-			}
-		}
+		pending, twice = c.timersFired(0, want)
 		if pending == 0 || time.Now().After(deadline) {
 			break
 		}
@@ -795,5 +716,65 @@ func TestTwoNodesShareJobsAndTenantChanges(t *testing.T) {
 	}
 	if ran0 == 0 || ran1 == 0 {
 		t.Errorf("the nodes did not share the jobs: %d and %d", ran0, ran1)
+	}
+}
+
+// byTenant turns a set of "tenant/instance" keys into instance sets per tenant.
+func byTenant(acked *sync.Map) map[string]map[string]bool {
+	want := map[string]map[string]bool{}
+	acked.Range(func(k, _ any) bool {
+		tenant, id, _ := strings.Cut(k.(string), "/")
+		if want[tenant] == nil {
+			want[tenant] = map[string]bool{}
+		}
+		want[tenant][id] = true
+		return true
+	})
+	return want
+}
+
+// timersFired counts, among the wanted instances, those whose timer has not
+// fired yet and the extra firings (a timer fired twice), from the history
+// as node i reports it.
+func (c *cluster) timersFired(i int, want map[string]map[string]bool) (pending, twice int) {
+	c.t.Helper()
+	for tenant, ids := range want {
+		fired, err := c.target(i).finishedTimers(context.Background(), tenant, "wait")
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		seen := map[string]int{}
+		for _, f := range fired {
+			if ids[f.instance] {
+				seen[f.instance]++
+			}
+		}
+		for id := range ids {
+			switch n := seen[id]; {
+			case n == 0:
+				pending++
+			case n > 1:
+				twice += n - 1
+			}
+		}
+	}
+	return pending, twice
+}
+
+// outboxEvents reads a tenant's whole outbox (of the given types; none: all).
+func outboxEvents(t *testing.T, eng *engine.Engine, tenant string, types ...engine.EventType) []*engine.Event {
+	t.Helper()
+	var all []*engine.Event
+	var after engine.Cursor
+	for {
+		b, err := eng.ReadEvents(security.WithTenant(context.Background(), tenant), &engine.ReadEventsParams{After: after, Limit: 5000, Types: types})
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, b.Events...)
+		if b.Next == after { // a filtered read may return no event yet move on
+			return all
+		}
+		after = b.Next
 	}
 }
