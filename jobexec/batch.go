@@ -366,18 +366,34 @@ func (x *Executor) settle(ctx context.Context, t *tenantState, emptyAt time.Time
 	} else {
 		delete(x.seenHints, t.id)
 	}
-	x.mu.Unlock()
 	if !write {
+		x.settledLocked(t.id)
+		x.mu.Unlock()
 		return
 	}
+	x.mu.Unlock()
 	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.cfg.QueryTimeout)
 	defer cancel()
 	x.stats.primary.Add(1)
-	if err := x.dir.SetHint(hctx, t.id, datasource.TopicJobs, due); err != nil {
-		x.mu.Lock()
+	err = x.dir.SetHint(hctx, t.id, datasource.TopicJobs, due)
+	x.mu.Lock()
+	if err != nil {
 		t.hintKnown = false
-		x.mu.Unlock()
+	}
+	x.settledLocked(t.id)
+	x.mu.Unlock()
+	if err != nil {
 		x.log.Warn("could not record the tenant's next due time; other nodes find it through their sweeps", "tenant", t.id, "err", err)
+	}
+}
+
+// settledLocked records that a tenant settled, once its hint in the primary
+// says what it found: a hint read in flight meanwhile may have seen the
+// hint from before and must not act on it.
+func (x *Executor) settledLocked(tenant string) {
+	x.settles++
+	if x.readsInFlight > 0 {
+		x.settledInRead[tenant] = x.settles
 	}
 }
 

@@ -100,6 +100,8 @@ func (x *Executor) refreshHints(ctx context.Context, mode readMode) {
 		return
 	}
 	x.lastRead = now
+	x.readsInFlight++
+	from := x.settles
 	x.mu.Unlock()
 	before := now.Add(x.cfg.HintLookahead)
 	if mode == readOverdue {
@@ -110,17 +112,38 @@ func (x *Executor) refreshHints(ctx context.Context, mode readMode) {
 	cancel()
 	x.stats.primary.Add(1)
 	x.stats.hintReads.Add(1)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	defer func() {
+		if x.readsInFlight--; x.readsInFlight == 0 {
+			clear(x.settledInRead)
+		}
+	}()
 	if err != nil {
 		x.log.Warn("reading the wake-up hints failed; signals and the sweep still find work", "err", err)
 		return
 	}
-	x.mu.Lock()
-	defer x.mu.Unlock()
+	// A tenant that settled while the hints were read asked its own storage
+	// meanwhile: what it found (and recorded in seenHints) is at least as
+	// new as its hint, which may be the very hint its batch just cleared.
+	// Waking it again would cost an empty acquisition.
+	settledSince := func(tenant string) bool {
+		n, ok := x.settledInRead[tenant]
+		return ok && n > from
+	}
 	seen := x.seenHints
 	if mode != readOverdue {
 		x.seenHints = make(map[string]time.Time, len(hints))
+		for tenant := range x.settledInRead {
+			if due, ok := seen[tenant]; ok && settledSince(tenant) {
+				x.seenHints[tenant] = due
+			}
+		}
 	}
 	for _, h := range hints {
+		if settledSince(h.Tenant) {
+			continue
+		}
 		prev, ok := seen[h.Tenant]
 		if mode != readOverdue {
 			x.seenHints[h.Tenant] = h.DueAt

@@ -39,13 +39,20 @@ type Executor struct {
 	tombs     map[string]time.Time    // tenants recently disabled: wake-ups ignored
 	seenHints map[string]time.Time    // last hint read per tenant, to act on changes only
 	lastRead  time.Time               // last hint read (executor clock)
-	sweepBuf  []string                // tenants of the current sweep page not yet checked
-	sweepNext string                  // where the next sweep page starts
-	sweepPass time.Time               // when the current sweep pass began
-	turns     int64                   // turns handed out
-	gen       uint64                  // bumped by every change the dispatcher must see
-	parked    bool                    // the dispatcher waits with its timer armed for gen parkedGen
-	parkedGen uint64
+	// settles numbers the tenants' settles; while hint reads are in flight
+	// (readsInFlight), settledInRead keeps each settling tenant's latest
+	// number, so a read does not act on a hint older than what the tenant
+	// itself just found out (cleared when no read is in flight).
+	settles       uint64
+	readsInFlight int
+	settledInRead map[string]uint64
+	sweepBuf      []string  // tenants of the current sweep page not yet checked
+	sweepNext     string    // where the next sweep page starts
+	sweepPass     time.Time // when the current sweep pass began
+	turns         int64     // turns handed out
+	gen           uint64    // bumped by every change the dispatcher must see
+	parked        bool      // the dispatcher waits with its timer armed for gen parkedGen
+	parkedGen     uint64
 
 	kick         chan struct{}
 	work         chan turn
@@ -105,28 +112,29 @@ func New(cfg Config) (*Executor, error) {
 		return nil, err
 	}
 	x := &Executor{
-		cfg:          cfg,
-		eng:          cfg.Engine,
-		src:          cfg.Sources,
-		dir:          sourcesDirectory{primary: cfg.Sources.Primary, registry: cfg.Sources.Registry},
-		reap:         cfg.Sources.Tenants.ReapIdle,
-		clock:        cfg.Clock,
-		log:          cfg.Logger.With("component", "jobexec", "node", cfg.NodeID),
-		tenants:      map[string]*tenantState{},
-		batches:      map[*batch]struct{}{},
-		tombs:        map[string]time.Time{},
-		seenHints:    map[string]time.Time{},
-		kick:         make(chan struct{}, 1),
-		work:         make(chan turn, cfg.Workers),
-		stopDispatch: make(chan struct{}),
-		dispatchDone: make(chan struct{}),
-		duties:       map[string]*duty{},
-		maintJobs:    map[string]gocron.Job{},
-		maintRunning: map[string]chan struct{}{},
-		maintSlots:   make(chan struct{}, cfg.MaintenanceConcurrency),
-		ended:        make(chan struct{}),
-		changes:      make(chan struct{}, 1),
-		stats:        newStats(cfg.BatchLogSize),
+		cfg:           cfg,
+		eng:           cfg.Engine,
+		src:           cfg.Sources,
+		dir:           sourcesDirectory{primary: cfg.Sources.Primary, registry: cfg.Sources.Registry},
+		reap:          cfg.Sources.Tenants.ReapIdle,
+		clock:         cfg.Clock,
+		log:           cfg.Logger.With("component", "jobexec", "node", cfg.NodeID),
+		tenants:       map[string]*tenantState{},
+		batches:       map[*batch]struct{}{},
+		tombs:         map[string]time.Time{},
+		seenHints:     map[string]time.Time{},
+		settledInRead: map[string]uint64{},
+		kick:          make(chan struct{}, 1),
+		work:          make(chan turn, cfg.Workers),
+		stopDispatch:  make(chan struct{}),
+		dispatchDone:  make(chan struct{}),
+		duties:        map[string]*duty{},
+		maintJobs:     map[string]gocron.Job{},
+		maintRunning:  map[string]chan struct{}{},
+		maintSlots:    make(chan struct{}, cfg.MaintenanceConcurrency),
+		ended:         make(chan struct{}),
+		changes:       make(chan struct{}, 1),
+		stats:         newStats(cfg.BatchLogSize),
 	}
 	if !cfg.DisableMaintenance {
 		s, err := parseSchedule(cfg.MaintenanceSchedule)

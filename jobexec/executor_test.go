@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"testing"
 	"time"
@@ -14,7 +15,9 @@ import (
 
 func TestAJobRunsAtItsDueTimeAndIsNotPolledBefore(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, Config{DisableMaintenance: true})
+	// No sweep: it may ask the tenant once more right after its timer ran,
+	// as it would any tenant this node has no work of.
+	r := newRig(t, Config{DisableMaintenance: true, SweepRate: -1})
 	r.addTenants(0, "acme")
 	r.start(nil)
 	r.settle()
@@ -42,16 +45,92 @@ func TestAJobRunsAtItsDueTimeAndIsNotPolledBefore(t *testing.T) {
 	}
 	r.step(time.Second)
 	r.waitFor("the timer ran", func() bool { return r.eng.completed("acme") == 2 })
+	r.settle()
 	b := r.x.Batches()
 	if len(b) != 2 || !b[1].At.Equal(now.Add(time.Hour)) {
 		t.Fatalf("batch log %+v", b)
 	}
 	// One acquisition, one execution, one next-due lookup.
 	if got := r.eng.calls("acme", ""); got != before+3 {
-		t.Fatalf("running the timer took %d calls, want 3", got-before)
+		var per map[string]int
+		r.eng.view("acme", func(ft *fakeTenant) { per = maps.Clone(ft.calls) })
+		t.Fatalf("running the timer took %d calls, want 3 (every call so far: %v)", got-before, per)
 	}
 	if st := r.x.Stats(); st.Completed != 2 || st.LatenessMax != 0 || st.Batches != 2 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+func TestAHintReadWhileTheTenantRanItsJobDoesNotWakeItAgain(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		mode readMode
+	}{{"changed hints", readChanged}, {"takeover of overdue hints", readOverdue}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := newRig(t, Config{DisableMaintenance: true})
+			r.addTenants(0, "acme")
+			r.start(nil)
+			r.settle()
+			now := r.clock.Now()
+			// A due job whose hint is in the primary.
+			r.eng.add("acme", jobSpec{Due: now})
+			if err := r.env.Sources.Primary.LowerHints(context.Background(),
+				[]datasource.Hint{{Tenant: "acme", Topic: datasource.TopicJobs, DueAt: now}}); err != nil {
+				t.Fatal(err)
+			}
+			before := r.eng.calls("acme", "AcquireJobs")
+			// The read sees the hint; before it acts on it, the job's signal
+			// makes the node run the job, which clears the hint.
+			r.dir.mu.Lock()
+			r.dir.afterDueHints = func() {
+				r.dir.mu.Lock()
+				r.dir.afterDueHints = nil
+				r.dir.mu.Unlock()
+				r.x.wake("acme", now)
+				r.waitFor("the job ran and the tenant settled", func() bool {
+					return r.eng.completed("acme") == 1 && r.x.quiet()
+				})
+			}
+			r.dir.mu.Unlock()
+			r.x.refreshHints(context.Background(), tc.mode)
+			r.settle()
+			if got := r.eng.calls("acme", "AcquireJobs") - before; got != 1 {
+				t.Fatalf("the tenant was polled %d times for one job: the stale hint woke it again", got)
+			}
+			// The next read of the same hints does not act on it either.
+			r.x.refreshHints(context.Background(), tc.mode)
+			r.settle()
+			if got := r.eng.calls("acme", "AcquireJobs") - before; got != 1 {
+				t.Fatalf("the tenant was polled %d times after the next read", got)
+			}
+		})
+	}
+}
+
+func TestAWakeUpBetweenHandOutAndAcquisitionCostsNoSecondPoll(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Config{DisableMaintenance: true, SweepRate: -1})
+	r.addTenants(0, "acme")
+	r.start(nil)
+	r.settle()
+	now := r.clock.Now()
+	// A hint read or a signal wakes the tenant for its due job after a
+	// worker took the tenant's turn but before the worker acquired.
+	r.dir.mu.Lock()
+	r.dir.beforeTenant = func(string) {
+		r.dir.mu.Lock()
+		r.dir.beforeTenant = nil
+		r.dir.mu.Unlock()
+		r.x.wake("acme", now)
+	}
+	r.dir.mu.Unlock()
+	r.eng.write("acme", jobSpec{Due: now})
+	r.waitFor("the job ran", func() bool { return r.eng.completed("acme") == 1 })
+	r.settle()
+	if got := r.eng.calls("acme", "AcquireJobs"); got != 1 {
+		t.Fatalf("the tenant was polled %d times for one job", got)
 	}
 }
 

@@ -253,6 +253,12 @@ type countingDir struct {
 	inner directory
 	mu    sync.Mutex
 	calls map[string]int
+	// afterDueHints, when set, runs after a hint read, before the executor
+	// acts on what it read.
+	afterDueHints func()
+	// beforeTenant, when set, runs before a registry lookup (the first step
+	// of a batch).
+	beforeTenant func(id string)
 }
 
 func (d *countingDir) count(m string) {
@@ -280,6 +286,12 @@ func (d *countingDir) n(m string) int {
 
 func (d *countingDir) Tenant(ctx context.Context, id string) (*datasource.Tenant, error) {
 	d.count("Tenant")
+	d.mu.Lock()
+	before := d.beforeTenant
+	d.mu.Unlock()
+	if before != nil {
+		before(id)
+	}
 	return d.inner.Tenant(ctx, id)
 }
 
@@ -290,7 +302,14 @@ func (d *countingDir) ListTenants(ctx context.Context, p *datasource.ListTenants
 
 func (d *countingDir) DueHints(ctx context.Context, topic datasource.Topic, before time.Time, limit int) ([]datasource.Hint, error) {
 	d.count("DueHints")
-	return d.inner.DueHints(ctx, topic, before, limit)
+	hints, err := d.inner.DueHints(ctx, topic, before, limit)
+	d.mu.Lock()
+	after := d.afterDueHints
+	d.mu.Unlock()
+	if after != nil {
+		after()
+	}
+	return hints, err
 }
 
 func (d *countingDir) SetHint(ctx context.Context, tenant string, topic datasource.Topic, due time.Time) error {

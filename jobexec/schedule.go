@@ -318,7 +318,10 @@ func (x *Executor) handOutLocked(now time.Time) {
 		case t.inflight >= t.cap:
 			t.where = blocked
 		default:
+			// The batch acquires at now or later: from here on, a wake-up
+			// for now or earlier is about jobs it will find.
 			t.where = nowhere
+			t.acquiredAt = now
 			t.inflight++
 			x.idle--
 			x.turns++
