@@ -386,7 +386,7 @@ func (f *fakeOutbox) DeadLetters(ctx context.Context, consumer string, limit int
 	return out, nil
 }
 
-func (f *fakeOutbox) PruneOutbox(ctx context.Context, olderThan time.Time) (int, error) {
+func (f *fakeOutbox) PruneOutbox(ctx context.Context, olderThan time.Time, waitFor ...string) (int, error) {
 	tenant, err := f.enter(ctx, "PruneOutbox")
 	if err != nil {
 		return 0, err
@@ -399,6 +399,11 @@ func (f *fakeOutbox) PruneOutbox(ctx context.Context, olderThan time.Time) (int,
 		if least == nil || p.less(*least) {
 			pp := p
 			least = &pp
+		}
+	}
+	for _, c := range waitFor {
+		if _, ok := t.positions[c]; !ok {
+			least = &fakePos{}
 		}
 	}
 	kept := t.events[:0]

@@ -152,6 +152,45 @@ func (h *harness) waitUntil(s *Shipper, what string, cond func() bool, hook <-ch
 	}
 }
 
+// waitSettled waits, without moving the clock, until cond holds (true) or
+// the shipper has nothing left to do before the clock moves (false).
+func (h *harness) waitSettled(cond func() bool) bool {
+	h.t.Helper()
+	deadline := time.NewTimer(20 * time.Second)
+	defer deadline.Stop()
+	for {
+		changes, quiet, _ := h.ship.quiet()
+		if cond() {
+			return true
+		}
+		if quiet && !isClosed(changes) {
+			return false
+		}
+		select {
+		case <-changes:
+		case <-deadline.C:
+			h.t.Fatalf("timed out waiting for the shipper to settle; stats %+v", h.ship.Stats())
+		}
+	}
+}
+
+// nextRetry returns the earliest time a tenant backing off may retry.
+func (h *harness) nextRetry() time.Time {
+	h.t.Helper()
+	h.ship.mu.Lock()
+	defer h.ship.mu.Unlock()
+	var first time.Time
+	for _, t := range h.ship.tenants {
+		if !t.retryAt.IsZero() && (first.IsZero() || t.retryAt.Before(first)) {
+			first = t.retryAt
+		}
+	}
+	if first.IsZero() {
+		h.t.Fatal("no tenant is backing off")
+	}
+	return first
+}
+
 // advanceIfUnchanged moves the clock to next unless the shipper changed
 // since it reported changes. It holds the shipper's lock, under which the
 // shipper reads the time and arms its timers, so no timer of the shipper

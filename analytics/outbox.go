@@ -25,9 +25,10 @@ type Outbox interface {
 	DeadLetterEvents(ctx context.Context, consumer string, letters []engine.DeadLetter) error
 	// DeadLetters lists a consumer's dead letters, newest first.
 	DeadLetters(ctx context.Context, consumer string, limit int) ([]engine.DeadLetter, error)
-	// PruneOutbox removes events older than olderThan that every registered
-	// consumer has passed, and returns how many.
-	PruneOutbox(ctx context.Context, olderThan time.Time) (removed int, err error)
+	// PruneOutbox removes events older than olderThan that every consumer
+	// that advanced has passed, holding back every event while a consumer
+	// in waitFor has not advanced yet, and returns how many.
+	PruneOutbox(ctx context.Context, olderThan time.Time, waitFor ...string) (removed int, err error)
 }
 
 var _ Outbox = (*engine.Engine)(nil)

@@ -2,6 +2,7 @@ package analytics
 
 import (
 	"bytes"
+	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -318,6 +319,7 @@ func (s *Shipper) shipFailed(t *tenantState, first *engine.Event, reason string,
 	d := backoff(s.cfg.InitialBackoff, s.cfg.MaxBackoff, n)
 	t.retryAt = s.clock.Now().Add(d)
 	t.lastError = reason
+	t.esFailing = true
 	if t.oldest.IsZero() || first.Time.Before(t.oldest) {
 		t.oldest = first.Time
 	}
@@ -350,6 +352,7 @@ func (s *Shipper) storageFailed(t *tenantState, what string, err error) time.Tim
 	n := t.attempts
 	t.retryAt = s.clock.Now().Add(s.cfg.StorageBackoff)
 	t.lastError = what + ": " + err.Error()
+	t.esFailing = false
 	at := t.retryAt
 	s.mu.Unlock()
 	if n&(n-1) == 0 {
@@ -359,14 +362,37 @@ func (s *Shipper) storageFailed(t *tenantState, what string, err error) time.Tim
 	return at
 }
 
-// recovered clears the failure state after a fully successful batch.
+// recovered clears the failure state after a fully successful batch. When
+// the tenant had been failing in Elasticsearch, an outage probably ended:
+// the other tenants waiting out an Elasticsearch backoff retry now instead
+// of each at the end of its own backoff (up to MaxBackoff later). Their
+// failure counts stay, so if it was only this tenant's trouble that
+// passed, they back off further.
 func (s *Shipper) recovered(t *tenantState) {
 	s.mu.Lock()
-	n := t.attempts
-	t.attempts, t.retryAt, t.lastError = 0, time.Time{}, ""
+	n, esBack := t.attempts, t.esFailing
+	t.attempts, t.retryAt, t.lastError, t.esFailing = 0, time.Time{}, "", false
+	pulled := 0
+	if esBack {
+		now := s.clock.Now()
+		for _, u := range s.tenants {
+			if !u.esFailing || !u.retryAt.After(now) {
+				continue
+			}
+			u.retryAt = now
+			if u.index >= 0 {
+				u.due = now
+				heap.Fix(&s.queue, u.index)
+			}
+			pulled++
+		}
+		if pulled > 0 {
+			s.notifyLocked()
+		}
+	}
 	s.mu.Unlock()
 	if n > 0 {
-		s.log.Info("shipping events recovered", "tenant", t.id, "failed_attempts", n)
+		s.log.Info("shipping events recovered", "tenant", t.id, "failed_attempts", n, "tenants_retrying_now", pulled)
 	}
 }
 

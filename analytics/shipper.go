@@ -86,8 +86,9 @@ type tenantState struct {
 	// rechecks counts drains that ended with events not yet readable.
 	rechecks int
 
-	attempts int       // consecutive failed attempts
-	retryAt  time.Time // no attempt before
+	attempts  int       // consecutive failed attempts
+	retryAt   time.Time // no attempt before
+	esFailing bool      // the last attempt failed in Elasticsearch, not in storage
 
 	backlog   int64
 	oldest    time.Time // time of the oldest event read and not yet acknowledged
@@ -637,12 +638,18 @@ func (s *Shipper) forgetTenant(ctx context.Context, tenant string) error {
 // ---- maintenance and admin ----
 
 // Prune removes the tenant's outbox events that are older than the
-// retention and that every registered consumer has passed. Its signature
-// fits a per-tenant maintenance duty of the job executor. It works with
-// shipping off.
+// retention and that every registered consumer has passed. With shipping
+// on, the shipper counts as a consumer even before its first delivery to
+// the tenant succeeded: events Elasticsearch never acknowledged stay, however
+// old. Its signature fits a per-tenant maintenance duty of the job
+// executor. It works with shipping off.
 func (s *Shipper) Prune(ctx context.Context, tenant string) error {
 	ctx = security.WithTenant(ctx, tenant)
-	n, err := s.out.PruneOutbox(ctx, s.clock.Now().Add(-s.cfg.Retention))
+	var waitFor []string
+	if s.enabled {
+		waitFor = []string{s.cfg.Consumer}
+	}
+	n, err := s.out.PruneOutbox(ctx, s.clock.Now().Add(-s.cfg.Retention), waitFor...)
 	if err != nil {
 		return fmt.Errorf("analytics: prune outbox of %s: %w", tenant, err)
 	}

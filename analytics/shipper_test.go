@@ -489,6 +489,54 @@ func TestPruneRemovesOnlyWhatEveryConsumerPassed(t *testing.T) {
 	}
 }
 
+func TestEventsElasticsearchNeverAcknowledgedOutliveTheRetention(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, func(c *Config) { c.Retention = 24 * time.Hour })
+	// Elasticsearch is down from the start: the shipper never delivered
+	// anything to this tenant, so it has no position in its outbox yet.
+	h.es.FailRequests(1_000_000, http.StatusServiceUnavailable)
+	h.out.commitEvents("acme", 5)
+	h.waitFor("a failed delivery", func() bool { return h.ship.Stats().FailedAttempts > 0 })
+	h.advance(25 * time.Hour)
+	if err := h.ship.Prune(context.Background(), "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(h.out.events("acme")); got != 5 {
+		t.Fatalf("%d events left after pruning, want all 5: none reached Elasticsearch", got)
+	}
+	h.es.ClearFaults()
+	h.waitFor("shipped after the outage", func() bool { return h.caughtUp("acme") && len(h.docsOf("acme")) == 5 })
+	if err := h.ship.Prune(context.Background(), "acme"); err != nil {
+		t.Fatal(err)
+	}
+	if got := len(h.out.events("acme")); got != 0 {
+		t.Errorf("%d events left once shipped and past the retention, want 0", got)
+	}
+}
+
+func TestWhenElasticsearchAnswersAgainEveryTenantWaitingForItRetriesAtOnce(t *testing.T) {
+	t.Parallel()
+	// Long backoffs, so that each tenant's own would be far apart.
+	h := newHarness(t, func(c *Config) { c.InitialBackoff, c.MaxBackoff = time.Hour, 4*time.Hour })
+	tenants := tenantNames(5)
+	h.es.FailRequests(1_000_000, http.StatusServiceUnavailable)
+	for _, tn := range tenants {
+		h.out.commitEvents(tn, 3)
+	}
+	h.waitFor("every tenant failed once", func() bool { return h.ship.Stats().FailedAttempts >= int64(len(tenants)) })
+	h.es.ClearFaults()
+	// Only the first backoff to end passes; every other tenant follows
+	// without the clock moving on.
+	first := h.nextRetry()
+	h.advance(first.Sub(h.clock.Now()))
+	if !h.waitSettled(func() bool { return h.caughtUp(tenants...) }) {
+		t.Fatalf("only some tenants shipped once Elasticsearch answered again; stats %+v", h.ship.Stats())
+	}
+	if !h.clock.Now().Equal(first) {
+		t.Fatalf("the clock moved to %v", h.clock.Now())
+	}
+}
+
 func TestOnlyTenantsWithEventsAreRead(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, nil)

@@ -245,26 +245,39 @@ func (e *Engine) DeadLetters(ctx context.Context, consumer string, limit int) ([
 	return out, err
 }
 
-// PruneOutbox removes events older than olderThan that every registered
-// consumer has passed (all of them, when no consumer is registered), and
-// dead letters of events no longer in the outbox. It returns how many
-// events it removed.
-func (e *Engine) PruneOutbox(ctx context.Context, olderThan time.Time) (int, error) {
+// PruneOutbox removes events older than olderThan that every consumer has
+// passed, and dead letters of events no longer in the outbox. The
+// consumers are those that ever advanced in the tenant, and each one named
+// in waitFor: a consumer that has not advanced here yet (its first
+// delivery is still failing, say) holds back every event. With no
+// consumer at all, every event older than olderThan goes. It returns how
+// many events it removed.
+func (e *Engine) PruneOutbox(ctx context.Context, olderThan time.Time, waitFor ...string) (int, error) {
 	removed := 0
 	err := e.ds.InTx(ctx, func(tx *datasource.Tx) error {
-		var positions []string
-		if err := tx.SelectContext(ctx, &positions, `SELECT position FROM tf_outbox_consumer`); err != nil {
+		var consumers []struct {
+			Name     string `db:"name"`
+			Position string `db:"position"`
+		}
+		if err := tx.SelectContext(ctx, &consumers, `SELECT name, position FROM tf_outbox_consumer`); err != nil {
 			return err
 		}
 		var min *position
-		for _, s := range positions {
-			p, err := parseCursor(Cursor(s), tx.Dialect())
+		advanced := make(map[string]bool, len(consumers))
+		for _, c := range consumers {
+			advanced[c.Name] = true
+			p, err := parseCursor(Cursor(c.Position), tx.Dialect())
 			if err != nil {
 				return err
 			}
 			if min == nil || p.less(*min) {
 				pp := p
 				min = &pp
+			}
+		}
+		for _, name := range waitFor {
+			if !advanced[name] {
+				min = &position{} // before the first event
 			}
 		}
 		var res interface{ RowsAffected() (int64, error) }

@@ -207,8 +207,12 @@ func TestOutbox(t *testing.T) {
 			if st, _ := s.ConsumerState(s.ctx, "fast"); st.Position != end || st.Backlog != 0 {
 				s.t.Fatalf("fast consumer %+v", st)
 			}
+			// A consumer that has not advanced yet holds back everything.
+			if n, err := s.PruneOutbox(s.ctx, epoch.Add(3*time.Hour), "fast", "not-yet"); err != nil || n != 0 {
+				s.t.Fatalf("pruned %d (%v) while a consumer named in waitFor had not advanced, want 0", n, err)
+			}
 			// Older than 3h and passed by both: only the first instance's.
-			if n, err := s.PruneOutbox(s.ctx, epoch.Add(3*time.Hour)); err != nil || n != len(first) {
+			if n, err := s.PruneOutbox(s.ctx, epoch.Add(3*time.Hour), "fast"); err != nil || n != len(first) {
 				s.t.Fatalf("pruned %d (%v), want %d", n, err, len(first))
 			}
 			if err := s.AdvanceConsumer(s.ctx, "slow", end); err != nil {
