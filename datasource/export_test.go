@@ -9,6 +9,10 @@ import (
 // crash would.
 func SetCreateStepHook(l *Lifecycle, f func(step string) error) { l.stepHook = f }
 
+// SetFetchHook makes the registry call f after each load from the primary
+// landed in its cache (a background refresh included).
+func SetFetchHook(r *Registry, f func()) { r.fetched.Store(&f) }
+
 // OpenPGForTest opens a pool that sends search_path=sent but expects every
 // connection to be in schema want, to test the verification.
 func OpenPGForTest(dsn, sent, want string) (*sql.DB, error) {

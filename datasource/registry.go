@@ -45,6 +45,10 @@ type Registry struct {
 
 	failingSince atomic.Int64 // unix nanos of the first failed read in a row; 0 when healthy
 	staleServed  atomic.Int64
+
+	// fetched, set by tests, runs after a load from the primary is in
+	// the cache.
+	fetched atomic.Pointer[func()]
 }
 
 // kind is one cached kind of answer, keyed by a plain ID (no per-lookup
@@ -198,6 +202,10 @@ func fetcher[V any](ctx context.Context, r *Registry, k *kind[V], key string, lo
 		ne := &cached[V]{v: v, err: err, fetchedAt: r.clock.Now(), epoch: start}
 		k.cache.Set(key, ne, 1)
 		r.failingSince.Store(0)
+		if hook := r.fetched.Load(); hook != nil {
+			k.cache.Wait()
+			(*hook)()
+		}
 		return ne, nil
 	}
 }

@@ -201,17 +201,25 @@ func TestRegistryRefreshesAKeyInUseBeforeItsTTL(t *testing.T) {
 	if err := nodeA.Sources.Primary.Revoke(ctx, u.ID, "acme"); err != nil {
 		t.Fatal(err)
 	}
+	refreshed := make(chan struct{}, 1)
+	datasource.SetFetchHook(nodeB.Registry, func() {
+		select {
+		case refreshed <- struct{}{}:
+		default:
+		}
+	})
 	clock.Advance(4500 * time.Millisecond) // 90% of the TTL
 	if !hasMembership(t, nodeB, u.ID, "acme") {
 		t.Fatal("a lookup inside the TTL waited for the primary instead of answering from the cache")
 	}
 	// That lookup started a refresh; it lands without waiting for the TTL
 	// (the fake clock stays before it).
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.After(10 * time.Second)
 	for hasMembership(t, nodeB, u.ID, "acme") {
-		if time.Now().After(deadline) {
+		select {
+		case <-refreshed: // a load landed: look again
+		case <-deadline:
 			t.Fatal("node B did not refresh the membership ahead of its TTL")
 		}
-		time.Sleep(time.Millisecond)
 	}
 }
