@@ -65,16 +65,12 @@ func TestTenantsOnTwoClustersWhenOneStops(t *testing.T) {
 	}
 
 	second.Start()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		err := write(far, "probe-after")
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the tenant did not recover after its server came back: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	var lastErr error
+	if ok, _ := dstest.Probe(time.Minute, 100*time.Millisecond, func() bool {
+		lastErr = write(far, "probe-after")
+		return lastErr == nil
+	}); !ok {
+		t.Fatalf("the tenant did not recover after its server came back: %v", lastErr)
 	}
 	if n, err := count(far); err != nil || n != 2 {
 		t.Fatalf("after the restart the far tenant has %d probes (%v), want the one before and the one after", n, err)

@@ -232,3 +232,22 @@ func DatabaseName(u string) string {
 	}
 	return strings.TrimPrefix(p.Path, "/")
 }
+
+// Probe checks a condition on another process (a server restarting, a
+// node taking over), which offers no event to wait on, every interval
+// until it holds or within has passed. It reports whether the condition
+// held and how long that took.
+func Probe(within, every time.Duration, check func() bool) (held bool, took time.Duration) {
+	start := time.Now()
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		if check() {
+			return true, time.Since(start)
+		}
+		if time.Since(start) >= within {
+			return false, time.Since(start)
+		}
+		<-tick.C
+	}
+}
