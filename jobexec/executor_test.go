@@ -17,10 +17,7 @@ func TestAJobRunsAtItsDueTimeAndIsNotPolledBefore(t *testing.T) {
 	t.Parallel()
 	// No sweep: it may ask the tenant once more right after its timer ran,
 	// as it would any tenant this node has no work of.
-	r := newRig(t, Config{DisableMaintenance: true, SweepRate: -1})
-	r.addTenants(0, "acme")
-	r.start(nil)
-	r.settle()
+	r := startedRig(t, Config{DisableMaintenance: true, SweepRate: -1}, "acme")
 
 	// Due now: acquired and run at once.
 	now := r.clock.Now()
@@ -69,10 +66,7 @@ func TestAHintReadWhileTheTenantRanItsJobDoesNotWakeItAgain(t *testing.T) {
 	}{{"changed hints", readChanged}, {"takeover of overdue hints", readOverdue}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			r := newRig(t, Config{DisableMaintenance: true})
-			r.addTenants(0, "acme")
-			r.start(nil)
-			r.settle()
+			r := startedRig(t, Config{DisableMaintenance: true}, "acme")
 			now := r.clock.Now()
 			// A due job whose hint is in the primary.
 			r.eng.add("acme", jobSpec{Due: now})
@@ -111,10 +105,7 @@ func TestAHintReadWhileTheTenantRanItsJobDoesNotWakeItAgain(t *testing.T) {
 
 func TestAWakeUpBetweenHandOutAndAcquisitionCostsNoSecondPoll(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, Config{DisableMaintenance: true, SweepRate: -1})
-	r.addTenants(0, "acme")
-	r.start(nil)
-	r.settle()
+	r := startedRig(t, Config{DisableMaintenance: true, SweepRate: -1}, "acme")
 	now := r.clock.Now()
 	// A hint read or a signal wakes the tenant for its due job after a
 	// worker took the tenant's turn but before the worker acquired.
@@ -179,10 +170,7 @@ func TestATenantRunsAtMostItsCapOfBatchesAtOnce(t *testing.T) {
 
 func TestAPanicBecomesAFailJobWithThePanicMessageAndTheNodeLivesOn(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, Config{DisableMaintenance: true, BatchSize: 10})
-	r.addTenants(0, "acme")
-	r.start(nil)
-	r.settle()
+	r := startedRig(t, Config{DisableMaintenance: true, BatchSize: 10}, "acme")
 	now := r.clock.Now()
 	boom := func(context.Context, *engine.Job) error { panic("boom") }
 	a := r.eng.add("acme", jobSpec{Due: now})
@@ -222,10 +210,7 @@ func TestAPanicBecomesAFailJobWithThePanicMessageAndTheNodeLivesOn(t *testing.T)
 
 func TestAJobThatOutrunsItsTimeoutIsFailedAlone(t *testing.T) {
 	t.Parallel()
-	r := newRig(t, Config{DisableMaintenance: true, BatchSize: 3, JobTimeout: 10 * time.Second})
-	r.addTenants(0, "acme")
-	r.start(nil)
-	r.settle()
+	r := startedRig(t, Config{DisableMaintenance: true, BatchSize: 3, JobTimeout: 10 * time.Second}, "acme")
 	now := r.clock.Now()
 	g := newGate() // never opened: the slow job returns when cancelled
 	a := r.eng.add("acme", jobSpec{Due: now})

@@ -66,6 +66,17 @@ func (r *rig) localNotify(sig datasource.Signal) {
 	}
 }
 
+// startedRig is a rig with active tenants registered and its executor
+// started and quiet.
+func startedRig(t testing.TB, cfg Config, tenants ...string) *rig {
+	t.Helper()
+	r := newRig(t, cfg)
+	r.addTenants(0, tenants...)
+	r.start(nil)
+	r.settle()
+	return r
+}
+
 // executor builds an executor of the rig (not started).
 func (r *rig) executor(cfg Config) (*Executor, *countingDir) {
 	r.t.Helper()
