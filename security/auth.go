@@ -12,7 +12,10 @@ import (
 	"io"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // Errors of authentication and tenant resolution. The HTTP layer maps them:
@@ -128,6 +131,11 @@ type Authenticator struct {
 
 	macs sync.Pool // hash.Hash (HMAC-SHA256 under key), reused: no allocation per request
 
+	// checks lets concurrent requests with the same credentials share one
+	// bcrypt run; checked counts the runs.
+	checks  singleflight.Group
+	checked atomic.Int64
+
 	mu       sync.Mutex
 	verified map[[32]byte]verifiedEntry
 	failures map[string][]time.Time // "l:"+login or "a:"+address → recent failures
@@ -183,6 +191,7 @@ func (a *Authenticator) Basic(ctx context.Context, login, password, address stri
 	if errors.Is(err, ErrUnknownAccount) {
 		// Spend as long as a real check would, so timing does not tell
 		// which logins exist.
+		a.checked.Add(1)
 		_ = CheckPassword(dummyHash, password)
 		a.fail(login, address)
 		return nil, ErrUnauthenticated
@@ -196,17 +205,32 @@ func (a *Authenticator) Basic(ctx context.Context, login, password, address stri
 	e, ok := a.verified[k]
 	a.mu.Unlock()
 	if !ok || now.After(e.expires) || e.pwHash != acct.PasswordHash || e.userID != acct.UserID {
-		if err := CheckPassword(acct.PasswordHash, password); err != nil {
+		// A client that opens many connections at once, or all of them when
+		// the entry expires, pays for one bcrypt run, not one per request on
+		// every core.
+		_, err, _ := a.checks.Do(string(k[:])+acct.PasswordHash, func() (any, error) {
+			a.checked.Add(1)
+			if err := CheckPassword(acct.PasswordHash, password); err != nil {
+				return nil, err
+			}
+			a.mu.Lock()
+			a.verified[k] = verifiedEntry{userID: acct.UserID, pwHash: acct.PasswordHash, expires: now.Add(a.cfg.CacheTTL)}
+			a.sweepLocked(now)
+			a.mu.Unlock()
+			return nil, nil
+		})
+		if err != nil {
 			a.fail(login, address)
 			return nil, ErrUnauthenticated
 		}
-		a.mu.Lock()
-		a.verified[k] = verifiedEntry{userID: acct.UserID, pwHash: acct.PasswordHash, expires: now.Add(a.cfg.CacheTTL)}
-		a.sweepLocked(now)
-		a.mu.Unlock()
 	}
 	return &Principal{UserID: acct.UserID, Login: acct.Login, TenantManager: acct.TenantManager}, nil
 }
+
+// PasswordChecks returns how many times bcrypt ran: once per valid
+// credential and CacheTTL however many requests carry it, and at most once
+// per attempt with a wrong password or an unknown login.
+func (a *Authenticator) PasswordChecks() int64 { return a.checked.Load() }
 
 // dummyHash is a bcrypt hash of a random string, compared against when a
 // login does not exist.

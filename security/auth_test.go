@@ -18,9 +18,14 @@ type dir struct {
 	tokens      map[string]*security.Token   // by hash
 	memberships map[string][]security.Membership
 	groups      map[string][]string
+	// arrive, when set, runs in every AccountByLogin before it answers.
+	arrive func()
 }
 
 func (d *dir) AccountByLogin(_ context.Context, login string) (*security.Account, error) {
+	if d.arrive != nil {
+		d.arrive()
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if a := d.accounts[login]; a != nil {
@@ -144,6 +149,32 @@ func TestVerifiedPasswordIsCachedButAChangedHashIsNot(t *testing.T) {
 	c.t = c.t.Add(2 * time.Minute) // past the cache TTL: verified again, still fine
 	if _, err := a.Basic(ctx, "ann", "battery staple", ""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestConcurrentRequestsWithTheSameCredentialsShareOneBcryptRun(t *testing.T) {
+	t.Parallel()
+	a, d, _ := setup(t)
+	const n = 16
+	// Every request passes the directory lookup before any checks the
+	// password, as the first requests of a client opening n connections.
+	var arrived sync.WaitGroup
+	arrived.Add(n)
+	d.arrive = func() { arrived.Done(); arrived.Wait() }
+	errs := make(chan error, n)
+	for range n {
+		go func() {
+			_, err := a.Basic(context.Background(), "ann", "correct horse", "10.0.0.1")
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := a.PasswordChecks(); got != 1 {
+		t.Fatalf("bcrypt ran %d times for %d concurrent requests with the same credentials", got, n)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -235,4 +236,47 @@ func TestEventStreamDeliversTheTenantsEventsInOrderAndResumes(t *testing.T) {
 		t.Fatalf("the resumed stream repeated earlier events: %v", after)
 	}
 	_ = sync.Mutex{}
+}
+
+// /metrics shows how often bcrypt ran: once for a credential used many
+// times within the cache TTL, once more for each failed login.
+func TestMetricsCountBcryptRunsNotRequests(t *testing.T) {
+	a := newAPI(t, dstest.SQLite, "acme")
+	checks := func() string {
+		r := a.do("GET", "/metrics", "", nil)
+		for line := range strings.Lines(string(r.body)) {
+			if v, ok := strings.CutPrefix(line, "tenantflow_password_checks_total "); ok {
+				return strings.TrimSpace(v)
+			}
+		}
+		t.Fatalf("/metrics has no tenantflow_password_checks_total:\n%s", r.body)
+		return ""
+	}
+	count := func() {
+		t.Helper()
+		if r := a.do("GET", "/engine-rest/process-definition/count", "user_acme", nil); r.status != 200 {
+			t.Fatalf("count: %d %s", r.status, r.body)
+		}
+	}
+	count() // verified once here
+	before := checks()
+	for range 5 {
+		count()
+	}
+	req, _ := http.NewRequest("GET", a.http.URL+"/engine-rest/process-definition/count", nil)
+	req.SetBasicAuth("user_acme", "wrong")
+	resp, err := a.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a wrong password: %d", resp.StatusCode)
+	}
+	after := checks()
+	b, _ := strconv.Atoi(before)
+	n, _ := strconv.Atoi(after)
+	if n-b != 1 {
+		t.Fatalf("bcrypt ran %d times for 5 requests with a verified credential and 1 wrong password, want 1", n-b)
+	}
 }

@@ -62,11 +62,12 @@ var (
 	descStale      = prometheus.NewDesc("tenantflow_registry_serving_stale", "1 while cached tenant data serves past its TTL.", nil, nil)
 	descTenantReqs = prometheus.NewDesc("tenantflow_tenant_requests_total", "Requests of the busiest tenants (top 10 only).", []string{"tenant"}, nil)
 	descExtra      = prometheus.NewDesc("tenantflow_component", "Figures of the job executor and the shipper.", []string{"name"}, nil)
+	descBcrypt     = prometheus.NewDesc("tenantflow_password_checks_total", "bcrypt runs: once per valid credential and cache TTL, at most once per failed login.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPools, descPoolsMax, descPrimary, descStale, descTenantReqs, descExtra} {
+	for _, d := range []*prometheus.Desc{descPools, descPoolsMax, descPrimary, descStale, descTenantReqs, descExtra, descBcrypt} {
 		ch <- d
 	}
 }
@@ -81,6 +82,9 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 		h := src.Registry.Health()
 		ch <- prometheus.MustNewConstMetric(descPrimary, prometheus.GaugeValue, b2f(h.PrimaryReachable))
 		ch <- prometheus.MustNewConstMetric(descStale, prometheus.GaugeValue, b2f(h.ServingStale))
+	}
+	if m.s.auth != nil {
+		ch <- prometheus.MustNewConstMetric(descBcrypt, prometheus.CounterValue, float64(m.s.auth.PasswordChecks()))
 	}
 	m.mu.Lock()
 	type kv struct {
