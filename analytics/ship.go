@@ -320,6 +320,7 @@ func (s *Shipper) shipFailed(t *tenantState, first *engine.Event, reason string,
 	t.retryAt = s.clock.Now().Add(d)
 	t.lastError = reason
 	t.esFailing = true
+	s.esFailures++
 	if t.oldest.IsZero() || first.Time.Before(t.oldest) {
 		t.oldest = first.Time
 	}
@@ -373,7 +374,8 @@ func (s *Shipper) recovered(t *tenantState) {
 	n, esBack := t.attempts, t.esFailing
 	t.attempts, t.retryAt, t.lastError, t.esFailing = 0, time.Time{}, "", false
 	pulled := 0
-	if esBack {
+	if esBack && s.esFailures > 0 {
+		s.esFailures = 0
 		now := s.clock.Now()
 		for _, u := range s.tenants {
 			if !u.esFailing || !u.retryAt.After(now) {

@@ -34,9 +34,13 @@ type Shipper struct {
 	transport *http.Transport // ours, when Config.Transport was nil
 	setup     setup
 
-	mu          sync.Mutex
-	tenants     map[string]*tenantState
-	queue       dueQueue
+	mu      sync.Mutex
+	tenants map[string]*tenantState
+	queue   dueQueue
+	// esFailures counts Elasticsearch failures since the tenants waiting
+	// for Elasticsearch were last brought forward: while it is zero, none
+	// waits beyond now, and a recovery need not look through them all.
+	esFailures  int
 	seq         uint64
 	idle        int // workers without a batch
 	busy        int // hint reads and sweeps in progress
