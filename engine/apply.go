@@ -31,6 +31,10 @@ type part struct {
 	batch *batch
 	want  int64  // rows it must affect (a revision check), or -1
 	what  string // what a failed revision check names
+	// clock marks the statement that moves the outbox clock: on
+	// PostgreSQL it goes first, as the CTE clk, in the statement that
+	// inserts the first events.
+	clock bool
 }
 
 func (p *part) text(first int) string {
@@ -105,7 +109,9 @@ func (l *loader) flush() error {
 		return nil
 	}
 	// Variable deletions first: a variable deleted and set again in one
-	// unit would otherwise collide with itself.
+	// unit would otherwise collide with itself. The outbox clock and the
+	// events lead the rest, so the clock's CTE and the events that read it
+	// share the first statement.
 	rest := parts[:0:0]
 	for i := range parts {
 		if strings.HasPrefix(parts[i].sql, "DELETE FROM tf_variable ") {
@@ -114,7 +120,15 @@ func (l *loader) flush() error {
 			}
 			continue
 		}
-		rest = append(rest, parts[i])
+		if parts[i].clock || parts[i].batch != nil && parts[i].batch.clocked {
+			rest = append(rest, parts[i])
+		}
+	}
+	for i := range parts {
+		if !parts[i].clock && (parts[i].batch == nil || !parts[i].batch.clocked) &&
+			!strings.HasPrefix(parts[i].sql, "DELETE FROM tf_variable ") {
+			rest = append(rest, parts[i])
+		}
 	}
 	for len(rest) > 0 || len(guards) > 0 {
 		n, args := 0, 0
@@ -187,6 +201,12 @@ func (l *loader) combined(parts []part, guards []guard) error {
 	q := make([]byte, 0, size)
 	args := make([]any, 0, n)
 	var checks []int
+	clockRel := "tf_outbox_clock" // moved by an earlier statement
+	for i := range parts {
+		if parts[i].clock {
+			clockRel = "clk"
+		}
+	}
 	for i := range parts {
 		p := &parts[i]
 		if i == 0 {
@@ -194,8 +214,15 @@ func (l *loader) combined(parts []part, guards []guard) error {
 		} else {
 			q = append(q, ", "...)
 		}
-		q = append(q, 'p')
-		q = strconv.AppendInt(q, int64(i), 10)
+		if p.clock {
+			q = append(q, "clk"...)
+		} else {
+			q = append(q, 'p')
+			q = strconv.AppendInt(q, int64(i), 10)
+		}
+		if p.batch != nil && p.batch.clocked {
+			p.batch.clockRel = clockRel
+		}
 		q = append(q, " AS ("...)
 		q = p.appendText(q, len(args)+1)
 		if p.want >= 0 {

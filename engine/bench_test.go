@@ -236,7 +236,7 @@ func (v *benchEnv) pgTxPerInstance(b *testing.B, key string) float64 {
 		Inst int64 `db:"inst"`
 	}
 	err := v.ds.Sources.Tenants.InReadTx(v.ctx, func(tx *datasource.Tx) error {
-		return tx.Get(&r, `SELECT COUNT(DISTINCT tx_id::text) AS tx, COUNT(DISTINCT instance_id) AS inst FROM tf_outbox WHERE def_key = $1`, key)
+		return tx.Get(&r, `SELECT COUNT(DISTINCT xmin::text) AS tx, COUNT(DISTINCT instance_id) AS inst FROM tf_outbox WHERE def_key = $1`, key)
 	})
 	if err != nil {
 		b.Fatal(err)

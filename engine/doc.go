@@ -91,8 +91,12 @@
 // variable updated, incident created and resolved) to the tenant's outbox
 // in the same transaction, so an event exists exactly when its change
 // committed. [Engine.ReadEvents] returns them after a [Cursor] in commit
-// order: IDs from ID blocks are not commit-ordered, and a reader resuming
-// from a cursor never skips an event whose transaction committed late.
+// order: each commit that appends events numbers them from the tenant's
+// commit clock, a one-row counter it holds until it ends, so positions are
+// gapless and in commit order. A reader resuming from a cursor never skips
+// an event whose transaction committed late, and no transaction outside
+// the tenant (another tenant's, a report in another database of the same
+// server) can hold its events back.
 // Named consumers keep their position with [Engine.AdvanceConsumer];
 // [Engine.PruneOutbox] removes events every consumer has passed.
 //

@@ -11,57 +11,56 @@ import (
 	"github.com/tenantflow/tenantflow/datasource"
 )
 
-// position is a parsed Cursor. On PostgreSQL it is (transaction ID,
-// sequence); on SQLite the sequence alone (the single writer makes insert
-// order commit order).
-type position struct {
-	tx  uint64
-	seq int64
-}
+// Outbox positions come from the tenant's commit clock (see the outbox
+// migration): a gapless number per event, handed out in commit order, so a
+// reader resumes after a plain number and no transaction outside the
+// tenant's own event-writing ones can hold its events back. A Cursor is
+// "c" and that number.
 
-func (p position) cursor(d datasource.Dialect) Cursor {
-	if p == (position{}) {
+func cursorOf(pos int64) Cursor {
+	if pos == 0 {
 		return ""
 	}
-	if d == datasource.Postgres {
-		return Cursor("p" + strconv.FormatUint(p.tx, 10) + "." + strconv.FormatInt(p.seq, 10))
-	}
-	return Cursor("s" + strconv.FormatInt(p.seq, 10))
+	return Cursor("c" + strconv.FormatInt(pos, 10))
 }
 
-func (p position) less(o position) bool { return p.tx < o.tx || p.tx == o.tx && p.seq < o.seq }
-
-func parseCursor(c Cursor, d datasource.Dialect) (position, error) {
+// cursorPos resolves a cursor to a position. A cursor issued before the
+// commit clock existed resolves to the last event it had passed: "s<seq>"
+// on SQLite, where the sequence became the position, and "p<tx>.<seq>" on
+// PostgreSQL, looked up among the events that carry their transaction ID.
+func cursorPos(ctx context.Context, tx *datasource.Tx, c Cursor) (int64, error) {
 	s := string(c)
 	if s == "" {
-		return position{}, nil
+		return 0, nil
 	}
 	bad := fmt.Errorf("%w: cursor %q is not one this storage issued", ErrInvalid, truncate(s, 40))
 	switch {
-	case d == datasource.Postgres && strings.HasPrefix(s, "p"):
+	case strings.HasPrefix(s, "c"), tx.Dialect() == datasource.SQLite && strings.HasPrefix(s, "s"):
+		n, err := strconv.ParseInt(s[1:], 10, 64)
+		if err != nil || n < 0 {
+			return 0, bad
+		}
+		return n, nil
+	case tx.Dialect() == datasource.Postgres && strings.HasPrefix(s, "p"):
 		a, b, ok := strings.Cut(s[1:], ".")
 		if !ok {
-			return position{}, bad
+			return 0, bad
 		}
-		tx, err1 := strconv.ParseUint(a, 10, 64)
+		txid, err1 := strconv.ParseUint(a, 10, 64)
 		seq, err2 := strconv.ParseInt(b, 10, 64)
 		if err1 != nil || err2 != nil {
-			return position{}, bad
+			return 0, bad
 		}
-		return position{tx, seq}, nil
-	case d == datasource.SQLite && strings.HasPrefix(s, "s"):
-		seq, err := strconv.ParseInt(s[1:], 10, 64)
-		if err != nil {
-			return position{}, bad
-		}
-		return position{seq: seq}, nil
+		var pos int64
+		err := tx.GetContext(ctx, &pos, `SELECT COALESCE(MAX(pos), 0) FROM tf_outbox
+			WHERE (tx_id, seq) <= ($1::text::xid8, $2)`, strconv.FormatUint(txid, 10), seq)
+		return pos, err
 	}
-	return position{}, bad
+	return 0, bad
 }
 
 type outboxCols struct {
-	Seq          int64  `db:"seq"`
-	Tx           uint64 `db:"tx"`
+	Pos          int64  `db:"pos"`
 	ID           int64  `db:"id"`
 	Type         string `db:"type"`
 	At           int64  `db:"at"`
@@ -75,13 +74,13 @@ type outboxCols struct {
 	Data         string `db:"data"`
 }
 
-const outboxFields = `seq, id, type, at, instance_id, business_key, definition_id, def_key, element_id, element_type, task_id, data`
+const outboxFields = `pos, id, type, at, instance_id, business_key, definition_id, def_key, element_id, element_type, task_id, data`
 
 // ReadEvents returns events of the tenant in ctx after p.After, in commit
-// order. On PostgreSQL only events of transactions older than every running
-// transaction are returned, so an event whose transaction commits later
-// always sorts after the returned Next: a reader resuming from Next never
-// skips one.
+// order. Positions are handed out in commit order, so an event whose
+// transaction commits later always sorts after the returned Next: a reader
+// resuming from Next never skips one, and nothing but the tenant's own
+// event-writing transactions (which commit in moments) can hold a read back.
 func (e *Engine) ReadEvents(ctx context.Context, p *ReadEventsParams) (*EventBatch, error) {
 	if p == nil {
 		p = &ReadEventsParams{}
@@ -93,19 +92,13 @@ func (e *Engine) ReadEvents(ctx context.Context, p *ReadEventsParams) (*EventBat
 	out := &EventBatch{Next: p.After}
 	err := e.read(ctx, func(tx *datasource.Tx) error {
 		out.Events = out.Events[:0]
-		after, err := parseCursor(p.After, tx.Dialect())
+		after, err := cursorPos(ctx, tx, p.After)
 		if err != nil {
 			return err
 		}
 		var rows []outboxCols
-		if tx.Dialect() == datasource.Postgres {
-			err = tx.SelectContext(ctx, &rows, `SELECT `+outboxFields+`, tx_id::text::bigint AS tx FROM tf_outbox
-				WHERE (tx_id, seq) > ($1::text::xid8, $2) AND tx_id < pg_snapshot_xmin(pg_current_snapshot())
-				ORDER BY tx_id, seq LIMIT $3`, strconv.FormatUint(after.tx, 10), after.seq, limit)
-		} else {
-			err = tx.SelectContext(ctx, &rows, `SELECT `+outboxFields+`, 0 AS tx FROM tf_outbox WHERE seq > $1 ORDER BY seq LIMIT $2`, after.seq, limit)
-		}
-		if err != nil {
+		if err := tx.SelectContext(ctx, &rows, `SELECT `+outboxFields+` FROM tf_outbox WHERE pos > $1 ORDER BY pos LIMIT $2`,
+			after, limit); err != nil {
 			return err
 		}
 		types := map[EventType]bool{}
@@ -114,8 +107,7 @@ func (e *Engine) ReadEvents(ctx context.Context, p *ReadEventsParams) (*EventBat
 		}
 		for i := range rows {
 			r := &rows[i]
-			pos := position{r.Tx, r.Seq}
-			out.Next = pos.cursor(tx.Dialect())
+			out.Next = cursorOf(r.Pos)
 			if len(types) > 0 && !types[EventType(r.Type)] || p.InstanceID != 0 && r.InstanceID != p.InstanceID ||
 				p.DefinitionKey != "" && r.DefKey != p.DefinitionKey {
 				continue
@@ -151,17 +143,11 @@ func (e *Engine) ConsumerState(ctx context.Context, consumer string) (*ConsumerS
 			return err
 		}
 		st.Position, st.UpdatedAt = Cursor(row.Position), timeOf(row.UpdatedAt)
-		pos, err := parseCursor(st.Position, tx.Dialect())
+		pos, err := cursorPos(ctx, tx, st.Position)
 		if err != nil {
 			return err
 		}
-		if tx.Dialect() == datasource.Postgres {
-			err = tx.GetContext(ctx, &st.Backlog, `SELECT COUNT(*) FROM tf_outbox WHERE (tx_id, seq) > ($1::text::xid8, $2)`,
-				strconv.FormatUint(pos.tx, 10), pos.seq)
-		} else {
-			err = tx.GetContext(ctx, &st.Backlog, `SELECT COUNT(*) FROM tf_outbox WHERE seq > $1`, pos.seq)
-		}
-		if err != nil {
+		if err := tx.GetContext(ctx, &st.Backlog, `SELECT COUNT(*) FROM tf_outbox WHERE pos > $1`, pos); err != nil {
 			return err
 		}
 		return tx.GetContext(ctx, &st.DeadLetters, `SELECT COUNT(*) FROM tf_outbox_dead WHERE consumer = $1`, consumer)
@@ -180,7 +166,7 @@ func (e *Engine) AdvanceConsumer(ctx context.Context, consumer string, to Cursor
 		return invalid("a consumer needs a name")
 	}
 	return e.ds.InTx(ctx, func(tx *datasource.Tx) error {
-		next, err := parseCursor(to, tx.Dialect())
+		next, err := cursorPos(ctx, tx, to)
 		if err != nil {
 			return err
 		}
@@ -189,12 +175,12 @@ func (e *Engine) AdvanceConsumer(ctx context.Context, consumer string, to Cursor
 		if err != nil && !isNoRows(err) {
 			return err
 		}
-		if prev, perr := parseCursor(Cursor(cur), tx.Dialect()); perr == nil && !prev.less(next) {
+		if prev, perr := cursorPos(ctx, tx, Cursor(cur)); perr == nil && prev >= next {
 			return nil
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO tf_outbox_consumer (name, position, updated_at) VALUES ($1, $2, $3)
 			ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
-			consumer, string(to), e.now().UnixMilli())
+			consumer, string(cursorOf(next)), e.now().UnixMilli())
 		return err
 	})
 }
@@ -262,34 +248,29 @@ func (e *Engine) PruneOutbox(ctx context.Context, olderThan time.Time, waitFor .
 		if err := tx.SelectContext(ctx, &consumers, `SELECT name, position FROM tf_outbox_consumer`); err != nil {
 			return err
 		}
-		var min *position
+		min := int64(-1) // no consumer: no bound
 		advanced := make(map[string]bool, len(consumers))
 		for _, c := range consumers {
 			advanced[c.Name] = true
-			p, err := parseCursor(Cursor(c.Position), tx.Dialect())
+			p, err := cursorPos(ctx, tx, Cursor(c.Position))
 			if err != nil {
 				return err
 			}
-			if min == nil || p.less(*min) {
-				pp := p
-				min = &pp
+			if min < 0 || p < min {
+				min = p
 			}
 		}
 		for _, name := range waitFor {
 			if !advanced[name] {
-				min = &position{} // before the first event
+				min = 0 // before the first event
 			}
 		}
 		var res interface{ RowsAffected() (int64, error) }
 		var err error
-		switch {
-		case min == nil:
+		if min < 0 {
 			res, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox WHERE at < $1`, olderThan.UnixMilli())
-		case tx.Dialect() == datasource.Postgres:
-			res, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox WHERE at < $1 AND (tx_id, seq) <= ($2::text::xid8, $3)`,
-				olderThan.UnixMilli(), strconv.FormatUint(min.tx, 10), min.seq)
-		default:
-			res, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox WHERE at < $1 AND seq <= $2`, olderThan.UnixMilli(), min.seq)
+		} else {
+			res, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox WHERE at < $1 AND pos <= $2`, olderThan.UnixMilli(), min)
 		}
 		if err != nil {
 			return err

@@ -468,6 +468,15 @@ type batch struct {
 	cols  []string
 	args  []any
 	rows  int
+
+	// clocked batches are outbox rows numbered from the tenant's commit
+	// clock (see the outbox migration): each row gets a leading pos of
+	// the clock's new value minus back (row 0), back-1 (row 1), and so on.
+	// clockRel is where the statement finds that value: the clock CTE of
+	// the same statement, or the clock table itself in a later statement.
+	clocked  bool
+	back     int
+	clockRel string
 }
 
 func (b *batch) add(vals ...any) {
@@ -499,6 +508,9 @@ func (b *batch) appendSQL(q []byte, first int) []byte {
 	q = append(q, "INSERT INTO "...)
 	q = append(q, b.table...)
 	q = append(q, " ("...)
+	if b.clocked {
+		q = append(q, "pos, "...)
+	}
 	for c, col := range b.cols {
 		if c > 0 {
 			q = append(q, ", "...)
@@ -512,6 +524,13 @@ func (b *batch) appendSQL(q []byte, first int) []byte {
 			q = append(q, ", "...)
 		}
 		q = append(q, '(')
+		if b.clocked {
+			q = append(q, "(SELECT last FROM "...)
+			q = append(q, b.clockRel...)
+			q = append(q, ") - "...)
+			q = strconv.AppendInt(q, int64(b.back-r), 10)
+			q = append(q, ", "...)
+		}
 		for c := range b.cols {
 			if c > 0 {
 				q = append(q, ", "...)
@@ -834,12 +853,35 @@ func (l *loader) applyActivities() error {
 	return ins.exec(l)
 }
 
+// outboxChunk bounds the rows of one outbox INSERT, so that the first
+// one always fits in the statement that moves the clock (maxArgs).
+const outboxChunk = 2000
+
+// appendEvents moves the commit clock by the number of events and inserts
+// them numbered from it (see the outbox migration for why). It runs in
+// apply's collect step only.
 func (l *loader) appendEvents() error {
-	ev := &batch{table: "tf_outbox", cols: []string{"id", "type", "at", "instance_id", "business_key", "definition_id",
-		"def_key", "element_id", "element_type", "task_id", "data"}, args: make([]any, 0, 11*len(l.u.events))}
-	for _, e := range l.u.events {
-		ev.add(e.ID, string(e.Type), msOf(e.Time), e.InstanceID, e.BusinessKey, e.DefinitionID, e.DefinitionKey,
-			e.ElementID, e.ElementType, e.TaskID, string(e.Data))
+	events := l.u.events
+	if len(events) == 0 {
+		return nil
 	}
-	return ev.exec(l)
+	clock := part{sql: `UPDATE tf_outbox_clock SET last = last + $1`, args: []any{len(events)}, want: -1, clock: true}
+	if l.tx.Dialect() == datasource.Postgres {
+		clock.sql += ` RETURNING last`
+	}
+	l.pending = append(l.pending, clock)
+	for start := 0; start < len(events); start += outboxChunk {
+		chunk := events[start:min(start+outboxChunk, len(events))]
+		ev := &batch{table: "tf_outbox", cols: []string{"id", "type", "at", "instance_id", "business_key", "definition_id",
+			"def_key", "element_id", "element_type", "task_id", "data"}, args: make([]any, 0, 11*len(chunk)),
+			clocked: true, back: len(events) - 1 - start, clockRel: "tf_outbox_clock"}
+		for _, e := range chunk {
+			ev.add(e.ID, string(e.Type), msOf(e.Time), e.InstanceID, e.BusinessKey, e.DefinitionID, e.DefinitionKey,
+				e.ElementID, e.ElementType, e.TaskID, string(e.Data))
+		}
+		if err := ev.exec(l); err != nil {
+			return err
+		}
+	}
+	return nil
 }
