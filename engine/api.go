@@ -121,7 +121,7 @@ func (e *Engine) StartInstance(ctx context.Context, p *StartParams) (*ProcessIns
 			// when applied; a retry reads it.
 			def, err = e.latestForStart(l, p.DefinitionKey, attempts == 1)
 		} else {
-			def, err = e.definitionByIDTx(ctx, l.tx, p.Definition.ID)
+			def, err = e.definitionByIDRead(l, p.Definition.ID)
 		}
 		if err != nil {
 			return final(err)
@@ -214,7 +214,9 @@ func (e *Engine) openTask(l *loader, id int64) (*taskRow, error) {
 		InstanceID int64  `db:"instance_id"`
 		State      string `db:"state"`
 	}
-	if err := l.tx.GetContext(l.ctx, &r, `SELECT instance_id, state FROM tf_task WHERE id = $1`, id); err != nil {
+	if err := l.read(func(tx *datasource.Tx) error {
+		return tx.GetContext(l.ctx, &r, `SELECT instance_id, state FROM tf_task WHERE id = $1`, id)
+	}); err != nil {
 		if isNoRows(err) {
 			return nil, final(notFound("task", id))
 		}
@@ -340,7 +342,7 @@ func (e *Engine) CorrelateMessage(ctx context.Context, p *CorrelateParams) ([]*C
 			q += ` AND instance_id = $2`
 			args = append(args, p.Instance.ID)
 		}
-		if err := l.tx.SelectContext(ctx, &subs, q+` ORDER BY id`, args...); err != nil {
+		if err := l.read(func(tx *datasource.Tx) error { return tx.SelectContext(ctx, &subs, q+` ORDER BY id`, args...) }); err != nil {
 			return err
 		}
 		var matched []*subRow
@@ -363,14 +365,16 @@ func (e *Engine) CorrelateMessage(ctx context.Context, p *CorrelateParams) ([]*C
 		}
 		if len(matched) == 0 && p.Instance.ID == 0 {
 			var starts []subCols
-			if err := l.tx.SelectContext(ctx, &starts, subSelect+` WHERE kind = 'message-start' AND name = $1 ORDER BY id`, p.MessageName); err != nil {
+			if err := l.read(func(tx *datasource.Tx) error {
+				return tx.SelectContext(ctx, &starts, subSelect+` WHERE kind = 'message-start' AND name = $1 ORDER BY id`, p.MessageName)
+			}); err != nil {
 				return err
 			}
 			if len(starts) > 1 && !p.All {
 				return final(fmt.Errorf("%w: message %q starts %d processes", ErrAmbiguousCorrelation, p.MessageName, len(starts)))
 			}
 			for _, s := range starts {
-				def, err := e.definitionByIDTx(ctx, l.tx, s.DefinitionID)
+				def, err := e.definitionByIDRead(l, s.DefinitionID)
 				if err != nil {
 					return err
 				}

@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"strconv"
@@ -66,15 +67,42 @@ type guard struct {
 	expr string // with placeholders $1…
 	args []any
 	fail func() error
+	// latest is the process key whose latest version the guard checks.
+	latest string
 }
 
 // maxArgs keeps one statement under PostgreSQL's 65,535 parameters.
 const maxArgs = 30_000
 
+// applier is one apply step: the statements of one or more units of work
+// (and what their commands wrote beside them), sent in one transaction.
+type applier struct {
+	ctx     context.Context
+	tx      *datasource.Tx
+	pending []part
+	guards  []guard
+	events  []*Event
+}
+
+// apply writes the units of the loaders in tx, with what their commands
+// wrote beside them and the guards they were planned on.
+func apply(ctx context.Context, tx *datasource.Tx, loaders ...*loader) error {
+	a := &applier{ctx: ctx, tx: tx}
+	for _, l := range loaders {
+		a.pending = append(a.pending, l.pre...)
+		a.guards = append(a.guards, l.guards...)
+		if err := a.collect(l.u); err != nil {
+			return err
+		}
+	}
+	a.appendEvents()
+	return a.flush()
+}
+
 // flush sends the collected parts and checks the guards.
-func (l *loader) flush() error {
+func (l *applier) flush() error {
 	parts, guards := l.pending, l.guards
-	l.pending, l.guards = l.pending[:0], nil
+	l.pending, l.guards = nil, nil
 	if l.tx.Dialect() != datasource.Postgres {
 		// In-process, a round trip costs nothing, but every statement
 		// passed to the driver does (the driver and database/sql's
@@ -150,7 +178,7 @@ func (l *loader) flush() error {
 
 // script runs parts as one multi-statement script (SQLite), numbering
 // their placeholders across the script.
-func (l *loader) script(parts []part, nargs int) error {
+func (l *applier) script(parts []part, nargs int) error {
 	q := make([]byte, 0, 256*len(parts)+8*nargs)
 	args := make([]any, 0, nargs)
 	for i := range parts {
@@ -165,7 +193,7 @@ func (l *loader) script(parts []part, nargs int) error {
 }
 
 // runPart runs one part as a statement of its own.
-func (l *loader) runPart(p *part) error {
+func (l *applier) runPart(p *part) error {
 	res, err := l.tx.ExecContext(l.ctx, p.text(1), p.arguments()...)
 	if err != nil {
 		if p.batch != nil {
@@ -182,7 +210,7 @@ func (l *loader) runPart(p *part) error {
 }
 
 // combined runs parts and guards as one PostgreSQL statement.
-func (l *loader) combined(parts []part, guards []guard) error {
+func (l *applier) combined(parts []part, guards []guard) error {
 	if len(parts) == 1 && len(guards) == 0 {
 		return l.runPart(&parts[0])
 	}

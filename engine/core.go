@@ -21,6 +21,7 @@ type coreEnv interface {
 	definitionByID(ctx context.Context, id int64) (*deployed, error)
 	handlerTimeout() time.Duration
 	defaultRetries() int
+	maxSteps() int
 }
 
 // stepKind is a unit of the core's work queue.
@@ -49,16 +50,27 @@ type core struct {
 	queue  []step
 	head   int          // next step of queue to run
 	settle []*execution // scopes whose inclusive joins must be re-checked
+
+	// steps counts the steps run, against the step budget; past half the
+	// budget, visits counts the elements entered, so that a command that
+	// runs out of budget can name the element it looped through.
+	steps  int
+	visits map[*model.Element]int
 }
 
 func (c *core) push(k stepKind, x *execution, el *model.Element) {
 	c.queue = append(c.queue, step{k, x, el})
 }
 
-// run drains the queue, re-checking inclusive joins when it runs dry.
+// run drains the queue, re-checking inclusive joins when it runs dry. It
+// stops at the first error, and when the command ran out of its step or
+// row budget.
 func (c *core) run() error {
 	for {
 		for c.head < len(c.queue) {
+			if c.err != nil {
+				return c.err
+			}
 			s := c.queue[c.head]
 			c.head++
 			if c.head == len(c.queue) {
@@ -66,6 +78,9 @@ func (c *core) run() error {
 			}
 			if !alive(s.x.op) {
 				continue // cancelled meanwhile
+			}
+			if err := c.count(s); err != nil {
+				return err
 			}
 			var err error
 			switch s.kind {
@@ -79,6 +94,9 @@ func (c *core) run() error {
 			if err != nil {
 				return err
 			}
+		}
+		if c.err != nil {
+			return c.err
 		}
 		if len(c.settle) == 0 {
 			return nil
@@ -94,6 +112,41 @@ func (c *core) run() error {
 			return nil
 		}
 	}
+}
+
+// count charges a step to the command's step budget.
+func (c *core) count(s step) error {
+	c.steps++
+	max := c.env.maxSteps()
+	if max <= 0 {
+		return nil
+	}
+	el := s.el
+	if el == nil {
+		el = s.x.el
+	}
+	if c.steps > max/2 && el != nil {
+		if c.visits == nil {
+			c.visits = map[*model.Element]int{}
+		}
+		c.visits[el]++
+	}
+	if c.steps <= max {
+		return nil
+	}
+	var top *model.Element
+	for e, n := range c.visits {
+		if top == nil || n > c.visits[top] || n == c.visits[top] && e.ID < top.ID {
+			top = e
+		}
+	}
+	if top == nil {
+		top = el
+	}
+	return fmt.Errorf("%w: %w: the command took more than %d element steps without every token reaching a wait state; "+
+		"element %q was passed %d times in the last %d steps: a loop needs a wait state (a user task, timer or message), "+
+		"or raise Options.MaxSteps if this much work in one command is intended", ErrInvalid, ErrStepBudget, max,
+		top.ID, c.visits[top], c.steps-max/2-1)
 }
 
 // ---- instances ----
@@ -1058,6 +1111,11 @@ func (c *core) startMulti(x *execution, el *model.Element) error {
 			return fmt.Errorf("%w: multi-instance %q: loopCardinality %d is negative", ErrInvalid, el.ID, v)
 		}
 		n = v
+	}
+	if max := c.env.maxSteps(); max > 0 && !mi.Sequential && n > max-c.steps {
+		return fmt.Errorf("%w: %w: parallel multi-instance %q would start %d instances, more than the %d element steps "+
+			"a command may take; split the collection, make the multi-instance sequential, or raise Options.MaxSteps",
+			ErrInvalid, ErrStepBudget, el.ID, n, max)
 	}
 	x.scope = true
 	x.state = execWaiting

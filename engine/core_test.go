@@ -44,6 +44,7 @@ func newMemEnv(t testing.TB, xml string) *memEnv {
 func (e *memEnv) handler(topic string) Handler  { return e.handlers[topic] }
 func (e *memEnv) handlerTimeout() time.Duration { return time.Minute }
 func (e *memEnv) defaultRetries() int           { return DefaultJobRetries }
+func (e *memEnv) maxSteps() int                 { return DefaultMaxSteps }
 func (e *memEnv) latestDefinition(_ context.Context, key string) (*deployed, error) {
 	if d := e.defs[key]; d != nil {
 		return d, nil
@@ -67,7 +68,7 @@ type memRun struct {
 
 func newMemRun(env *memEnv) *memRun {
 	r := &memRun{env: env, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	r.u = &uow{tenant: "mem", newID: func() (int64, bool) { env.nextID++; return env.nextID, true }}
+	r.u = &uow{tenant: "mem", newID: func() (int64, error) { env.nextID++; return env.nextID, nil }}
 	return r
 }
 
@@ -239,7 +240,7 @@ func BenchmarkCoreStraightThrough(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		var next int64
 		for pb.Next() {
-			u := &uow{tenant: "mem", newID: func() (int64, bool) { next++; return next, true }}
+			u := &uow{tenant: "mem", newID: func() (int64, error) { next++; return next, nil }}
 			c := &core{uow: u, ctx: context.Background(), env: env}
 			if _, err := c.startInstance(def, "", vars, nil, "", nil); err != nil {
 				b.Fatal(err)

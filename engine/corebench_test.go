@@ -139,7 +139,7 @@ func BenchmarkCore(b *testing.B) {
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				var next int64
-				newID := func() (int64, bool) { next++; return next, true }
+				newID := func() (int64, error) { next++; return next, nil }
 				for pb.Next() {
 					u := &uow{tenant: "mem", now: now, nowMS: now.UnixMilli(), newID: newID}
 					inst, err := s.run(env, def, u, vars)

@@ -210,10 +210,12 @@ func (c *core) resolveIncidentsOf(jobID, extID int64) {
 }
 
 // failJob records a failed attempt of a job: retries decrease and the job
-// is retried after a backoff; at zero retries an incident opens.
-func (c *core) failJob(j *jobRow, cause error, stack string) {
+// is retried after a backoff; at zero retries an incident opens. A final
+// failure (one a retry would repeat, like a step budget) opens the incident
+// at once.
+func (c *core) failJob(j *jobRow, cause error, stack string, final bool) {
 	j.Retries--
-	if j.Retries < 0 {
+	if j.Retries < 0 || final {
 		j.Retries = 0
 	}
 	j.ErrorMessage = truncate(cause.Error(), 4000)

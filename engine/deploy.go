@@ -92,7 +92,6 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 
 	var out *Deployment
 	_, err := e.command(ctx, func(c *core, l *loader) error {
-		tx := l.tx
 		out = &Deployment{ID: c.id(), Tenant: c.tenant, Name: p.Name, Source: p.Source, CreatedAt: c.now}
 		type newDef struct {
 			cols definitionCols
@@ -105,7 +104,9 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 			out.Resources = append(out.Resources, cr.res.Name)
 			for _, d := range cr.defs {
 				var latest definitionCols
-				err := tx.GetContext(ctx, &latest, definitionSelect+` WHERE def_key = $1 ORDER BY version DESC LIMIT 1`, d.Key)
+				err := l.read(func(tx *datasource.Tx) error {
+					return tx.GetContext(ctx, &latest, definitionSelect+` WHERE def_key = $1 ORDER BY version DESC LIMIT 1`, d.Key)
+				})
 				version := 1
 				if err == nil {
 					if p.ChangedOnly && latest.Hash == cr.hash {
@@ -124,7 +125,12 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 		if len(created) == 0 && p.ChangedOnly && unchangedDeployment != 0 {
 			// Nothing changed: report the deployment that holds the
 			// current versions instead of creating an empty one.
-			dep, err := e.deploymentTx(ctx, tx, unchangedDeployment)
+			var dep *Deployment
+			err := l.read(func(tx *datasource.Tx) error {
+				var err error
+				dep, err = e.deploymentTx(ctx, tx, unchangedDeployment)
+				return err
+			})
 			if err != nil {
 				return err
 			}
@@ -132,17 +138,13 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 			out.Definitions = nil
 			return nil
 		}
-		if err := l.exec(`INSERT INTO tf_deployment (id, name, source, created_at) VALUES ($1, $2, $3, $4)`,
-			out.ID, p.Name, p.Source, c.nowMS); err != nil {
-			return err
-		}
+		l.write(`INSERT INTO tf_deployment (id, name, source, created_at) VALUES ($1, $2, $3, $4)`,
+			out.ID, p.Name, p.Source, c.nowMS)
 		res := &batch{table: "tf_resource", cols: []string{"deployment_id", "name", "content", "hash"}}
 		for _, cr := range all {
 			res.add(out.ID, cr.res.Name, string(cr.res.Content), cr.hash)
 		}
-		if err := res.exec(l); err != nil {
-			return err
-		}
+		l.insert(res)
 		defs := &batch{table: "tf_definition", cols: []string{"id", "def_key", "version", "name", "deployment_id",
 			"resource_name", "hash", "version_tag", "history_ttl_ms", "suspended", "created_at"}}
 		for _, nd := range created {
@@ -151,9 +153,7 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 			pd := r.public(c.tenant)
 			out.Definitions = append(out.Definitions, &pd)
 		}
-		if err := defs.exec(l); err != nil {
-			return err
-		}
+		l.insert(defs)
 		for _, nd := range created {
 			d := &deployed{ProcessDefinition: nd.cols.public(c.tenant), model: nd.m}
 			if err := e.replaceStartEvents(c, l, d); err != nil {
@@ -173,12 +173,8 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 // its new version: the previous version's start jobs and subscriptions go,
 // the new version's are created.
 func (e *Engine) replaceStartEvents(c *core, l *loader, d *deployed) error {
-	if err := l.exec(`DELETE FROM tf_job WHERE kind = $1 AND instance_id = 0 AND def_key = $2`, string(JobTimerStart), d.Key); err != nil {
-		return err
-	}
-	if err := l.exec(`DELETE FROM tf_subscription WHERE kind = 'message-start' AND def_key = $1`, d.Key); err != nil {
-		return err
-	}
+	l.write(`DELETE FROM tf_job WHERE kind = $1 AND instance_id = 0 AND def_key = $2`, string(JobTimerStart), d.Key)
+	l.write(`DELETE FROM tf_subscription WHERE kind = 'message-start' AND def_key = $1`, d.Key)
 	for _, el := range d.model.TimerStarts {
 		var data jobData
 		td := el.Event.Timer

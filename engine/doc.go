@@ -37,19 +37,28 @@
 //
 // # The core decides, storage commits
 //
-// Each command (start, complete a task, correlate, run a job, …) loads the
-// instance it touches into a unit of work, lets the core — a pure function
-// of state and command, with no storage of its own — move the tokens until
-// every one waits or ends, and applies the net changes (runtime rows,
-// history, jobs, outbox events) in one transaction of the tenant's
-// storage. A command therefore commits once, whatever it ran through: a
-// process from start to end through Go handlers costs one commit. On
-// PostgreSQL the whole apply step is one statement.
+// Each command (start, complete a task, correlate, run a job, …) reads the
+// instance it touches into a unit of work, in short read-only
+// transactions; lets the core — which moves the tokens until every one
+// waits or ends, with no storage of its own — decide with no transaction
+// open and no row locked, Go handlers included; and applies the net
+// changes (runtime rows, history, jobs, outbox events) in one short
+// transaction of the tenant's storage. A command therefore commits once,
+// whatever it ran through: a process from start to end through Go
+// handlers costs one commit. On PostgreSQL the whole apply step is one
+// statement. A slow handler costs its own command that time, and nothing
+// else: no other command, instance or tenant waits for it.
 //
-// Rows carry revisions. Of two commands racing on one instance, one wins;
-// the other is retried from scratch while a retry can succeed (it re-reads
-// the state), and otherwise fails with [ErrConflict]: of concurrent
-// completions of one task exactly one succeeds.
+// Rows carry revisions, checked when the changes are applied (optimistic
+// concurrency). Of two commands racing on one instance, one wins; the
+// other runs again from scratch while a retry can succeed (it re-reads the
+// state, and re-runs its handlers), and otherwise fails with
+// [ErrConflict]: of concurrent completions of one task exactly one
+// succeeds.
+//
+// A command has a budget ([Options.MaxSteps], [Options.MaxRows]): a loop
+// without a wait state, or a multi-instance over a huge collection, fails
+// with [ErrStepBudget] naming the element instead of growing without bound.
 //
 // A start by key uses the latest version of the key as storage has it at
 // that moment, including a version another node deployed a millisecond
@@ -60,10 +69,12 @@
 //
 // A service task names a topic (camunda:type="external" camunda:topic, or
 // zeebe:taskDefinition type in Camunda 8 models). A topic with a [Handler]
-// registered through [Engine.RegisterHandler] runs in-process, inside the
-// transaction of the step that reached it, bounded by
-// [Options.HandlerTimeout]: what it sets commits with the step, and an error
-// rolls the step back (a [*BPMNError] is thrown as a BPMN error instead).
+// registered through [Engine.RegisterHandler] runs in-process, as part of
+// the command that reached it but with no transaction open, bounded by
+// [Options.HandlerTimeout]: what it sets commits with the command, and an
+// error fails the command (a [*BPMNError] is thrown as a BPMN error
+// instead). A command that loses a race runs again, handlers included:
+// handlers run at least once per commit, so make their effects idempotent.
 // With camunda:asyncBefore the handler runs later, in a job, with retries.
 // A topic without a handler becomes an external task that workers fetch
 // with [Engine.FetchAndLock] — in this program, in another one, or over the

@@ -41,6 +41,16 @@ type Options struct {
 	// MaxCommandRetries bounds the retries of a command that lost a race
 	// with another on the same instance. Default 8.
 	MaxCommandRetries int
+	// MaxSteps bounds the element steps of one command (a token entering,
+	// completing or leaving an element is a step). A loop without a wait
+	// state, or a parallel multi-instance with more instances than this,
+	// fails the command with ErrStepBudget naming the element, and becomes
+	// an incident when it runs in a job. Default 10,000.
+	MaxSteps int
+	// MaxRows bounds the rows one command creates (tokens, variables,
+	// history, events, …), with the same effect as MaxSteps. It keeps the
+	// memory of one command bounded. Default 100,000.
+	MaxRows int
 }
 
 func (o Options) withDefaults(src *datasource.Sources) Options {
@@ -61,6 +71,12 @@ func (o Options) withDefaults(src *datasource.Sources) Options {
 	}
 	if o.MaxCommandRetries <= 0 {
 		o.MaxCommandRetries = 8
+	}
+	if o.MaxSteps <= 0 {
+		o.MaxSteps = DefaultMaxSteps
+	}
+	if o.MaxRows <= 0 {
+		o.MaxRows = DefaultMaxRows
 	}
 	return o
 }
@@ -131,83 +147,100 @@ func (e *Engine) handler(topic string) Handler {
 // when a tenant is dropped.
 func (e *Engine) ForgetTenant(tenant string) { e.ids.Forget(tenant) }
 
-// txEnv is the core's view of the engine inside one transaction.
-type txEnv struct {
-	e   *Engine
-	tx  *datasource.Tx
-	ctx context.Context
+// engineEnv is the core's view of the engine during one command:
+// definitions (from the per-tenant cache, read on a miss in a short read
+// transaction of the command's loader), handlers and limits.
+type engineEnv struct {
+	e *Engine
+	l *loader
 }
 
-func (t txEnv) handler(topic string) Handler  { return t.e.handler(topic) }
-func (t txEnv) handlerTimeout() time.Duration { return t.e.opts.HandlerTimeout }
-func (t txEnv) defaultRetries() int           { return t.e.opts.DefaultRetries }
-func (t txEnv) latestDefinition(ctx context.Context, key string) (*deployed, error) {
-	return t.e.latestTx(ctx, t.tx, key)
+func (v engineEnv) handler(topic string) Handler  { return v.e.handler(topic) }
+func (v engineEnv) handlerTimeout() time.Duration { return v.e.opts.HandlerTimeout }
+func (v engineEnv) defaultRetries() int           { return v.e.opts.DefaultRetries }
+func (v engineEnv) maxSteps() int                 { return v.e.opts.MaxSteps }
+func (v engineEnv) latestDefinition(_ context.Context, key string) (*deployed, error) {
+	return v.e.latestForStart(v.l, key, true)
 }
-func (t txEnv) definitionByID(ctx context.Context, id int64) (*deployed, error) {
-	return t.e.definitionByIDTx(ctx, t.tx, id)
+func (v engineEnv) definitionByID(_ context.Context, id int64) (*deployed, error) {
+	return v.e.definitionByIDRead(v.l, id)
 }
 
-// command runs fn in one transaction of the tenant in ctx with a fresh unit
-// of work, applies the unit, commits, and signals what the commit created.
-// A command that lost a race on an instance (ErrConflict) is retried from
-// scratch, re-reading state; a command whose ID block ran dry is retried
-// after a refill outside the transaction.
+// definitionByIDRead is definitionByIDTx in a read transaction of l.
+func (e *Engine) definitionByIDRead(l *loader, id int64) (d *deployed, err error) {
+	err = l.read(func(tx *datasource.Tx) error {
+		d, err = e.definitionByIDTx(l.ctx, tx, id)
+		return err
+	})
+	return d, err
+}
+
+// newUnit returns a command's unit of work at now, with its loader and
+// core. IDs come from the tenant's ID blocks; a block that runs dry is
+// refilled on the spot in a short transaction of its own, which is safe
+// because no transaction is open while a command decides.
+func (e *Engine) newUnit(ctx context.Context, tenant string, now time.Time) (*core, *loader) {
+	u := &uow{tenant: tenant, now: now, nowMS: now.UnixMilli(), maxRows: e.opts.MaxRows,
+		newID: func() (int64, error) {
+			if id, ok := e.ids.TryNext(tenant); ok {
+				return id, nil
+			}
+			return e.ids.Next(ctx)
+		}}
+	l := &loader{ctx: ctx, e: e, u: u}
+	u.loadInstance = l.load
+	return &core{uow: u, ctx: ctx, env: engineEnv{e: e, l: l}}, l
+}
+
+// command runs fn — which reads what it needs through the loader, each
+// read a short read-only transaction, and decides through the core, Go
+// handlers included — with no transaction open, then applies the unit in
+// one short transaction with revision checks, commits, and signals what the
+// commit created. A command that lost a race (ErrConflict: another commit
+// changed what it read) runs again from scratch, re-reading state and
+// re-running its handlers; handlers are therefore called at least once per
+// committed command, not exactly once.
 func (e *Engine) command(ctx context.Context, fn func(c *core, l *loader) error) (*uow, error) {
 	tenant, err := security.MustTenant(ctx)
 	if err != nil {
 		return nil, err
 	}
-	need := int64(64)
 	for attempt := 0; ; attempt++ {
-		if e.ids.Available(tenant) < need {
-			if err := e.ids.Ensure(ctx, need); err != nil {
-				return nil, err
-			}
+		c, l := e.newUnit(ctx, tenant, e.now())
+		err := fn(c, l)
+		if err == nil {
+			err = c.uow.err
 		}
-		var u *uow
-		err := e.ds.InTx(ctx, func(tx *datasource.Tx) (err error) {
-			now := e.clock.Now().UTC().Truncate(time.Millisecond)
-			u = &uow{tenant: tenant, now: now, nowMS: now.UnixMilli(),
-				newID: func() (int64, bool) { return e.ids.TryNext(tenant) }}
-			l := &loader{ctx: ctx, e: e, tx: tx, u: u}
-			u.loadInstance = l.load
-			c := &core{uow: u, ctx: ctx, env: txEnv{e: e, tx: tx, ctx: ctx}}
-			defer func() {
-				if r := recover(); r != nil {
-					if r == errOutOfIDs {
-						err = errOutOfIDs
-						return
-					}
-					panic(r)
-				}
-			}()
-			if err := fn(c, l); err != nil {
-				return err
-			}
-			return l.apply()
-		})
+		if err == nil {
+			err = e.ds.InTx(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, l) })
+		}
 		switch {
 		case err == nil:
 			e.commits.Add(1)
-			e.afterCommit(tenant, u)
-			return u, nil
-		case errors.Is(err, errOutOfIDs) && attempt < e.opts.MaxCommandRetries:
-			need *= 4
-			continue
+			e.afterCommit(tenant, c.uow)
+			return c.uow, nil
 		case errors.Is(err, errStaleDefinition) && attempt < e.opts.MaxCommandRetries:
 			continue // planned on a replaced version: plan again, reading it
 		case errors.Is(err, ErrConflict) && attempt < e.opts.MaxCommandRetries && retryable(err):
-			t := time.NewTimer(time.Duration(rand.IntN(5*(attempt+1))+1) * time.Millisecond)
-			select {
-			case <-t.C:
-			case <-ctx.Done():
-				t.Stop()
-				return nil, ctx.Err()
+			if err := e.backoff(ctx, attempt); err != nil {
+				return nil, err
 			}
 			continue
 		}
 		return nil, err
+	}
+}
+
+// backoff waits a little before a command's next attempt, longer with each
+// attempt, so commands racing on one instance spread out.
+func (e *Engine) backoff(ctx context.Context, attempt int) error {
+	t := time.NewTimer(time.Duration(rand.IntN(5*(attempt+1))+1) * time.Millisecond)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

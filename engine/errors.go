@@ -53,9 +53,18 @@ func (e *BPMNError) Error() string {
 	return fmt.Sprintf("BPMN error %s: %s", e.Code, e.Message)
 }
 
-// errOutOfIDs aborts a transaction whose ID block ran dry; the engine tops
-// the block up outside the transaction and retries.
-var errOutOfIDs = errors.New("ID block exhausted")
+// ErrStepBudget: a command needed more element steps or created more rows
+// than Options.MaxSteps or Options.MaxRows allow, almost always a loop
+// without a wait state or a multi-instance over a huge collection. The
+// error names the element; it also matches ErrInvalid. In a job it opens
+// an incident at once, since running it again would loop again.
+var ErrStepBudget = errors.New("step budget exceeded")
+
+// The budgets of a command when Options leave them unset.
+const (
+	DefaultMaxSteps = 10_000
+	DefaultMaxRows  = 100_000
+)
 
 func notFound(what string, id any) error { return fmt.Errorf("%w: %s %v", ErrNotFound, what, id) }
 

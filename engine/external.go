@@ -170,7 +170,9 @@ func (e *Engine) taskVariables(ctx context.Context, tx *datasource.Tx, instanceI
 // externalTask loads an external task's instance and returns the task.
 func (e *Engine) externalTask(l *loader, id int64) (*extTaskRow, error) {
 	var instanceID int64
-	if err := l.tx.GetContext(l.ctx, &instanceID, `SELECT instance_id FROM tf_external_task WHERE id = $1`, id); err != nil {
+	if err := l.read(func(tx *datasource.Tx) error {
+		return tx.GetContext(l.ctx, &instanceID, `SELECT instance_id FROM tf_external_task WHERE id = $1`, id)
+	}); err != nil {
 		if isNoRows(err) {
 			return nil, final(notFound("external task", id))
 		}

@@ -6,11 +6,20 @@ import (
 )
 
 // Handler serves a service-task topic inside the engine, like a delegate:
-// it runs within the transaction of the step that reached the task (or of
-// the job, when the task is asynchronous), with a timeout. Read variables
-// with task.Variable, write them with task.Set. Return a *BPMNError to throw
-// a BPMN error; any other error fails the step (and, in a job, counts as a
-// failed attempt).
+// it runs as part of the command that reached the task (or of the job, when
+// the task is asynchronous), with a timeout and with no transaction open
+// and no row locked, so a slow handler delays its own command only. Read
+// variables with task.Variable, write them with task.Set: they commit with
+// the command. Return a *BPMNError to throw a BPMN error; any other error
+// fails the command (and, in a job, counts as a failed attempt).
+//
+// Handlers run at least once, not exactly once: a command whose commit
+// loses a race with another command on the same instance runs again from
+// the new state, and calls its handlers again. Make a handler's outside
+// effects idempotent (an idempotency key from task.InstanceID and
+// task.ElementID), or use an external task, which a worker completes once.
+// Handlers of parallel branches may run concurrently: a Handler must be
+// safe for concurrent use.
 //
 // A topic without a handler becomes an external task for REST workers: one
 // binding, two kinds of worker.

@@ -64,15 +64,16 @@ func prefixed(prefix, cols string) string {
 	return strings.Join(parts, ", ")
 }
 
-// errNotRun marks a job of a batch that was not attempted (its ID block ran
-// dry); ExecuteJobs runs it again itself.
-var errNotRun = errors.New("job not run")
-
-// ExecuteJobs runs a batch of jobs the caller acquired, in one transaction
-// with a savepoint per job, so a batch costs one commit. A job whose lock is
-// no longer (owner, revision) gets ErrLockLost and changes nothing. A job
-// that fails is rolled back to its savepoint and its failure recorded in the
-// same transaction (retries decrease with backoff; an incident at zero).
+// ExecuteJobs runs a batch of jobs the caller acquired. Each job is decided
+// on its own unit of work (its instance read in a short read transaction,
+// Go handlers run with no transaction open), and then every job's outcome
+// commits in one transaction, so a batch costs one commit. A job that fails
+// commits its failure instead (retries decrease with backoff; an incident
+// at zero, or at once for a job that ran out of its step budget). Every
+// job's row is fenced by the revision its lock was acquired at: a job
+// another node took over meanwhile gets ErrLockLost and changes nothing.
+// When the batch's commit fails (one job raced a command on its instance),
+// each job commits on its own, deciding again the ones that conflicted.
 // now is the time the jobs run at (tests control it).
 func (e *Engine) ExecuteJobs(ctx context.Context, owner string, jobs []*Job, now time.Time) []JobResult {
 	results := make([]JobResult, len(jobs))
@@ -86,280 +87,153 @@ func (e *Engine) ExecuteJobs(ctx context.Context, owner string, jobs []*Job, now
 		}
 		return results
 	}
+	now = now.UTC().Truncate(time.Millisecond)
+	loaders := make([]*loader, len(jobs))
 	for i, j := range jobs {
 		if j.Tenant != "" && j.Tenant != tenant {
 			results[i].Err = fmt.Errorf("%w: job %d belongs to tenant %s", ErrWrongTenant, j.ID, j.Tenant)
+			continue
+		}
+		loaders[i], results[i].Err = e.decideJob(ctx, tenant, owner, j, now)
+	}
+	var batch []*loader
+	for _, l := range loaders {
+		if l != nil {
+			batch = append(batch, l)
 		}
 	}
-	now = now.UTC().Truncate(time.Millisecond)
-	if err := e.ids.Ensure(ctx, int64(64*len(jobs))); err != nil {
-		for i := range results {
-			results[i].Err = err
-		}
-		return results
-	}
-	var units []*uow
-	if len(jobs) > 1 {
-		units, err = e.runJobsTogether(ctx, owner, jobs, results, now)
-	}
-	if len(jobs) == 1 || errors.Is(err, errRunApart) {
-		err = e.ds.InTx(ctx, func(tx *datasource.Tx) error {
-			units = units[:0]
-			return e.runJobsApart(ctx, tx, owner, jobs, results, now, &units)
-		})
-	}
-	if err != nil {
-		for i := range results {
-			if results[i].Err == nil || errors.Is(results[i].Err, errNotRun) {
-				results[i].Err = err
+	if len(batch) > 0 {
+		err = e.ds.InTx(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, batch...) })
+		if err == nil {
+			e.commits.Add(1)
+		} else {
+			// Commit each job on its own: one conflict must not cost the
+			// others their run.
+			for i, j := range jobs {
+				if loaders[i] == nil {
+					continue
+				}
+				loaders[i], results[i].Err = e.commitJob(ctx, tenant, owner, j, now, loaders[i], results[i].Err)
 			}
 		}
-		return results
 	}
-	e.commits.Add(1)
 	var next time.Time
-	for _, u := range units {
-		e.afterCommit(tenant, u)
-		if !u.earliestJob.IsZero() && (next.IsZero() || u.earliestJob.Before(next)) {
-			next = u.earliestJob
+	for _, l := range loaders {
+		if l == nil {
+			continue
+		}
+		e.afterCommit(tenant, l.u)
+		if due := l.u.earliestJob; !due.IsZero() && (next.IsZero() || due.Before(next)) {
+			next = due
 		}
 	}
-	var again []*Job
-	var idx []int
 	for i := range results {
 		results[i].NextDue = next
-		if errors.Is(results[i].Err, errNotRun) {
-			again = append(again, jobs[i])
-			idx = append(idx, i)
-		}
-	}
-	if len(again) > 0 {
-		// Their ID block ran dry mid-batch: refill (outside the
-		// transaction) and run them again.
-		if err := e.ids.Ensure(ctx, int64(1000*len(again))); err == nil {
-			for k, r := range e.ExecuteJobs(ctx, owner, again, now) {
-				results[idx[k]] = r
-			}
-		}
 	}
 	return results
 }
 
-// errRunApart ends the optimistic pass of a batch: a job in it did not
-// simply succeed, so the batch runs again job by job.
-var errRunApart = errors.New("engine: run the batch job by job")
+// commitJob commits one decided job alone; when its commit conflicts, it
+// decides the job again, up to the command retry limit. It returns the
+// loader that committed (nil when none did) and the job's result.
+func (e *Engine) commitJob(ctx context.Context, tenant, owner string, j *Job, now time.Time, l *loader, jobErr error) (*loader, error) {
+	for attempt := 0; ; attempt++ {
+		err := e.ds.InTx(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, l) })
+		if err == nil {
+			e.commits.Add(1)
+			return l, jobErr
+		}
+		if !errors.Is(err, ErrConflict) || attempt >= e.opts.MaxCommandRetries {
+			return nil, err
+		}
+		if err := e.backoff(ctx, attempt); err != nil {
+			return nil, err
+		}
+		if l, jobErr = e.decideJob(ctx, tenant, owner, j, now); l == nil {
+			return nil, jobErr
+		}
+	}
+}
 
-// fences are job rows read and locked for a batch, by ID.
-type fences map[int64]*jobCols
+// decideJob runs one fenced job on a unit of its own and returns the
+// loader to commit: the job's effects, or, when it failed, the failure
+// recorded on a fresh unit (then with the job's error). It returns no
+// loader when there is nothing to commit (ErrLockLost, or storage failed).
+func (e *Engine) decideJob(ctx context.Context, tenant, owner string, j *Job, now time.Time) (*loader, error) {
+	l, row, err := e.jobUnit(ctx, tenant, owner, j, now)
+	if err != nil {
+		return nil, err
+	}
+	jobErr := runJob(l, row)
+	if jobErr == nil {
+		return l, nil
+	}
+	fl, row, err := e.jobUnit(ctx, tenant, owner, j, now)
+	if err != nil {
+		return nil, err
+	}
+	fc := &core{uow: fl.u, ctx: ctx, env: engineEnv{e: e, l: fl}}
+	fc.failJob(row, jobErr, "", errors.Is(jobErr, ErrStepBudget))
+	if fl.u.err != nil {
+		return nil, fl.u.err
+	}
+	return fl, jobErr
+}
 
-// runJobsTogether is the fast path of a batch: the jobs' rows are read and
-// locked in one statement and every job runs without a savepoint of its
-// own. It commits only if every job succeeded; otherwise it rolls back and
-// returns errRunApart (handlers of the jobs before the one that failed ran
-// once more than their effects: job delivery is at-least-once anyway).
-func (e *Engine) runJobsTogether(ctx context.Context, owner string, jobs []*Job, results []JobResult, now time.Time) ([]*uow, error) {
-	var units []*uow
-	err := e.ds.InTx(ctx, func(tx *datasource.Tx) error {
-		units = units[:0]
-		pre, err := e.lockJobs(ctx, tx, jobs)
-		if err != nil {
+// runJob runs a job on its unit; a panic in the core or a handler is the
+// job's error.
+func runJob(l *loader, row *jobRow) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("job %d panicked: %v\n%s", row.ID, r, debug.Stack())
+		}
+	}()
+	c := &core{uow: l.u, ctx: l.ctx, env: engineEnv{e: l.e, l: l}}
+	if err := c.runJob(row); err != nil {
+		return err
+	}
+	return l.u.err
+}
+
+// jobUnit reads a job and its instance into a new unit, and checks that
+// owner still holds the job's lock as acquired (its revision): otherwise
+// ErrLockLost. The commit checks the revision again.
+func (e *Engine) jobUnit(ctx context.Context, tenant, owner string, j *Job, now time.Time) (*loader, *jobRow, error) {
+	c, l := e.newUnit(ctx, tenant, now)
+	var jc jobCols
+	err := l.read(func(tx *datasource.Tx) error {
+		if err := tx.GetContext(ctx, &jc, `SELECT `+jobColumns+` FROM tf_job WHERE id = $1`, j.ID); err != nil {
+			if isNoRows(err) {
+				return fmt.Errorf("%w: job %d no longer exists", ErrLockLost, j.ID)
+			}
 			return err
 		}
-		for i, j := range jobs {
-			if results[i].Err != nil {
-				return errRunApart
-			}
-			u, err := e.runJob(ctx, tx, owner, j, now, pre)
-			if err != nil {
-				return errRunApart
-			}
-			units = append(units, u)
+		if jc.LockOwner != owner || jc.Revision != j.Revision {
+			return fmt.Errorf("%w: job %d is now held by %q at revision %d", ErrLockLost, j.ID, jc.LockOwner, jc.Revision)
+		}
+		if jc.InstanceID != 0 {
+			_, err := l.loadTx(tx, jc.InstanceID)
+			return err
 		}
 		return nil
 	})
-	return units, err
-}
-
-// lockJobs reads and locks the rows of jobs in one statement.
-func (e *Engine) lockJobs(ctx context.Context, tx *datasource.Tx, jobs []*Job) (fences, error) {
-	args := make([]any, len(jobs))
-	marks := make([]string, len(jobs))
-	for i, j := range jobs {
-		args[i] = j.ID
-		marks[i] = "$" + strconv.Itoa(i+1)
-	}
-	q := `SELECT ` + jobColumns + ` FROM tf_job WHERE id IN (` + strings.Join(marks, ", ") + `)`
-	if tx.Dialect() == datasource.Postgres {
-		q += ` FOR UPDATE`
-	}
-	var rows []*jobCols
-	if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
-		return nil, err
-	}
-	pre := make(fences, len(rows))
-	for _, r := range rows {
-		pre[r.ID] = r
-	}
-	return pre, nil
-}
-
-// runJobsApart runs a batch's jobs each in a savepoint of its own, so a
-// failing job is recorded as failed and the others commit.
-func (e *Engine) runJobsApart(ctx context.Context, tx *datasource.Tx, owner string, jobs []*Job, results []JobResult, now time.Time, units *[]*uow) error {
-	for i, j := range jobs {
-		if results[i].Err != nil && !errors.Is(results[i].Err, errNotRun) {
-			continue
-		}
-		results[i].Err = nil
-		sp := "tf_job_" + strconv.Itoa(i)
-		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
-			return err
-		}
-		var u *uow
-		var err error
-		for attempt := 0; attempt < 3; attempt++ {
-			u, err = e.runJob(ctx, tx, owner, j, now, nil)
-			if !errors.Is(err, ErrConflict) {
-				break
-			}
-			if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+sp); rerr != nil {
-				return rerr
-			}
-		}
-		if err == nil {
-			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
-				return err
-			}
-			*units = append(*units, u)
-			continue
-		}
-		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+sp); rerr != nil {
-			return rerr
-		}
-		switch {
-		case errors.Is(err, ErrLockLost):
-			results[i].Err = ErrLockLost
-		case errors.Is(err, errOutOfIDs):
-			results[i].Err = errNotRun
-		default:
-			fu, ferr := e.recordJobFailure(ctx, tx, owner, j, err, "", now)
-			if ferr != nil {
-				return ferr
-			}
-			results[i].Err = err
-			if fu != nil {
-				*units = append(*units, fu)
-			}
-		}
-		if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+sp); err != nil {
-			return err
-		}
-	}
-
-	return nil
-}
-
-// fenced loads a job row and checks that owner still holds the lock
-// acquired at revision.
-func (e *Engine) fenced(ctx context.Context, tx *datasource.Tx, owner string, j *Job, pre fences) (*jobCols, error) {
-	if pre != nil {
-		jc := pre[j.ID]
-		if jc == nil {
-			return nil, fmt.Errorf("%w: job %d no longer exists", ErrLockLost, j.ID)
-		}
-		if jc.LockOwner != owner || jc.Revision != j.Revision {
-			return nil, fmt.Errorf("%w: job %d is now held by %q at revision %d", ErrLockLost, j.ID, jc.LockOwner, jc.Revision)
-		}
-		return jc, nil
-	}
-	q := `SELECT ` + jobColumns + ` FROM tf_job WHERE id = $1`
-	if tx.Dialect() == datasource.Postgres {
-		q += ` FOR UPDATE`
-	}
-	var jc jobCols
-	if err := tx.GetContext(ctx, &jc, q, j.ID); err != nil {
-		if isNoRows(err) {
-			return nil, fmt.Errorf("%w: job %d no longer exists", ErrLockLost, j.ID)
-		}
-		return nil, err
-	}
-	if jc.LockOwner != owner || jc.Revision != j.Revision {
-		return nil, fmt.Errorf("%w: job %d is now held by %q at revision %d", ErrLockLost, j.ID, jc.LockOwner, jc.Revision)
-	}
-	return &jc, nil
-}
-
-// jobUnit prepares a unit of work holding a fenced job (and its instance).
-func (e *Engine) jobUnit(ctx context.Context, tx *datasource.Tx, owner string, j *Job, now time.Time, pre fences) (*core, *loader, *jobRow, error) {
-	jc, err := e.fenced(ctx, tx, owner, j, pre)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	tenant := tx.Tenant()
-	u := &uow{tenant: tenant, now: now, nowMS: now.UnixMilli(), newID: func() (int64, bool) { return e.ids.TryNext(tenant) }}
-	l := &loader{ctx: ctx, e: e, tx: tx, u: u}
-	u.loadInstance = l.load
-	c := &core{uow: u, ctx: ctx, env: txEnv{e: e, tx: tx, ctx: ctx}}
-	var row *jobRow
-	if jc.InstanceID != 0 {
-		if _, err := l.load(jc.InstanceID); err != nil {
-			return nil, nil, nil, err
-		}
-		for _, r := range u.jobs {
-			if r.ID == j.ID {
-				row = r
-			}
-		}
-	}
-	if row == nil {
-		row = jc.row(tenant)
-		u.jobs = append(u.jobs, row)
-	}
-	return c, l, row, nil
-}
-
-// runJob performs one fenced job inside the batch transaction.
-func (e *Engine) runJob(ctx context.Context, tx *datasource.Tx, owner string, j *Job, now time.Time, pre fences) (u *uow, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if r == errOutOfIDs {
-				err = errOutOfIDs
-				return
-			}
-			err = fmt.Errorf("job %d panicked: %v\n%s", j.ID, r, debug.Stack())
-		}
-	}()
-	c, l, row, err := e.jobUnit(ctx, tx, owner, j, now, pre)
-	if err != nil {
-		return nil, err
-	}
-	if err := c.runJob(row); err != nil {
-		return nil, err
-	}
-	if err := l.apply(); err != nil {
-		return nil, err
-	}
-	return c.uow, nil
-}
-
-// recordJobFailure writes a failed attempt (retries, backoff, incident) in
-// the caller's transaction.
-func (e *Engine) recordJobFailure(ctx context.Context, tx *datasource.Tx, owner string, j *Job, cause error, stack string, now time.Time) (*uow, error) {
-	c, l, row, err := e.jobUnit(ctx, tx, owner, j, now, nil)
-	if errors.Is(err, ErrLockLost) || errors.Is(err, ErrNotFound) {
-		return nil, nil
+	if errors.Is(err, ErrLockLost) || errors.Is(err, ErrNotFound) && jc.ID != 0 {
+		return nil, nil, ErrLockLost
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	if stack == "" {
-		stack = cause.Error()
+	for _, r := range c.jobs {
+		if r.ID == j.ID {
+			if r.Revision != jc.Revision {
+				return nil, nil, ErrLockLost // moved between the two reads
+			}
+			return l, r, nil
+		}
 	}
-	c.failJob(row, cause, stack)
-	if err := l.apply(); err != nil {
-		return nil, err
-	}
-	return c.uow, nil
+	row := jc.row(tenant)
+	c.jobs = append(c.jobs, row)
+	return l, row, nil
 }
 
 // FailJob records a failure that happened outside ExecuteJobs (a panic or
@@ -377,20 +251,27 @@ func (e *Engine) FailJob(ctx context.Context, p *FailJobParams) error {
 	if p.Job.Tenant != "" && p.Job.Tenant != tenant {
 		return fmt.Errorf("%w: job %d belongs to tenant %s", ErrWrongTenant, p.Job.ID, p.Job.Tenant)
 	}
-	var u *uow
-	err = e.ds.InTx(ctx, func(tx *datasource.Tx) error {
-		var err error
-		u, err = e.recordJobFailure(ctx, tx, p.Owner, p.Job, p.Err, "", p.Now.UTC().Truncate(time.Millisecond))
-		if err == nil && u == nil {
-			return ErrLockLost
+	now := p.Now.UTC().Truncate(time.Millisecond)
+	for attempt := 0; ; attempt++ {
+		l, row, err := e.jobUnit(ctx, tenant, p.Owner, p.Job, now)
+		if err != nil {
+			return err
 		}
-		return err
-	})
-	if err != nil {
-		return err
+		c := &core{uow: l.u, ctx: ctx, env: engineEnv{e: e, l: l}}
+		c.failJob(row, p.Err, "", false)
+		if l.u.err != nil {
+			return l.u.err
+		}
+		err = e.ds.InTx(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, l) })
+		if err == nil {
+			e.commits.Add(1)
+			e.afterCommit(tenant, l.u)
+			return nil
+		}
+		if !errors.Is(err, ErrConflict) || attempt >= e.opts.MaxCommandRetries {
+			return err
+		}
 	}
-	e.afterCommit(tenant, u)
-	return nil
 }
 
 // RenewJobLocks extends the locks owner holds on the jobs; it returns the
@@ -478,17 +359,23 @@ func (e *Engine) SetJobRetries(ctx context.Context, job Ref, retries int) error 
 	}
 	_, err := e.command(ctx, func(c *core, l *loader) error {
 		var jc jobCols
-		if err := l.tx.GetContext(ctx, &jc, `SELECT `+jobColumns+` FROM tf_job WHERE id = $1`, job.ID); err != nil {
-			if isNoRows(err) {
-				return final(notFound("job", job.ID))
-			}
-			return err
-		}
 		var row *jobRow
-		if jc.InstanceID != 0 {
-			if _, err := l.load(jc.InstanceID); err != nil {
+		if err := l.read(func(tx *datasource.Tx) error {
+			if err := tx.GetContext(ctx, &jc, `SELECT `+jobColumns+` FROM tf_job WHERE id = $1`, job.ID); err != nil {
+				if isNoRows(err) {
+					return final(notFound("job", job.ID))
+				}
 				return err
 			}
+			if jc.InstanceID != 0 {
+				_, err := l.loadTx(tx, jc.InstanceID)
+				return err
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+		if jc.InstanceID != 0 {
 			for _, r := range c.jobs {
 				if r.ID == job.ID {
 					row = r

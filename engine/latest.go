@@ -24,7 +24,13 @@ func (e *Engine) latestForStart(l *loader, key string, cached bool) (*deployed, 
 	tenant := l.u.tenant
 	if cached {
 		if d, ok := e.defs.Get(tenant, latestKey(key)); ok {
+			for _, g := range l.guards {
+				if g.latest == key {
+					return d, nil // checked once per command
+				}
+			}
 			l.guards = append(l.guards, guard{
+				latest: key,
 				expr: `EXISTS (SELECT 1 FROM tf_definition WHERE id = $1 AND suspended = FALSE
 					AND version = (SELECT MAX(version) FROM tf_definition WHERE def_key = $2))`,
 				args: []any{d.ID, key},
@@ -36,7 +42,12 @@ func (e *Engine) latestForStart(l *loader, key string, cached bool) (*deployed, 
 			return d, nil
 		}
 	}
-	d, err := e.latestTx(l.ctx, l.tx, key)
+	var d *deployed
+	err := l.read(func(tx *datasource.Tx) error {
+		var err error
+		d, err = e.latestTx(l.ctx, tx, key)
+		return err
+	})
 	if err != nil {
 		return nil, err
 	}

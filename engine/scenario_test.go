@@ -405,20 +405,3 @@ func contains(s string, parts ...string) bool {
 	}
 	return true
 }
-
-// eventually re-evaluates cond until it holds or the deadline passes. It
-// is for reads whose visibility depends on other transactions committing
-// (the outbox hides events of transactions newer than the oldest one still
-// running, in any database of the server).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		<-tick.C
-	}
-}

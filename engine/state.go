@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"time"
 
 	"github.com/tenantflow/tenantflow/engine/model"
@@ -186,7 +187,15 @@ type uow struct {
 	tenant string
 	now    time.Time
 	nowMS  int64
-	newID  func() (int64, bool)
+	newID  func() (int64, error)
+
+	// err is the first error of something that cannot fail on the spot
+	// (an ID block that could not be refilled, the row budget): the core
+	// stops at its next step and the command fails with it.
+	err error
+	// rows counts the IDs handed out, one per row created; maxRows bounds
+	// them.
+	rows, maxRows int
 
 	instances []*instance
 	execs     []*execution
@@ -214,10 +223,24 @@ type uow struct {
 	definitionsNew bool
 }
 
+// id returns a new ID for a row the command creates. When none can be had,
+// or the command created more rows than its budget, it records the error
+// (the core stops at its next step) and returns 0: the unit is never
+// applied then.
 func (u *uow) id() int64 {
-	id, ok := u.newID()
-	if !ok {
-		panic(errOutOfIDs) // recovered by the command runner
+	if u.err != nil {
+		return 0
+	}
+	if u.rows++; u.maxRows > 0 && u.rows > u.maxRows {
+		u.err = fmt.Errorf("%w: %w: the command created more than %d rows; a model that creates this much in one step "+
+			"(a multi-instance over a large collection, a loop without a wait state) needs a wait state or smaller batches, "+
+			"or raise Options.MaxRows", ErrInvalid, ErrStepBudget, u.maxRows)
+		return 0
+	}
+	id, err := u.newID()
+	if err != nil {
+		u.err = fmt.Errorf("new ID: %w", err)
+		return 0
 	}
 	return id
 }

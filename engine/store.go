@@ -309,36 +309,61 @@ func (r *actCols) public(tenant string) ActivityInstance {
 		CalledInstanceID: r.CalledID, Canceled: r.Canceled, StartedAt: timeOf(r.StartedAt), EndedAt: timeOfNull(r.EndedAt)}
 }
 
-// loader brings instances into a unit of work within one transaction.
+// loader reads the rows a command needs into its unit of work. Each read
+// is a short read-only transaction of its own: no transaction stays open
+// while the core decides or a Go handler runs, and no row is locked. Rows
+// carry revisions that apply checks, so a command that read state another
+// commit changed meanwhile fails its commit and runs again.
 type loader struct {
 	ctx context.Context
 	e   *Engine
-	tx  *datasource.Tx
 	u   *uow
 
-	// During apply, statements are collected in pending and sent by
-	// flush: on PostgreSQL as one statement (see apply.go).
-	deferring bool
-	pending   []part
-	guards    []guard
+	// pre are statements a command writes beside its unit (a deployment's
+	// rows), and guards conditions it was planned on; apply sends both.
+	pre    []part
+	guards []guard
 }
 
-// load reads an active instance and everything it holds. On PostgreSQL the
-// instance row is locked, so concurrent commands on one instance queue
-// instead of conflicting.
+// write queues a statement the command writes beside its unit.
+func (l *loader) write(q string, args ...any) {
+	l.pre = append(l.pre, part{sql: q, args: args, want: -1})
+}
+
+// insert queues a multi-row INSERT the command writes beside its unit.
+func (l *loader) insert(b *batch) {
+	if b.rows > 0 {
+		l.pre = append(l.pre, part{batch: b, want: -1})
+	}
+}
+
+// read runs fn in a short read-only transaction of the tenant.
+func (l *loader) read(fn func(tx *datasource.Tx) error) error { return l.e.ds.InReadTx(l.ctx, fn) }
+
+// load reads an active instance and everything it holds, in one read
+// transaction.
 func (l *loader) load(id int64) (*instance, error) {
 	for _, i := range l.u.instances {
 		if i.ID == id {
 			return i, nil
 		}
 	}
-	ctx, tx, u := l.ctx, l.tx, l.u
-	q := instanceSelect + ` WHERE id = $1`
-	if tx.Dialect() == datasource.Postgres {
-		q += ` FOR UPDATE`
+	var inst *instance
+	err := l.read(func(tx *datasource.Tx) error {
+		var err error
+		inst, err = l.loadTx(tx, id)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return inst, nil
+}
+
+func (l *loader) loadTx(tx *datasource.Tx, id int64) (*instance, error) {
+	ctx, u := l.ctx, l.u
 	var ic instanceCols
-	if err := tx.GetContext(ctx, &ic, q, id); err != nil {
+	if err := tx.GetContext(ctx, &ic, instanceSelect+` WHERE id = $1`, id); err != nil {
 		if err == sql.ErrNoRows {
 			return nil, notFound("process instance", id)
 		}
@@ -453,6 +478,10 @@ func (l *loader) load(id int64) (*instance, error) {
 
 // ---- applying ----
 
+// outboxChunk bounds the rows of one outbox INSERT, so that the first
+// one always fits in the statement that moves the clock (maxArgs).
+const outboxChunk = 2000
+
 // columnList splits a column constant written over several lines.
 func columnList(cols string) []string {
 	parts := strings.Split(cols, ",")
@@ -484,19 +513,11 @@ func (b *batch) add(vals ...any) {
 	b.rows++
 }
 
-func (b *batch) exec(l *loader) error {
-	if b.rows == 0 {
-		return nil
+// exec queues the INSERT in the apply step.
+func (b *batch) exec(a *applier) {
+	if b.rows > 0 {
+		a.pending = append(a.pending, part{batch: b, want: -1})
 	}
-	if l.deferring {
-		l.pending = append(l.pending, part{batch: b, want: -1})
-		return nil
-	}
-	_, err := l.tx.ExecContext(l.ctx, b.sql(1), b.args...)
-	if err != nil {
-		return fmt.Errorf("insert into %s: %w", b.table, err)
-	}
-	return nil
 }
 
 // sql renders the INSERT with placeholders numbered from first.
@@ -544,35 +565,20 @@ func (b *batch) appendSQL(q []byte, first int) []byte {
 	return q
 }
 
-// exec runs one statement of the apply step.
-func (l *loader) exec(q string, args ...any) error {
-	if l.deferring {
-		l.pending = append(l.pending, part{sql: q, args: args, want: -1})
-		return nil
-	}
-	_, err := l.tx.ExecContext(l.ctx, q, args...)
-	return err
+// exec queues one statement of the apply step.
+func (a *applier) exec(q string, args ...any) {
+	a.pending = append(a.pending, part{sql: q, args: args, want: -1})
 }
 
-// execOne runs an UPDATE that must hit exactly one row, or ErrConflict.
-func (l *loader) execOne(what string, q string, args ...any) error {
-	if l.deferring {
-		l.pending = append(l.pending, part{sql: q, args: args, want: 1, what: what})
-		return nil
-	}
-	res, err := l.tx.ExecContext(l.ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return fmt.Errorf("%w: %s was changed concurrently", ErrConflict, what)
-	}
-	return nil
+// execOne queues an UPDATE or DELETE that must hit exactly one row, or the
+// apply step fails with ErrConflict.
+func (a *applier) execOne(what string, q string, args ...any) {
+	a.pending = append(a.pending, part{sql: q, args: args, want: 1, what: what})
 }
 
-func deleteIDs(l *loader, table, col string, ids []int64) error {
+func deleteIDs(a *applier, table, col string, ids []int64) {
 	if len(ids) == 0 {
-		return nil
+		return
 	}
 	var q strings.Builder
 	q.WriteString("DELETE FROM " + table + " WHERE " + col + " IN (")
@@ -585,26 +591,16 @@ func deleteIDs(l *loader, table, col string, ids []int64) error {
 		args[i] = id
 	}
 	q.WriteString(")")
-	return l.exec(q.String(), args...)
+	a.exec(q.String(), args...)
 }
 
-// apply writes the net changes of the unit: new rows inserted, changed rows
-// updated (fenced by revisions), deleted rows removed, history and events
-// appended. Instances that were loaded move their revision, so a command
-// that raced another on the same instance fails with ErrConflict.
-func (l *loader) apply() error {
-	l.deferring, l.pending = true, l.pending[:0]
-	err := l.collect()
-	l.deferring = false
-	if err != nil {
-		return err
-	}
-	return l.flush()
-}
-
-// collect turns the unit's net changes into the statements of apply.
-func (l *loader) collect() error {
-	u := l.u
+// collect turns a unit's net changes into statements of the apply step:
+// new rows inserted, changed rows updated (fenced by revisions), deleted
+// rows removed, history appended; its events wait for flush, which numbers
+// every unit's events from one move of the outbox clock. Instances that
+// were loaded move their revision, so a command that raced another on the
+// same instance fails with ErrConflict.
+func (a *applier) collect(u *uow) error {
 	for _, inst := range u.instances {
 		inst.holds = u.computeHolds(inst)
 	}
@@ -618,17 +614,13 @@ func (l *loader) collect() error {
 				i.superExec, i.StartActivityID, i.EndActivityID, i.StartUserID, i.DeleteReason, i.holds, msOf(i.StartedAt),
 				nullMS(i.EndedAt), 1)
 		case i.loaded != 0:
-			if err := l.execOne(fmt.Sprintf("process instance %d", i.ID), `UPDATE tf_instance SET state = $1, suspended = $2,
+			a.execOne(fmt.Sprintf("process instance %d", i.ID), `UPDATE tf_instance SET state = $1, suspended = $2,
 				end_activity = $3, delete_reason = $4, holds = $5, ended_at = $6, business_key = $7, revision = revision + 1
 				WHERE id = $8 AND revision = $9`, string(i.State), i.Suspended, i.EndActivityID, i.DeleteReason, i.holds,
-				nullMS(i.EndedAt), i.BusinessKey, i.ID, i.loaded); err != nil {
-				return err
-			}
+				nullMS(i.EndedAt), i.BusinessKey, i.ID, i.loaded)
 		}
 	}
-	if err := ins.exec(l); err != nil {
-		return err
-	}
+	ins.exec(a)
 
 	ex := &batch{table: "tf_execution", cols: []string{"id", "instance_id", "parent_id", "element_id", "state", "is_scope",
 		"activity_instance_id", "flags", "data", "created_at"}}
@@ -643,47 +635,29 @@ func (l *loader) collect() error {
 		case rowNew:
 			ex.add(x.id, x.instanceID, x.parentID, x.elementID(), string(x.state), x.scope, x.actID, x.flags, data, x.createdAt)
 		case rowDirty:
-			if err := l.exec(`UPDATE tf_execution SET element_id = $1, state = $2, is_scope = $3, activity_instance_id = $4,
-				flags = $5, data = $6 WHERE id = $7`, x.elementID(), string(x.state), x.scope, x.actID, x.flags, data, x.id); err != nil {
-				return err
-			}
+			a.exec(`UPDATE tf_execution SET element_id = $1, state = $2, is_scope = $3, activity_instance_id = $4,
+				flags = $5, data = $6 WHERE id = $7`, x.elementID(), string(x.state), x.scope, x.actID, x.flags, data, x.id)
 		case rowGone:
 			gone = append(gone, x.id)
 		}
 	}
-	if err := ex.exec(l); err != nil {
-		return err
-	}
-	if err := deleteIDs(l, "tf_execution", "id", gone); err != nil {
-		return err
-	}
+	ex.exec(a)
+	deleteIDs(a, "tf_execution", "id", gone)
 
-	if err := l.applyVariables(); err != nil {
+	if err := a.applyVariables(u); err != nil {
 		return err
 	}
-	if err := l.applyTasks(); err != nil {
-		return err
-	}
-	if err := l.applyExternalTasks(); err != nil {
-		return err
-	}
-	if err := l.applyJobs(); err != nil {
-		return err
-	}
-	if err := l.applySubs(); err != nil {
-		return err
-	}
-	if err := l.applyIncidents(); err != nil {
-		return err
-	}
-	if err := l.applyActivities(); err != nil {
-		return err
-	}
-	return l.appendEvents()
+	a.applyTasks(u)
+	a.applyExternalTasks(u)
+	a.applyJobs(u)
+	a.applySubs(u)
+	a.applyIncidents(u)
+	a.applyActivities(u)
+	a.events = append(a.events, u.events...)
+	return nil
 }
 
-func (l *loader) applyVariables() error {
-	u := l.u
+func (a *applier) applyVariables(u *uow) error {
 	ins := &batch{table: "tf_variable", cols: []string{"scope_id", "name", "instance_id", "type", "text_value", "long_value", "double_value", "revision"}}
 	for _, v := range u.vars {
 		s, err := v.val.encode()
@@ -694,19 +668,13 @@ func (l *loader) applyVariables() error {
 		case rowNew:
 			ins.add(v.scopeID, v.name, v.instanceID, string(v.val.Type), s.text, s.long, s.double, v.rev)
 		case rowDirty:
-			if err := l.exec(`UPDATE tf_variable SET type = $1, text_value = $2, long_value = $3, double_value = $4, revision = $5
-				WHERE scope_id = $6 AND name = $7`, string(v.val.Type), s.text, s.long, s.double, v.rev, v.scopeID, v.name); err != nil {
-				return err
-			}
+			a.exec(`UPDATE tf_variable SET type = $1, text_value = $2, long_value = $3, double_value = $4, revision = $5
+				WHERE scope_id = $6 AND name = $7`, string(v.val.Type), s.text, s.long, s.double, v.rev, v.scopeID, v.name)
 		case rowGone:
-			if err := l.exec(`DELETE FROM tf_variable WHERE scope_id = $1 AND name = $2`, v.scopeID, v.name); err != nil {
-				return err
-			}
+			a.exec(`DELETE FROM tf_variable WHERE scope_id = $1 AND name = $2`, v.scopeID, v.name)
 		}
 	}
-	if err := ins.exec(l); err != nil {
-		return err
-	}
+	ins.exec(a)
 	upd := &batch{table: "tf_variable_update", cols: []string{"id", "instance_id", "scope_id", "name", "type", "text_value",
 		"long_value", "double_value", "revision", "element_id", "task_id", "at"}}
 	for _, vu := range u.varUpdates {
@@ -716,36 +684,34 @@ func (l *loader) applyVariables() error {
 		}
 		upd.add(vu.ID, vu.InstanceID, vu.ScopeID, vu.Name, string(vu.Value.Type), s.text, s.long, s.double, vu.Revision, vu.ElementID, vu.TaskID, msOf(vu.At))
 	}
-	return upd.exec(l)
+	upd.exec(a)
+	return nil
 }
 
-func (l *loader) applyTasks() error {
+func (a *applier) applyTasks(u *uow) {
 	ins := &batch{table: "tf_task", cols: []string{"id", "instance_id", "execution_id", "definition_id", "def_key", "element_id",
 		"name", "assignee", "candidate_users", "candidate_groups", "priority", "form_key", "due_at", "follow_up_at", "state",
 		"suspended", "delete_reason", "created_at", "ended_at", "revision"}}
-	for _, t := range l.u.tasks {
+	for _, t := range u.tasks {
 		switch t.op {
 		case rowNew:
 			ins.add(t.ID, t.InstanceID, t.ExecutionID, t.DefinitionID, t.DefinitionKey, t.ElementID, t.Name, t.Assignee,
 				joinList(t.CandidateUsers), joinList(t.CandidateGroups), t.Priority, t.FormKey, nullMS(t.Due), nullMS(t.FollowUp),
 				string(t.State), t.Suspended, t.DeleteReason, msOf(t.CreatedAt), nullMS(t.EndedAt), t.Revision)
 		case rowDirty:
-			if err := l.execOne(fmt.Sprintf("task %d", t.ID), `UPDATE tf_task SET assignee = $1, state = $2, delete_reason = $3,
+			a.execOne(fmt.Sprintf("task %d", t.ID), `UPDATE tf_task SET assignee = $1, state = $2, delete_reason = $3,
 				ended_at = $4, suspended = $5, revision = revision + 1 WHERE id = $6 AND revision = $7`,
-				t.Assignee, string(t.State), t.DeleteReason, nullMS(t.EndedAt), t.Suspended, t.ID, t.Revision); err != nil {
-				return err
-			}
+				t.Assignee, string(t.State), t.DeleteReason, nullMS(t.EndedAt), t.Suspended, t.ID, t.Revision)
 		}
 	}
-	return ins.exec(l)
+	ins.exec(a)
 }
 
-func (l *loader) applyExternalTasks() error {
+func (a *applier) applyExternalTasks(u *uow) {
 	ins := &batch{table: "tf_external_task", cols: []string{"id", "instance_id", "execution_id", "definition_id", "def_key",
 		"element_id", "topic", "business_key", "worker_id", "lock_expires_at", "retries", "error_message", "error_details",
 		"priority", "suspended", "created_at", "revision"}}
-	var gone []int64
-	for _, t := range l.u.extTasks {
+	for _, t := range u.extTasks {
 		var retries any
 		if t.Retries != nil {
 			retries = *t.Retries
@@ -755,26 +721,20 @@ func (l *loader) applyExternalTasks() error {
 			ins.add(t.ID, t.InstanceID, t.ExecutionID, t.DefinitionID, t.DefinitionKey, t.ElementID, t.Topic, t.BusinessKey,
 				t.WorkerID, msOf(t.LockExpiresAt), retries, t.ErrorMessage, t.ErrorDetails, t.Priority, t.Suspended, msOf(t.CreatedAt), t.Revision)
 		case rowDirty:
-			if err := l.execOne(fmt.Sprintf("external task %d", t.ID), `UPDATE tf_external_task SET worker_id = $1,
+			a.execOne(fmt.Sprintf("external task %d", t.ID), `UPDATE tf_external_task SET worker_id = $1,
 				lock_expires_at = $2, retries = $3, error_message = $4, error_details = $5, suspended = $6, priority = $7,
 				revision = revision + 1 WHERE id = $8 AND revision = $9`, t.WorkerID, msOf(t.LockExpiresAt), retries,
-				t.ErrorMessage, t.ErrorDetails, t.Suspended, t.Priority, t.ID, t.Revision); err != nil {
-				return err
-			}
+				t.ErrorMessage, t.ErrorDetails, t.Suspended, t.Priority, t.ID, t.Revision)
 		case rowGone:
-			gone = append(gone, t.ID)
+			a.execOne(fmt.Sprintf("external task %d", t.ID), `DELETE FROM tf_external_task WHERE id = $1 AND revision = $2`, t.ID, t.Revision)
 		}
 	}
-	if err := ins.exec(l); err != nil {
-		return err
-	}
-	return deleteIDs(l, "tf_external_task", "id", gone)
+	ins.exec(a)
 }
 
-func (l *loader) applyJobs() error {
+func (a *applier) applyJobs(u *uow) {
 	ins := &batch{table: "tf_job", cols: columnList(jobColumns)}
-	var gone []int64
-	for _, j := range l.u.jobs {
+	for _, j := range u.jobs {
 		data := ""
 		if j.data != (jobData{}) {
 			b, _ := json.Marshal(j.data)
@@ -785,26 +745,23 @@ func (l *loader) applyJobs() error {
 			ins.add(j.ID, string(j.Kind), j.InstanceID, j.executionID, j.definitionID, j.defKey, j.ElementID, msOf(j.DueAt),
 				j.Priority, j.Retries, j.LockOwner, msOf(j.LockExpiresAt), j.ErrorMessage, j.excStack, data, j.Suspended, j.createdAt, j.Revision)
 		case rowDirty:
-			if err := l.execOne(fmt.Sprintf("job %d", j.ID), `UPDATE tf_job SET due_at = $1, retries = $2, lock_owner = $3,
+			a.execOne(fmt.Sprintf("job %d", j.ID), `UPDATE tf_job SET due_at = $1, retries = $2, lock_owner = $3,
 				lock_expires_at = $4, exception_message = $5, exception_stack = $6, data = $7, suspended = $8,
 				revision = revision + 1 WHERE id = $9 AND revision = $10`, msOf(j.DueAt), j.Retries, j.LockOwner,
-				msOf(j.LockExpiresAt), j.ErrorMessage, j.excStack, data, j.Suspended, j.ID, j.Revision); err != nil {
-				return err
-			}
+				msOf(j.LockExpiresAt), j.ErrorMessage, j.excStack, data, j.Suspended, j.ID, j.Revision)
 		case rowGone:
-			gone = append(gone, j.ID)
+			// Fenced like an update: a job another node acquired since it
+			// was read (its revision moved) is not deleted under it.
+			a.execOne(fmt.Sprintf("job %d", j.ID), `DELETE FROM tf_job WHERE id = $1 AND revision = $2`, j.ID, j.Revision)
 		}
 	}
-	if err := ins.exec(l); err != nil {
-		return err
-	}
-	return deleteIDs(l, "tf_job", "id", gone)
+	ins.exec(a)
 }
 
-func (l *loader) applySubs() error {
+func (a *applier) applySubs(u *uow) {
 	ins := &batch{table: "tf_subscription", cols: []string{"id", "kind", "name", "instance_id", "execution_id", "definition_id", "def_key", "element_id", "created_at"}}
 	var gone []int64
-	for _, s := range l.u.subs {
+	for _, s := range u.subs {
 		switch s.op {
 		case rowNew:
 			ins.add(s.id, s.kind, s.name, s.instanceID, s.executionID, s.definitionID, s.defKey, s.elementID, s.createdAt)
@@ -812,64 +769,54 @@ func (l *loader) applySubs() error {
 			gone = append(gone, s.id)
 		}
 	}
-	if err := ins.exec(l); err != nil {
-		return err
-	}
-	return deleteIDs(l, "tf_subscription", "id", gone)
+	ins.exec(a)
+	deleteIDs(a, "tf_subscription", "id", gone)
 }
 
-func (l *loader) applyIncidents() error {
+func (a *applier) applyIncidents(u *uow) {
 	ins := &batch{table: "tf_incident", cols: []string{"id", "type", "instance_id", "execution_id", "definition_id", "def_key",
 		"element_id", "job_id", "external_task_id", "message", "state", "created_at", "ended_at"}}
-	for _, i := range l.u.incidents {
+	for _, i := range u.incidents {
 		switch i.op {
 		case rowNew:
 			ins.add(i.ID, string(i.Type), i.InstanceID, i.ExecutionID, i.DefinitionID, i.DefinitionKey, i.ElementID, i.JobID,
 				i.ExternalTaskID, i.Message, i.State, msOf(i.CreatedAt), nullMS(i.EndedAt))
 		case rowDirty:
-			if err := l.exec(`UPDATE tf_incident SET state = $1, ended_at = $2 WHERE id = $3`, i.State, nullMS(i.EndedAt), i.ID); err != nil {
-				return err
-			}
+			a.exec(`UPDATE tf_incident SET state = $1, ended_at = $2 WHERE id = $3`, i.State, nullMS(i.EndedAt), i.ID)
 		}
 	}
-	return ins.exec(l)
+	ins.exec(a)
 }
 
-func (l *loader) applyActivities() error {
+func (a *applier) applyActivities(u *uow) {
 	ins := &batch{table: "tf_activity", cols: []string{"id", "instance_id", "execution_id", "parent_id", "definition_id",
 		"element_id", "element_type", "name", "task_id", "called_instance_id", "canceled", "started_at", "ended_at"}}
-	for _, a := range l.u.acts {
-		switch a.op {
+	for _, r := range u.acts {
+		switch r.op {
 		case rowNew:
-			ins.add(a.ID, a.InstanceID, a.ExecutionID, a.ParentID, a.DefinitionID, a.ElementID, a.ElementType, a.Name,
-				a.TaskID, a.CalledInstanceID, a.Canceled, msOf(a.StartedAt), nullMS(a.EndedAt))
+			ins.add(r.ID, r.InstanceID, r.ExecutionID, r.ParentID, r.DefinitionID, r.ElementID, r.ElementType, r.Name,
+				r.TaskID, r.CalledInstanceID, r.Canceled, msOf(r.StartedAt), nullMS(r.EndedAt))
 		case rowDirty:
-			if err := l.exec(`UPDATE tf_activity SET ended_at = $1, canceled = $2, task_id = $3, called_instance_id = $4 WHERE id = $5`,
-				nullMS(a.EndedAt), a.Canceled, a.TaskID, a.CalledInstanceID, a.ID); err != nil {
-				return err
-			}
+			a.exec(`UPDATE tf_activity SET ended_at = $1, canceled = $2, task_id = $3, called_instance_id = $4 WHERE id = $5`,
+				nullMS(r.EndedAt), r.Canceled, r.TaskID, r.CalledInstanceID, r.ID)
 		}
 	}
-	return ins.exec(l)
+	ins.exec(a)
 }
 
-// outboxChunk bounds the rows of one outbox INSERT, so that the first
-// one always fits in the statement that moves the clock (maxArgs).
-const outboxChunk = 2000
-
-// appendEvents moves the commit clock by the number of events and inserts
-// them numbered from it (see the outbox migration for why). It runs in
-// apply's collect step only.
-func (l *loader) appendEvents() error {
-	events := l.u.events
+// appendEvents moves the commit clock by the number of events of every
+// unit collected and inserts them numbered from it (see the outbox
+// migration for why).
+func (a *applier) appendEvents() {
+	events := a.events
 	if len(events) == 0 {
-		return nil
+		return
 	}
 	clock := part{sql: `UPDATE tf_outbox_clock SET last = last + $1`, args: []any{len(events)}, want: -1, clock: true}
-	if l.tx.Dialect() == datasource.Postgres {
+	if a.tx.Dialect() == datasource.Postgres {
 		clock.sql += ` RETURNING last`
 	}
-	l.pending = append(l.pending, clock)
+	a.pending = append(a.pending, clock)
 	for start := 0; start < len(events); start += outboxChunk {
 		chunk := events[start:min(start+outboxChunk, len(events))]
 		ev := &batch{table: "tf_outbox", cols: []string{"id", "type", "at", "instance_id", "business_key", "definition_id",
@@ -879,9 +826,6 @@ func (l *loader) appendEvents() error {
 			ev.add(e.ID, string(e.Type), msOf(e.Time), e.InstanceID, e.BusinessKey, e.DefinitionID, e.DefinitionKey,
 				e.ElementID, e.ElementType, e.TaskID, string(e.Data))
 		}
-		if err := ev.exec(l); err != nil {
-			return err
-		}
+		ev.exec(a)
 	}
-	return nil
 }
