@@ -3,28 +3,15 @@ package engine
 import (
 	"context"
 	"fmt"
+	"github.com/tenantflow/tenantflow/engine/core"
 	"time"
 
 	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/security"
 )
 
-// Ref names an object of one tenant. IDs repeat across tenants by design,
-// so a Ref taken from an entity (task.Ref(), instance.Ref()) carries the
-// entity's tenant, and a call made in another tenant's context refuses it
-// with ErrWrongTenant instead of reading that tenant's row with the same ID.
-// IDRef builds a Ref for an ID already known to belong to the context's
-// tenant (an ID from a request of that tenant).
-type Ref struct {
-	Tenant string
-	ID     int64
-}
-
-// IDRef is a Ref to an ID in the tenant of the context it is used in.
-func IDRef(id int64) Ref { return Ref{ID: id} }
-
-// check refuses a Ref of another tenant.
-func (r Ref) check(ctx context.Context) error {
+// checkRef refuses a Ref of another tenant than the context's.
+func checkRef(ctx context.Context, r Ref) error {
 	tenant, err := security.MustTenant(ctx)
 	if err != nil {
 		return err
@@ -35,30 +22,9 @@ func (r Ref) check(ctx context.Context) error {
 	return nil
 }
 
-// Ref returns a reference to the instance.
-func (p *ProcessInstance) Ref() Ref { return Ref{p.Tenant, p.ID} }
-
-// Ref returns a reference to the definition.
-func (d *ProcessDefinition) Ref() Ref { return Ref{d.Tenant, d.ID} }
-
-// Ref returns a reference to the task.
-func (t *Task) Ref() Ref { return Ref{t.Tenant, t.ID} }
-
-// Ref returns a reference to the external task.
-func (t *ExternalTask) Ref() Ref { return Ref{t.Tenant, t.ID} }
-
-// Ref returns a reference to the job.
-func (j *Job) Ref() Ref { return Ref{j.Tenant, j.ID} }
-
-// Ref returns a reference to the incident.
-func (i *Incident) Ref() Ref { return Ref{i.Tenant, i.ID} }
-
-// Ref returns a reference to the deployment.
-func (d *Deployment) Ref() Ref { return Ref{d.Tenant, d.ID} }
-
 // mergeVars combines untyped (inferred) and typed variables; typed win.
 func mergeVars(untyped map[string]any, typed map[string]Value) (map[string]Value, error) {
-	out, err := typedVars(untyped)
+	out, err := core.TypedVars(untyped)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +32,7 @@ func mergeVars(untyped map[string]any, typed map[string]Value) (map[string]Value
 		out = make(map[string]Value, len(typed))
 	}
 	for k, v := range typed {
-		if err := validateVarName(k); err != nil {
+		if err := core.ValidateVarName(k); err != nil {
 			return nil, err
 		}
 		out[k] = v
@@ -101,9 +67,9 @@ type StartParams struct {
 // service-task handler.
 func (e *Engine) StartInstance(ctx context.Context, p *StartParams) (*ProcessInstance, error) {
 	if p == nil || (p.DefinitionKey == "") == (p.Definition.ID == 0) {
-		return nil, invalid("set exactly one of DefinitionKey and Definition")
+		return nil, core.Invalidf("set exactly one of DefinitionKey and Definition")
 	}
-	if err := p.Definition.check(ctx); err != nil {
+	if err := checkRef(ctx, p.Definition); err != nil {
 		return nil, err
 	}
 	vars, err := mergeVars(p.Variables, p.TypedVariables)
@@ -112,8 +78,8 @@ func (e *Engine) StartInstance(ctx context.Context, p *StartParams) (*ProcessIns
 	}
 	var out ProcessInstance
 	attempts := 0
-	_, err = e.command(ctx, func(c *core, l *loader) error {
-		var def *deployed
+	_, err = e.command(ctx, func(c *core.Executor, l *loader) error {
+		var def *core.Deployed
 		var err error
 		attempts++
 		if p.DefinitionKey != "" {
@@ -126,16 +92,16 @@ func (e *Engine) StartInstance(ctx context.Context, p *StartParams) (*ProcessIns
 		if err != nil {
 			return final(err)
 		}
-		inst, err := c.startInstance(def, p.BusinessKey, vars, nil, p.StartUser, nil)
+		inst, err := c.StartInstance(def, p.BusinessKey, vars, nil, p.StartUser, nil)
 		if err != nil {
 			return final(err)
 		}
-		if err := c.run(); err != nil {
+		if err := c.Run(); err != nil {
 			return err
 		}
 		out = inst.ProcessInstance
 		if p.ReturnVariables {
-			out.Variables = c.processVariables(inst.ID)
+			out.Variables = c.ProcessVariables(inst.ID)
 		}
 		return nil
 	})
@@ -143,18 +109,6 @@ func (e *Engine) StartInstance(ctx context.Context, p *StartParams) (*ProcessIns
 		return nil, err
 	}
 	return &out, nil
-}
-
-// processVariables returns an instance's process-scope variables as they
-// stand in the unit.
-func (c *core) processVariables(instanceID int64) map[string]Value {
-	out := map[string]Value{}
-	for _, v := range c.vars {
-		if v.instanceID == instanceID && v.scopeID == instanceID && alive(v.op) {
-			out[v.name] = v.val
-		}
-	}
-	return out
 }
 
 // CompleteTaskParams describes the completion of a user task.
@@ -178,7 +132,7 @@ type CompleteTaskParams struct {
 // Errors: ErrNoTenant, ErrWrongTenant, ErrNotFound, ErrConflict (already
 // completed or deleted), ErrSuspended, ErrInvalid.
 func (e *Engine) CompleteTask(ctx context.Context, task Ref, p *CompleteTaskParams) (map[string]Value, error) {
-	if err := task.check(ctx); err != nil {
+	if err := checkRef(ctx, task); err != nil {
 		return nil, err
 	}
 	if p == nil {
@@ -189,19 +143,19 @@ func (e *Engine) CompleteTask(ctx context.Context, task Ref, p *CompleteTaskPara
 		return nil, err
 	}
 	var result map[string]Value
-	_, err = e.command(ctx, func(c *core, l *loader) error {
+	_, err = e.command(ctx, func(c *core.Executor, l *loader) error {
 		t, err := e.openTask(l, task.ID)
 		if err != nil {
 			return err
 		}
-		if err := c.completeTask(t, vars, p.Local, p.User); err != nil {
+		if err := c.CompleteTask(t, vars, p.Local, p.User); err != nil {
 			return err
 		}
-		if err := c.run(); err != nil {
+		if err := c.Run(); err != nil {
 			return err
 		}
 		if p.ReturnVariables {
-			result = c.processVariables(t.InstanceID)
+			result = c.ProcessVariables(t.InstanceID)
 		}
 		return nil
 	})
@@ -209,7 +163,7 @@ func (e *Engine) CompleteTask(ctx context.Context, task Ref, p *CompleteTaskPara
 }
 
 // openTask loads a task's instance and returns the task, open.
-func (e *Engine) openTask(l *loader, id int64) (*taskRow, error) {
+func (e *Engine) openTask(l *loader, id int64) (*core.TaskRow, error) {
 	var r struct {
 		InstanceID int64  `db:"instance_id"`
 		State      string `db:"state"`
@@ -218,7 +172,7 @@ func (e *Engine) openTask(l *loader, id int64) (*taskRow, error) {
 		return tx.GetContext(l.ctx, &r, `SELECT instance_id, state FROM tf_task WHERE id = $1`, id)
 	}); err != nil {
 		if isNoRows(err) {
-			return nil, final(notFound("task", id))
+			return nil, final(core.NotFound("task", id))
 		}
 		return nil, err
 	}
@@ -228,7 +182,7 @@ func (e *Engine) openTask(l *loader, id int64) (*taskRow, error) {
 	if _, err := l.load(r.InstanceID); err != nil {
 		return nil, err
 	}
-	for _, t := range l.u.tasks {
+	for _, t := range l.u.Tasks {
 		if t.ID == id && t.State == TaskCreated {
 			return t, nil
 		}
@@ -241,7 +195,7 @@ func (e *Engine) openTask(l *loader, id int64) (*taskRow, error) {
 // someone else is ErrConflict (use SetAssignee to reassign).
 func (e *Engine) ClaimTask(ctx context.Context, task Ref, user string) error {
 	if user == "" {
-		return invalid("claim needs a user ID")
+		return core.Invalidf("claim needs a user ID")
 	}
 	return e.assign(ctx, task, user, true)
 }
@@ -257,10 +211,10 @@ func (e *Engine) SetAssignee(ctx context.Context, task Ref, user string) error {
 }
 
 func (e *Engine) assign(ctx context.Context, task Ref, user string, claim bool) error {
-	if err := task.check(ctx); err != nil {
+	if err := checkRef(ctx, task); err != nil {
 		return err
 	}
-	_, err := e.command(ctx, func(c *core, l *loader) error {
+	_, err := e.command(ctx, func(c *core.Executor, l *loader) error {
 		t, err := e.openTask(l, task.ID)
 		if err != nil {
 			return err
@@ -271,12 +225,7 @@ func (e *Engine) assign(ctx context.Context, task Ref, user string, claim bool) 
 		if t.Assignee == user {
 			return nil
 		}
-		t.Assignee = user
-		touch(&t.op)
-		x := c.exec(t.ExecutionID)
-		if x != nil {
-			c.event(x.inst, EventTaskAssigned, x.el, t.ID, taskData(t))
-		}
+		c.AssignTask(t, user)
 		return nil
 	})
 	return err
@@ -319,21 +268,21 @@ type CorrelationResult struct {
 // than one match without All), ErrNoTenant, ErrWrongTenant, ErrInvalid.
 func (e *Engine) CorrelateMessage(ctx context.Context, p *CorrelateParams) ([]*CorrelationResult, error) {
 	if p == nil || p.MessageName == "" {
-		return nil, invalid("a message needs a name")
+		return nil, core.Invalidf("a message needs a name")
 	}
-	if err := p.Instance.check(ctx); err != nil {
+	if err := checkRef(ctx, p.Instance); err != nil {
 		return nil, err
 	}
 	vars, err := mergeVars(p.Variables, p.TypedVariables)
 	if err != nil {
 		return nil, err
 	}
-	keys, err := typedVars(p.CorrelationKeys)
+	keys, err := core.TypedVars(p.CorrelationKeys)
 	if err != nil {
 		return nil, err
 	}
 	var results []*CorrelationResult
-	_, err = e.command(ctx, func(c *core, l *loader) error {
+	_, err = e.command(ctx, func(c *core.Executor, l *loader) error {
 		results = nil
 		var subs []subCols
 		q := subSelect + ` WHERE kind = 'message' AND name = $1`
@@ -345,7 +294,7 @@ func (e *Engine) CorrelateMessage(ctx context.Context, p *CorrelateParams) ([]*C
 		if err := l.read(func(tx *datasource.Tx) error { return tx.SelectContext(ctx, &subs, q+` ORDER BY id`, args...) }); err != nil {
 			return err
 		}
-		var matched []*subRow
+		var matched []*core.SubRow
 		for _, s := range subs {
 			inst, err := l.load(s.InstanceID)
 			if err != nil {
@@ -357,8 +306,8 @@ func (e *Engine) CorrelateMessage(ctx context.Context, p *CorrelateParams) ([]*C
 			if !matchesKeys(c, inst, keys) {
 				continue
 			}
-			for _, us := range c.subs {
-				if us.id == s.ID && alive(us.op) {
+			for _, us := range c.Subs {
+				if us.ID == s.ID && core.Alive(us.Op) {
 					matched = append(matched, us)
 				}
 			}
@@ -378,7 +327,7 @@ func (e *Engine) CorrelateMessage(ctx context.Context, p *CorrelateParams) ([]*C
 				if err != nil {
 					return err
 				}
-				inst, err := c.startInstance(def, p.BusinessKey, vars, def.model.Element(s.ElementID), "", nil)
+				inst, err := c.StartInstance(def, p.BusinessKey, vars, def.Model.Element(s.ElementID), "", nil)
 				if err != nil {
 					return final(err)
 				}
@@ -388,7 +337,7 @@ func (e *Engine) CorrelateMessage(ctx context.Context, p *CorrelateParams) ([]*C
 			if len(results) == 0 {
 				return final(fmt.Errorf("%w: no instance waits for message %q with the given keys, and no process starts with it", ErrNoCorrelation, p.MessageName))
 			}
-			return c.run()
+			return c.Run()
 		}
 		if len(matched) == 0 {
 			return final(fmt.Errorf("%w: instance %d does not wait for message %q", ErrNoCorrelation, p.Instance.ID, p.MessageName))
@@ -397,12 +346,12 @@ func (e *Engine) CorrelateMessage(ctx context.Context, p *CorrelateParams) ([]*C
 			return final(fmt.Errorf("%w: %d instances wait for message %q; narrow with a business key or correlation keys, or correlate all", ErrAmbiguousCorrelation, len(matched), p.MessageName))
 		}
 		for _, s := range matched {
-			inst, _ := c.instanceByID(s.instanceID)
-			if err := c.correlate(s, vars); err != nil {
+			inst, _ := c.InstanceByID(s.InstanceID)
+			if err := c.Correlate(s, vars); err != nil {
 				return err
 			}
 			pi := inst.ProcessInstance
-			results = append(results, &CorrelationResult{Type: "Execution", Instance: &pi, ElementID: s.elementID})
+			results = append(results, &CorrelationResult{Type: "Execution", Instance: &pi, ElementID: s.ElementID})
 		}
 		return nil
 	})
@@ -414,10 +363,10 @@ func (e *Engine) CorrelateMessage(ctx context.Context, p *CorrelateParams) ([]*C
 
 // matchesKeys reports whether an instance's process variables have every
 // correlation key's value.
-func matchesKeys(c *core, inst *instance, keys map[string]Value) bool {
+func matchesKeys(c *core.Executor, inst *core.Instance, keys map[string]Value) bool {
 	for name, want := range keys {
-		v := c.variable(inst.ID, name)
-		if v == nil || !looseEqual(v.val, want) {
+		v := c.Variable(inst.ID, name)
+		if v == nil || !looseEqual(v.Val, want) {
 			return false
 		}
 	}
@@ -450,10 +399,10 @@ func number(v any) (float64, bool) {
 // DeleteInstance terminates a running instance: tokens, tasks, jobs and
 // called instances go; history keeps it as terminated with the reason.
 func (e *Engine) DeleteInstance(ctx context.Context, inst Ref, reason string) error {
-	if err := inst.check(ctx); err != nil {
+	if err := checkRef(ctx, inst); err != nil {
 		return err
 	}
-	_, err := e.command(ctx, func(c *core, l *loader) error {
+	_, err := e.command(ctx, func(c *core.Executor, l *loader) error {
 		i, err := l.load(inst.ID)
 		if err != nil {
 			return final(err)
@@ -464,7 +413,7 @@ func (e *Engine) DeleteInstance(ctx context.Context, inst Ref, reason string) er
 		if reason == "" {
 			reason = "deleted"
 		}
-		c.terminateInstance(i, reason)
+		c.TerminateInstance(i, reason)
 		return nil
 	})
 	return err
@@ -480,14 +429,14 @@ type ModifyVariablesParams struct {
 // ModifyVariables sets and deletes process variables of a running
 // instance, in one transaction.
 func (e *Engine) ModifyVariables(ctx context.Context, inst Ref, p *ModifyVariablesParams) error {
-	if err := inst.check(ctx); err != nil {
+	if err := checkRef(ctx, inst); err != nil {
 		return err
 	}
 	vars, err := mergeVars(p.Set, p.SetTyped)
 	if err != nil {
 		return err
 	}
-	_, err = e.command(ctx, func(c *core, l *loader) error {
+	_, err = e.command(ctx, func(c *core.Executor, l *loader) error {
 		i, err := l.load(inst.ID)
 		if err != nil {
 			return final(err)
@@ -495,15 +444,7 @@ func (e *Engine) ModifyVariables(ctx context.Context, inst Ref, p *ModifyVariabl
 		if i.State != InstanceActive {
 			return final(fmt.Errorf("%w: process instance %d has ended; its variables are history", ErrConflict, inst.ID))
 		}
-		i.touched = true
-		for _, name := range sortedKeys(vars) {
-			c.setLocal(i.root, name, vars[name])
-		}
-		for _, name := range p.Deletions {
-			if v := c.variable(i.ID, name); v != nil {
-				drop(&v.op)
-			}
-		}
+		c.ModifyVariables(i, vars, p.Deletions)
 		return nil
 	})
 	return err
@@ -512,10 +453,10 @@ func (e *Engine) ModifyVariables(ctx context.Context, inst Ref, p *ModifyVariabl
 // SuspendInstance suspends (or activates) a running instance: its tasks
 // cannot complete, its jobs and external tasks are not fetched.
 func (e *Engine) SuspendInstance(ctx context.Context, inst Ref, suspended bool) error {
-	if err := inst.check(ctx); err != nil {
+	if err := checkRef(ctx, inst); err != nil {
 		return err
 	}
-	_, err := e.command(ctx, func(c *core, l *loader) error {
+	_, err := e.command(ctx, func(c *core.Executor, l *loader) error {
 		i, err := l.load(inst.ID)
 		if err != nil {
 			return final(err)
@@ -523,26 +464,7 @@ func (e *Engine) SuspendInstance(ctx context.Context, inst Ref, suspended bool) 
 		if i.State != InstanceActive {
 			return final(fmt.Errorf("%w: process instance %d has ended", ErrConflict, inst.ID))
 		}
-		i.Suspended = suspended
-		i.touched = true
-		for _, t := range c.tasks {
-			if t.InstanceID == i.ID && alive(t.op) && t.Suspended != suspended {
-				t.Suspended = suspended
-				touch(&t.op)
-			}
-		}
-		for _, t := range c.extTasks {
-			if t.InstanceID == i.ID && alive(t.op) && t.Suspended != suspended {
-				t.Suspended = suspended
-				touch(&t.op)
-			}
-		}
-		for _, j := range c.jobs {
-			if j.InstanceID == i.ID && alive(j.op) && j.Suspended != suspended {
-				j.Suspended = suspended
-				touch(&j.op)
-			}
-		}
+		c.SuspendInstance(i, suspended)
 		return nil
 	})
 	return err
@@ -552,17 +474,17 @@ func (e *Engine) SuspendInstance(ctx context.Context, inst Ref, suspended bool) 
 // starts from it. With instances set, its running instances are suspended
 // (or activated) too.
 func (e *Engine) SuspendDefinition(ctx context.Context, def Ref, suspended, instances bool) error {
-	if err := def.check(ctx); err != nil {
+	if err := checkRef(ctx, def); err != nil {
 		return err
 	}
 	var ids []int64
-	err := e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+	err := e.write(ctx, func(tx *datasource.Tx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE tf_definition SET suspended = $1 WHERE id = $2`, suspended, def.ID)
 		if err != nil {
 			return err
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
-			return notFound("process definition", def.ID)
+			return core.NotFound("process definition", def.ID)
 		}
 		if instances {
 			return tx.SelectContext(ctx, &ids, `SELECT id FROM tf_instance WHERE definition_id = $1 AND state = 'active' AND suspended <> $2`, def.ID, suspended)

@@ -61,9 +61,12 @@ func openBenchEnv(b *testing.B, kind dstest.Kind) *benchEnv {
 		t.Set("checked", true)
 		return nil
 	})
-	for name, xml := range map[string]string{"straight.bpmn": engine.BenchStraightThrough,
-		"usertask.bpmn": engine.BenchUserTask, "forkjoin.bpmn": engine.BenchForkJoin} {
-		if _, err := e.Deploy(ctx, &engine.DeployParams{Name: "bench", Resources: []engine.Resource{{Name: name, Content: []byte(xml)}}}); err != nil {
+	for _, name := range []string{"bench-straight.bpmn", "bench-usertask.bpmn", "bench-forkjoin.bpmn"} {
+		xml, err := os.ReadFile(filepath.Join("testdata", name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := e.Deploy(ctx, &engine.DeployParams{Name: "bench", Resources: []engine.Resource{{Name: name, Content: xml}}}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/tenantflow/tenantflow/engine/core"
 	"path"
 	"strings"
 
@@ -46,7 +47,7 @@ func isProcessResource(name string) bool {
 // Errors: ErrNoTenant, ErrInvalid, *model.Error.
 func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, error) {
 	if p == nil || len(p.Resources) == 0 {
-		return nil, invalid("a deployment needs at least one resource")
+		return nil, core.Invalidf("a deployment needs at least one resource")
 	}
 	type compiledRes struct {
 		res  Resource
@@ -59,10 +60,10 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 	for _, r := range p.Resources {
 		name := path.Base(strings.ReplaceAll(r.Name, `\`, "/")) // a client may send an absolute path
 		if name == "" || name == "." || name == "/" {
-			return nil, invalid("a resource has no file name")
+			return nil, core.Invalidf("a resource has no file name")
 		}
 		if int64(len(r.Content)) > e.opts.MaxResourceBytes {
-			return nil, invalid("resource %q is %d bytes, more than the limit of %d", name, len(r.Content), e.opts.MaxResourceBytes)
+			return nil, core.Invalidf("resource %q is %d bytes, more than the limit of %d", name, len(r.Content), e.opts.MaxResourceBytes)
 		}
 		sum := sha256.Sum256(r.Content)
 		cr := compiledRes{res: Resource{Name: name, Content: r.Content}, hash: hex.EncodeToString(sum[:])}
@@ -91,8 +92,8 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 	}
 
 	var out *Deployment
-	_, err := e.command(ctx, func(c *core, l *loader) error {
-		out = &Deployment{ID: c.id(), Tenant: c.tenant, Name: p.Name, Source: p.Source, CreatedAt: c.now}
+	_, err := e.command(ctx, func(c *core.Executor, l *loader) error {
+		out = &Deployment{ID: c.NewRowID(), Tenant: c.Tenant, Name: p.Name, Source: p.Source, CreatedAt: c.Now}
 		type newDef struct {
 			cols definitionCols
 			res  string
@@ -117,9 +118,9 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 				} else if !isNoRows(err) {
 					return err
 				}
-				created = append(created, newDef{res: cr.res.Name, m: d, cols: definitionCols{ID: c.id(), Key: d.Key,
+				created = append(created, newDef{res: cr.res.Name, m: d, cols: definitionCols{ID: c.NewRowID(), Key: d.Key,
 					Version: version, Name: d.Name, DeploymentID: out.ID, ResourceName: cr.res.Name, Hash: cr.hash,
-					VersionTag: d.VersionTag, HistoryTTL: d.HistoryTimeToLive.Milliseconds(), CreatedAt: c.nowMS}})
+					VersionTag: d.VersionTag, HistoryTTL: d.HistoryTimeToLive.Milliseconds(), CreatedAt: c.NowMS}})
 			}
 		}
 		if len(created) == 0 && p.ChangedOnly && unchangedDeployment != 0 {
@@ -139,7 +140,7 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 			return nil
 		}
 		l.write(`INSERT INTO tf_deployment (id, name, source, created_at) VALUES ($1, $2, $3, $4)`,
-			out.ID, p.Name, p.Source, c.nowMS)
+			out.ID, p.Name, p.Source, c.NowMS)
 		res := &batch{table: "tf_resource", cols: []string{"deployment_id", "name", "content", "hash"}}
 		for _, cr := range all {
 			res.add(out.ID, cr.res.Name, string(cr.res.Content), cr.hash)
@@ -150,17 +151,17 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 		for _, nd := range created {
 			r := nd.cols
 			defs.add(r.ID, r.Key, r.Version, r.Name, r.DeploymentID, r.ResourceName, r.Hash, r.VersionTag, r.HistoryTTL, false, r.CreatedAt)
-			pd := r.public(c.tenant)
+			pd := r.public(c.Tenant)
 			out.Definitions = append(out.Definitions, &pd)
 		}
 		l.insert(defs)
 		for _, nd := range created {
-			d := &deployed{ProcessDefinition: nd.cols.public(c.tenant), model: nd.m}
+			d := &core.Deployed{ProcessDefinition: nd.cols.public(c.Tenant), Model: nd.m}
 			if err := e.replaceStartEvents(c, l, d); err != nil {
 				return err
 			}
 		}
-		c.definitionsNew = true
+		c.DefinitionsNew = true
 		return nil
 	})
 	if err != nil {
@@ -172,26 +173,26 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 // replaceStartEvents moves the timer and message start events of a key to
 // its new version: the previous version's start jobs and subscriptions go,
 // the new version's are created.
-func (e *Engine) replaceStartEvents(c *core, l *loader, d *deployed) error {
+func (e *Engine) replaceStartEvents(c *core.Executor, l *loader, d *core.Deployed) error {
 	l.write(`DELETE FROM tf_job WHERE kind = $1 AND instance_id = 0 AND def_key = $2`, string(JobTimerStart), d.Key)
 	l.write(`DELETE FROM tf_subscription WHERE kind = 'message-start' AND def_key = $1`, d.Key)
-	for _, el := range d.model.TimerStarts {
-		var data jobData
+	for _, el := range d.Model.TimerStarts {
+		var data core.JobData
 		td := el.Event.Timer
 		sched := td.Static
 		if sched == nil {
-			return invalid("timer start event %q: its definition must not use variables (there are none before the instance starts)", el.ID)
+			return core.Invalidf("timer start event %q: its definition must not use variables (there are none before the instance starts)", el.ID)
 		}
-		due, ok := sched.First(c.now)
+		due, ok := sched.First(c.Now)
 		if !ok {
 			continue
 		}
-		j := c.newJob(JobTimerStart, nil, el, due, data)
-		j.definitionID, j.defKey = d.ID, d.Key
+		j := c.NewJob(JobTimerStart, nil, el, due, data)
+		j.DefinitionID, j.DefKey = d.ID, d.Key
 	}
-	for _, el := range d.model.MessageStarts {
-		c.subs = append(c.subs, &subRow{id: c.id(), kind: "message-start", name: el.Event.Message, definitionID: d.ID,
-			defKey: d.Key, elementID: el.ID, createdAt: c.nowMS, op: rowNew})
+	for _, el := range d.Model.MessageStarts {
+		c.Subs = append(c.Subs, &core.SubRow{ID: c.NewRowID(), Kind: "message-start", Name: el.Event.Message, DefinitionID: d.ID,
+			DefKey: d.Key, ElementID: el.ID, CreatedAt: c.NowMS, Op: core.RowNew})
 	}
 	return nil
 }
@@ -205,7 +206,7 @@ func (e *Engine) deploymentTx(ctx context.Context, tx *datasource.Tx, id int64) 
 	}
 	if err := tx.GetContext(ctx, &r, `SELECT id, name, source, created_at FROM tf_deployment WHERE id = $1`, id); err != nil {
 		if isNoRows(err) {
-			return nil, notFound("deployment", id)
+			return nil, core.NotFound("deployment", id)
 		}
 		return nil, err
 	}

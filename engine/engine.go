@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"github.com/tenantflow/tenantflow/engine/core"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -91,7 +92,7 @@ type Engine struct {
 	ds      *datasource.TenantAwareDataSource
 	signals *datasource.Signals
 	ids     *idgen.Generator
-	defs    *datasource.TenantCache[*deployed]
+	defs    *datasource.TenantCache[*core.Deployed]
 	opts    Options
 	clock   clockwork.Clock
 	log     *slog.Logger
@@ -115,7 +116,7 @@ func New(src *datasource.Sources, opts Options) (*Engine, error) {
 		ds:       src.Tenants,
 		signals:  src.Signals,
 		ids:      idgen.New(src.Tenants, opts.IDBlockSize),
-		defs:     datasource.NewTenantCache[*deployed](src.Caches, "definition"),
+		defs:     datasource.NewTenantCache[*core.Deployed](src.Caches, "definition"),
 		opts:     opts,
 		clock:    opts.Clock,
 		log:      opts.Logger,
@@ -155,19 +156,19 @@ type engineEnv struct {
 	l *loader
 }
 
-func (v engineEnv) handler(topic string) Handler  { return v.e.handler(topic) }
-func (v engineEnv) handlerTimeout() time.Duration { return v.e.opts.HandlerTimeout }
-func (v engineEnv) defaultRetries() int           { return v.e.opts.DefaultRetries }
-func (v engineEnv) maxSteps() int                 { return v.e.opts.MaxSteps }
-func (v engineEnv) latestDefinition(_ context.Context, key string) (*deployed, error) {
+func (v engineEnv) Handler(topic string) Handler  { return v.e.handler(topic) }
+func (v engineEnv) HandlerTimeout() time.Duration { return v.e.opts.HandlerTimeout }
+func (v engineEnv) DefaultRetries() int           { return v.e.opts.DefaultRetries }
+func (v engineEnv) MaxSteps() int                 { return v.e.opts.MaxSteps }
+func (v engineEnv) LatestDefinition(_ context.Context, key string) (*core.Deployed, error) {
 	return v.e.latestForStart(v.l, key, true)
 }
-func (v engineEnv) definitionByID(_ context.Context, id int64) (*deployed, error) {
+func (v engineEnv) DefinitionByID(_ context.Context, id int64) (*core.Deployed, error) {
 	return v.e.definitionByIDRead(v.l, id)
 }
 
 // definitionByIDRead is definitionByIDTx in a read transaction of l.
-func (e *Engine) definitionByIDRead(l *loader, id int64) (d *deployed, err error) {
+func (e *Engine) definitionByIDRead(l *loader, id int64) (d *core.Deployed, err error) {
 	err = l.read(func(tx *datasource.Tx) error {
 		d, err = e.definitionByIDTx(l.ctx, tx, id)
 		return err
@@ -179,17 +180,17 @@ func (e *Engine) definitionByIDRead(l *loader, id int64) (d *deployed, err error
 // core. IDs come from the tenant's ID blocks; a block that runs dry is
 // refilled on the spot in a short transaction of its own, which is safe
 // because no transaction is open while a command decides.
-func (e *Engine) newUnit(ctx context.Context, tenant string, now time.Time) (*core, *loader) {
-	u := &uow{tenant: tenant, now: now, nowMS: now.UnixMilli(), maxRows: e.opts.MaxRows,
-		newID: func() (int64, error) {
+func (e *Engine) newUnit(ctx context.Context, tenant string, now time.Time) (*core.Executor, *loader) {
+	u := &core.Unit{Tenant: tenant, Now: now, NowMS: now.UnixMilli(), MaxRows: e.opts.MaxRows,
+		NewID: func() (int64, error) {
 			if id, ok := e.ids.TryNext(tenant); ok {
 				return id, nil
 			}
 			return e.ids.Next(ctx)
 		}}
 	l := &loader{ctx: ctx, e: e, u: u}
-	u.loadInstance = l.load
-	return &core{uow: u, ctx: ctx, env: engineEnv{e: e, l: l}}, l
+	u.LoadInstance = l.load
+	return core.NewExecutor(ctx, u, engineEnv{e: e, l: l}), l
 }
 
 // command runs fn — which reads what it needs through the loader, each
@@ -200,7 +201,7 @@ func (e *Engine) newUnit(ctx context.Context, tenant string, now time.Time) (*co
 // changed what it read) runs again from scratch, re-reading state and
 // re-running its handlers; handlers are therefore called at least once per
 // committed command, not exactly once.
-func (e *Engine) command(ctx context.Context, fn func(c *core, l *loader) error) (*uow, error) {
+func (e *Engine) command(ctx context.Context, fn func(c *core.Executor, l *loader) error) (*core.Unit, error) {
 	tenant, err := security.MustTenant(ctx)
 	if err != nil {
 		return nil, err
@@ -209,16 +210,16 @@ func (e *Engine) command(ctx context.Context, fn func(c *core, l *loader) error)
 		c, l := e.newUnit(ctx, tenant, e.now())
 		err := fn(c, l)
 		if err == nil {
-			err = c.uow.err
+			err = c.Unit.Err
 		}
 		if err == nil {
-			err = e.ds.InTx(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, l) })
+			err = e.write(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, l) })
 		}
 		switch {
 		case err == nil:
 			e.commits.Add(1)
-			e.afterCommit(tenant, c.uow)
-			return c.uow, nil
+			e.afterCommit(tenant, c.Unit)
+			return c.Unit, nil
 		case errors.Is(err, errStaleDefinition) && attempt < e.opts.MaxCommandRetries:
 			continue // planned on a replaced version: plan again, reading it
 		case errors.Is(err, ErrConflict) && attempt < e.opts.MaxCommandRetries && retryable(err):
@@ -258,28 +259,63 @@ func retryable(err error) bool {
 func final(err error) error { return errFinal{err} }
 
 // afterCommit tells the tenant's listeners what the commit created.
-func (e *Engine) afterCommit(tenant string, u *uow) {
+func (e *Engine) afterCommit(tenant string, u *core.Unit) {
 	if e.signals == nil {
 		return
 	}
-	if !u.earliestJob.IsZero() {
-		e.signals.Notify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: tenant, DueAt: u.earliestJob})
+	if !u.EarliestJob.IsZero() {
+		e.signals.Notify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: tenant, DueAt: u.EarliestJob})
 	}
-	if len(u.events) > 0 {
+	if len(u.Events) > 0 {
 		e.signals.Notify(datasource.Signal{Topic: datasource.TopicEvents, Tenant: tenant})
 	}
-	for _, t := range u.externalTopics {
+	for _, t := range u.ExternalTopics {
 		e.signals.Notify(datasource.Signal{Topic: datasource.TopicExternalTasks, Tenant: tenant, Key: t})
 	}
-	if u.definitionsNew {
+	if u.DefinitionsNew {
 		e.signals.Notify(datasource.Signal{Topic: datasource.TopicDefinitions, Tenant: tenant})
 	}
 }
 
 // read runs fn in a read-only transaction of the tenant in ctx.
 func (e *Engine) read(ctx context.Context, fn func(tx *datasource.Tx) error) error {
-	return e.ds.InReadTx(ctx, fn)
+	return storageError(e.ds.InReadTx(ctx, fn))
 }
+
+// write runs fn in a read-write transaction of the tenant in ctx.
+func (e *Engine) write(ctx context.Context, fn func(tx *datasource.Tx) error) error {
+	return storageError(e.ds.InTx(ctx, fn))
+}
+
+// storageError translates the datasource's errors into the engine's own,
+// keeping the datasource's error (and message) underneath: a unique
+// violation is ErrConflict, a missing row ErrNotFound.
+func storageError(err error) error {
+	var kind error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, datasource.ErrConflict):
+		kind = ErrConflict
+	case errors.Is(err, datasource.ErrNotFound):
+		kind = ErrNotFound
+	case errors.Is(err, datasource.ErrInvalid):
+		kind = ErrInvalid
+	default:
+		return err
+	}
+	if errors.Is(err, kind) {
+		return err
+	}
+	return translated{err, kind}
+}
+
+// translated is a datasource error that also matches the engine's error
+// of the same meaning.
+type translated struct{ err, kind error }
+
+func (t translated) Error() string   { return t.err.Error() }
+func (t translated) Unwrap() []error { return []error{t.err, t.kind} }
 
 // ---- definitions ----
 
@@ -309,11 +345,11 @@ func (r *definitionCols) public(tenant string) ProcessDefinition {
 // definitionByIDTx returns a compiled definition, from the per-tenant
 // cache or from storage. The cache is keyed by the immutable definition ID;
 // only the suspended flag can change, and it is re-read every time.
-func (e *Engine) definitionByIDTx(ctx context.Context, tx *datasource.Tx, id int64) (*deployed, error) {
+func (e *Engine) definitionByIDTx(ctx context.Context, tx *datasource.Tx, id int64) (*core.Deployed, error) {
 	var r definitionCols
 	if err := tx.GetContext(ctx, &r, definitionSelect+` WHERE id = $1`, id); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
-			return nil, notFound("process definition", id)
+			return nil, core.NotFound("process definition", id)
 		}
 		return nil, err
 	}
@@ -323,7 +359,7 @@ func (e *Engine) definitionByIDTx(ctx context.Context, tx *datasource.Tx, id int
 // latestTx returns the latest version of a process key. It is read from
 // storage on every call, so a deployment made through any node is used at
 // once.
-func (e *Engine) latestTx(ctx context.Context, tx *datasource.Tx, key string) (*deployed, error) {
+func (e *Engine) latestTx(ctx context.Context, tx *datasource.Tx, key string) (*core.Deployed, error) {
 	var r definitionCols
 	err := tx.GetContext(ctx, &r, definitionSelect+` WHERE def_key = $1 ORDER BY version DESC LIMIT 1`, key)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -337,7 +373,7 @@ func (e *Engine) latestTx(ctx context.Context, tx *datasource.Tx, key string) (*
 
 // compiled returns the compiled model of a definition row, compiling its
 // resource on a cache miss.
-func (e *Engine) compiled(ctx context.Context, tx *datasource.Tx, r *definitionCols) (*deployed, error) {
+func (e *Engine) compiled(ctx context.Context, tx *datasource.Tx, r *definitionCols) (*core.Deployed, error) {
 	key := strconv.FormatInt(r.ID, 10)
 	d, ok := e.defs.Get(tx.Tenant(), key)
 	if !ok {
@@ -352,7 +388,7 @@ func (e *Engine) compiled(ctx context.Context, tx *datasource.Tx, r *definitionC
 		}
 		for _, m := range ms {
 			if m.Key == r.Key {
-				d = &deployed{model: m}
+				d = &core.Deployed{Model: m}
 			}
 		}
 		if d == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/tenantflow/tenantflow/engine/core"
 	"strconv"
 	"strings"
 	"time"
@@ -33,7 +34,7 @@ func cursorPos(ctx context.Context, tx *datasource.Tx, c Cursor) (int64, error) 
 	if s == "" {
 		return 0, nil
 	}
-	bad := fmt.Errorf("%w: cursor %q is not one this storage issued", ErrInvalid, truncate(s, 40))
+	bad := fmt.Errorf("%w: cursor %q is not one this storage issued", ErrInvalid, core.Truncate(s, 40))
 	switch {
 	case strings.HasPrefix(s, "c"), tx.Dialect() == datasource.SQLite && strings.HasPrefix(s, "s"):
 		n, err := strconv.ParseInt(s[1:], 10, 64)
@@ -163,9 +164,9 @@ func (e *Engine) ConsumerState(ctx context.Context, consumer string) (*ConsumerS
 // ignored.
 func (e *Engine) AdvanceConsumer(ctx context.Context, consumer string, to Cursor) error {
 	if consumer == "" {
-		return invalid("a consumer needs a name")
+		return core.Invalidf("a consumer needs a name")
 	}
-	return e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+	return e.write(ctx, func(tx *datasource.Tx) error {
 		next, err := cursorPos(ctx, tx, to)
 		if err != nil {
 			return err
@@ -190,7 +191,7 @@ func (e *Engine) DeadLetterEvents(ctx context.Context, consumer string, letters 
 	if len(letters) == 0 {
 		return nil
 	}
-	return e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+	return e.write(ctx, func(tx *datasource.Tx) error {
 		for _, l := range letters {
 			at := l.At
 			if at.IsZero() {
@@ -198,7 +199,7 @@ func (e *Engine) DeadLetterEvents(ctx context.Context, consumer string, letters 
 			}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO tf_outbox_dead (consumer, event_id, reason, at) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (consumer, event_id) DO UPDATE SET reason = excluded.reason, at = excluded.at`,
-				consumer, l.EventID, truncate(l.Reason, 4000), at.UnixMilli()); err != nil {
+				consumer, l.EventID, core.Truncate(l.Reason, 4000), at.UnixMilli()); err != nil {
 				return err
 			}
 		}
@@ -240,7 +241,7 @@ func (e *Engine) DeadLetters(ctx context.Context, consumer string, limit int) ([
 // many events it removed.
 func (e *Engine) PruneOutbox(ctx context.Context, olderThan time.Time, waitFor ...string) (int, error) {
 	removed := 0
-	err := e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+	err := e.write(ctx, func(tx *datasource.Tx) error {
 		var consumers []struct {
 			Name     string `db:"name"`
 			Position string `db:"position"`

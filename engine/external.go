@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"github.com/tenantflow/tenantflow/engine/core"
 	"strconv"
 	"strings"
 	"time"
@@ -38,21 +39,21 @@ type FetchAndLockParams struct {
 // server), woken by TopicExternalTasks signals.
 func (e *Engine) FetchAndLock(ctx context.Context, p *FetchAndLockParams) ([]*ExternalTask, error) {
 	if p == nil || p.WorkerID == "" {
-		return nil, invalid("fetchAndLock needs a workerId")
+		return nil, core.Invalidf("fetchAndLock needs a workerId")
 	}
 	if len(p.Topics) == 0 || p.MaxTasks <= 0 {
 		return nil, nil
 	}
 	for _, t := range p.Topics {
 		if t.Name == "" {
-			return nil, invalid("a topic request needs a topicName")
+			return nil, core.Invalidf("a topic request needs a topicName")
 		}
 		if t.LockDuration <= 0 {
-			return nil, invalid("topic %q: lockDuration must be positive", t.Name)
+			return nil, core.Invalidf("topic %q: lockDuration must be positive", t.Name)
 		}
 	}
 	var out []*ExternalTask
-	err := e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+	err := e.write(ctx, func(tx *datasource.Tx) error {
 		out = out[:0]
 		now := e.now()
 		left := p.MaxTasks
@@ -168,21 +169,21 @@ func (e *Engine) taskVariables(ctx context.Context, tx *datasource.Tx, instanceI
 }
 
 // externalTask loads an external task's instance and returns the task.
-func (e *Engine) externalTask(l *loader, id int64) (*extTaskRow, error) {
+func (e *Engine) externalTask(l *loader, id int64) (*core.ExtTaskRow, error) {
 	var instanceID int64
 	if err := l.read(func(tx *datasource.Tx) error {
 		return tx.GetContext(l.ctx, &instanceID, `SELECT instance_id FROM tf_external_task WHERE id = $1`, id)
 	}); err != nil {
 		if isNoRows(err) {
-			return nil, final(notFound("external task", id))
+			return nil, final(core.NotFound("external task", id))
 		}
 		return nil, err
 	}
 	if _, err := l.load(instanceID); err != nil {
 		return nil, err
 	}
-	for _, t := range l.u.extTasks {
-		if t.ID == id && alive(t.op) {
+	for _, t := range l.u.ExtTasks {
+		if t.ID == id && core.Alive(t.Op) {
 			return t, nil
 		}
 	}
@@ -190,7 +191,7 @@ func (e *Engine) externalTask(l *loader, id int64) (*extTaskRow, error) {
 }
 
 // lockedBy checks that the worker holds the task's lock.
-func lockedBy(t *extTaskRow, worker string) error {
+func lockedBy(t *core.ExtTaskRow, worker string) error {
 	if t.WorkerID != worker {
 		holder := t.WorkerID
 		if holder == "" {
@@ -213,14 +214,14 @@ type CompleteExternalTaskParams struct {
 // token on. Errors: ErrNotFound, ErrConflict (locked by another worker),
 // ErrWrongTenant, ErrSuspended.
 func (e *Engine) CompleteExternalTask(ctx context.Context, task Ref, p *CompleteExternalTaskParams) error {
-	if err := task.check(ctx); err != nil {
+	if err := checkRef(ctx, task); err != nil {
 		return err
 	}
 	vars, err := mergeVars(p.Variables, p.TypedVariables)
 	if err != nil {
 		return err
 	}
-	_, err = e.command(ctx, func(c *core, l *loader) error {
+	_, err = e.command(ctx, func(c *core.Executor, l *loader) error {
 		t, err := e.externalTask(l, task.ID)
 		if err != nil {
 			return err
@@ -228,7 +229,7 @@ func (e *Engine) CompleteExternalTask(ctx context.Context, task Ref, p *Complete
 		if err := lockedBy(t, p.WorkerID); err != nil {
 			return err
 		}
-		return c.completeExternal(t, vars, p.LocalTypedVariables)
+		return c.CompleteExternal(t, vars, p.LocalTypedVariables)
 	})
 	return err
 }
@@ -246,10 +247,10 @@ type ExternalFailureParams struct {
 
 // FailExternalTask records a failure of a task locked by the worker.
 func (e *Engine) FailExternalTask(ctx context.Context, task Ref, p *ExternalFailureParams) error {
-	if err := task.check(ctx); err != nil {
+	if err := checkRef(ctx, task); err != nil {
 		return err
 	}
-	_, err := e.command(ctx, func(c *core, l *loader) error {
+	_, err := e.command(ctx, func(c *core.Executor, l *loader) error {
 		t, err := e.externalTask(l, task.ID)
 		if err != nil {
 			return err
@@ -257,7 +258,7 @@ func (e *Engine) FailExternalTask(ctx context.Context, task Ref, p *ExternalFail
 		if err := lockedBy(t, p.WorkerID); err != nil {
 			return err
 		}
-		c.failExternal(t, p.ErrorMessage, p.ErrorDetails, p.Retries, p.RetryTimeout)
+		c.FailExternal(t, p.ErrorMessage, p.ErrorDetails, p.Retries, p.RetryTimeout)
 		return nil
 	})
 	return err
@@ -276,17 +277,17 @@ type ExternalBPMNErrorParams struct {
 // worker: an error boundary event on the task or an enclosing scope catches
 // it; when none does, the task gets an incident.
 func (e *Engine) ExternalTaskBPMNError(ctx context.Context, task Ref, p *ExternalBPMNErrorParams) error {
-	if err := task.check(ctx); err != nil {
+	if err := checkRef(ctx, task); err != nil {
 		return err
 	}
 	if p.ErrorCode == "" {
-		return invalid("a BPMN error needs an errorCode")
+		return core.Invalidf("a BPMN error needs an errorCode")
 	}
 	vars, err := mergeVars(p.Variables, p.TypedVariables)
 	if err != nil {
 		return err
 	}
-	_, err = e.command(ctx, func(c *core, l *loader) error {
+	_, err = e.command(ctx, func(c *core.Executor, l *loader) error {
 		t, err := e.externalTask(l, task.ID)
 		if err != nil {
 			return err
@@ -294,7 +295,7 @@ func (e *Engine) ExternalTaskBPMNError(ctx context.Context, task Ref, p *Externa
 		if err := lockedBy(t, p.WorkerID); err != nil {
 			return err
 		}
-		return c.externalBPMNError(t, p.ErrorCode, p.ErrorMessage, vars)
+		return c.ExternalBPMNError(t, p.ErrorCode, p.ErrorMessage, vars)
 	})
 	return err
 }
@@ -302,16 +303,16 @@ func (e *Engine) ExternalTaskBPMNError(ctx context.Context, task Ref, p *Externa
 // ExtendExternalTaskLock extends the lock of a task the worker holds.
 func (e *Engine) ExtendExternalTaskLock(ctx context.Context, task Ref, worker string, d time.Duration) error {
 	if d <= 0 {
-		return invalid("newDuration must be positive")
+		return core.Invalidf("newDuration must be positive")
 	}
-	return e.relock(ctx, task, func(c *core, t *extTaskRow) error {
+	return e.relock(ctx, task, func(c *core.Executor, t *core.ExtTaskRow) error {
 		if err := lockedBy(t, worker); err != nil {
 			return err
 		}
-		if !t.LockExpiresAt.After(c.now) {
+		if !t.LockExpiresAt.After(c.Now) {
 			return final(fmt.Errorf("%w: the lock of external task %d has expired", ErrConflict, t.ID))
 		}
-		t.LockExpiresAt = c.now.Add(d)
+		t.LockExpiresAt = c.Now.Add(d)
 		return nil
 	})
 }
@@ -319,20 +320,20 @@ func (e *Engine) ExtendExternalTaskLock(ctx context.Context, task Ref, worker st
 // LockExternalTask locks an unlocked task for a worker.
 func (e *Engine) LockExternalTask(ctx context.Context, task Ref, worker string, d time.Duration) error {
 	if worker == "" || d <= 0 {
-		return invalid("lock needs a workerId and a positive lockDuration")
+		return core.Invalidf("lock needs a workerId and a positive lockDuration")
 	}
-	return e.relock(ctx, task, func(c *core, t *extTaskRow) error {
-		if t.WorkerID != "" && t.WorkerID != worker && t.LockExpiresAt.After(c.now) {
+	return e.relock(ctx, task, func(c *core.Executor, t *core.ExtTaskRow) error {
+		if t.WorkerID != "" && t.WorkerID != worker && t.LockExpiresAt.After(c.Now) {
 			return final(fmt.Errorf("%w: external task %d is locked by %s", ErrConflict, t.ID, t.WorkerID))
 		}
-		t.WorkerID, t.LockExpiresAt = worker, c.now.Add(d)
+		t.WorkerID, t.LockExpiresAt = worker, c.Now.Add(d)
 		return nil
 	})
 }
 
 // UnlockExternalTask releases a task's lock, whoever holds it.
 func (e *Engine) UnlockExternalTask(ctx context.Context, task Ref) error {
-	return e.relock(ctx, task, func(c *core, t *extTaskRow) error {
+	return e.relock(ctx, task, func(c *core.Executor, t *core.ExtTaskRow) error {
 		t.WorkerID, t.LockExpiresAt = "", time.Time{}
 		return nil
 	})
@@ -342,25 +343,25 @@ func (e *Engine) UnlockExternalTask(ctx context.Context, task Ref) error {
 // incident and makes it fetchable again.
 func (e *Engine) SetExternalTaskRetries(ctx context.Context, task Ref, retries int) error {
 	if retries < 0 {
-		return invalid("retries must not be negative")
+		return core.Invalidf("retries must not be negative")
 	}
-	return e.relock(ctx, task, func(c *core, t *extTaskRow) error {
+	return e.relock(ctx, task, func(c *core.Executor, t *core.ExtTaskRow) error {
 		t.Retries = &retries
 		if retries > 0 {
 			t.LockExpiresAt = time.Time{}
-			c.resolveIncidentsOf(0, t.ID)
-		} else if x := c.exec(t.ExecutionID); x != nil {
-			c.openIncident(x, IncidentFailedExternalTask, 0, t.ID, "retries set to 0")
+			c.ResolveIncidentsOf(0, t.ID)
+		} else if x := c.Exec(t.ExecutionID); x != nil {
+			c.OpenIncident(x, IncidentFailedExternalTask, 0, t.ID, "retries set to 0")
 		}
 		return nil
 	})
 }
 
-func (e *Engine) relock(ctx context.Context, task Ref, fn func(c *core, t *extTaskRow) error) error {
-	if err := task.check(ctx); err != nil {
+func (e *Engine) relock(ctx context.Context, task Ref, fn func(c *core.Executor, t *core.ExtTaskRow) error) error {
+	if err := checkRef(ctx, task); err != nil {
 		return err
 	}
-	_, err := e.command(ctx, func(c *core, l *loader) error {
+	_, err := e.command(ctx, func(c *core.Executor, l *loader) error {
 		t, err := e.externalTask(l, task.ID)
 		if err != nil {
 			return err
@@ -368,7 +369,7 @@ func (e *Engine) relock(ctx context.Context, task Ref, fn func(c *core, t *extTa
 		if err := fn(c, t); err != nil {
 			return err
 		}
-		touch(&t.op)
+		core.Touch(&t.Op)
 		return nil
 	})
 	return err

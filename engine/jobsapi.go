@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tenantflow/tenantflow/engine/core"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -20,12 +21,12 @@ import (
 // over. Each acquired job's Revision fences its lock.
 func (e *Engine) AcquireJobs(ctx context.Context, p *AcquireJobsParams) ([]*Job, error) {
 	if p == nil || p.Owner == "" || p.Max <= 0 || p.LockFor <= 0 {
-		return nil, invalid("AcquireJobs needs an owner, a positive Max and LockFor")
+		return nil, core.Invalidf("AcquireJobs needs an owner, a positive Max and LockFor")
 	}
 	now := p.Now.UnixMilli()
 	until := p.Now.Add(p.LockFor).UnixMilli()
 	var rows []jobCols
-	err := e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+	err := e.write(ctx, func(tx *datasource.Tx) error {
 		rows = rows[:0]
 		if tx.Dialect() == datasource.Postgres {
 			return tx.SelectContext(ctx, &rows, `WITH due AS (
@@ -103,7 +104,7 @@ func (e *Engine) ExecuteJobs(ctx context.Context, owner string, jobs []*Job, now
 		}
 	}
 	if len(batch) > 0 {
-		err = e.ds.InTx(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, batch...) })
+		err = e.write(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, batch...) })
 		if err == nil {
 			e.commits.Add(1)
 		} else {
@@ -123,7 +124,7 @@ func (e *Engine) ExecuteJobs(ctx context.Context, owner string, jobs []*Job, now
 			continue
 		}
 		e.afterCommit(tenant, l.u)
-		if due := l.u.earliestJob; !due.IsZero() && (next.IsZero() || due.Before(next)) {
+		if due := l.u.EarliestJob; !due.IsZero() && (next.IsZero() || due.Before(next)) {
 			next = due
 		}
 	}
@@ -138,7 +139,7 @@ func (e *Engine) ExecuteJobs(ctx context.Context, owner string, jobs []*Job, now
 // loader that committed (nil when none did) and the job's result.
 func (e *Engine) commitJob(ctx context.Context, tenant, owner string, j *Job, now time.Time, l *loader, jobErr error) (*loader, error) {
 	for attempt := 0; ; attempt++ {
-		err := e.ds.InTx(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, l) })
+		err := e.write(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, l) })
 		if err == nil {
 			e.commits.Add(1)
 			return l, jobErr
@@ -172,33 +173,33 @@ func (e *Engine) decideJob(ctx context.Context, tenant, owner string, j *Job, no
 	if err != nil {
 		return nil, err
 	}
-	fc := &core{uow: fl.u, ctx: ctx, env: engineEnv{e: e, l: fl}}
-	fc.failJob(row, jobErr, "", errors.Is(jobErr, ErrStepBudget))
-	if fl.u.err != nil {
-		return nil, fl.u.err
+	fc := core.NewExecutor(ctx, fl.u, engineEnv{e: e, l: fl})
+	fc.FailJob(row, jobErr, "", errors.Is(jobErr, ErrStepBudget))
+	if fl.u.Err != nil {
+		return nil, fl.u.Err
 	}
 	return fl, jobErr
 }
 
 // runJob runs a job on its unit; a panic in the core or a handler is the
 // job's error.
-func runJob(l *loader, row *jobRow) (err error) {
+func runJob(l *loader, row *core.JobRow) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("job %d panicked: %v\n%s", row.ID, r, debug.Stack())
 		}
 	}()
-	c := &core{uow: l.u, ctx: l.ctx, env: engineEnv{e: l.e, l: l}}
-	if err := c.runJob(row); err != nil {
+	c := core.NewExecutor(l.ctx, l.u, engineEnv{e: l.e, l: l})
+	if err := c.RunJob(row); err != nil {
 		return err
 	}
-	return l.u.err
+	return l.u.Err
 }
 
 // jobUnit reads a job and its instance into a new unit, and checks that
 // owner still holds the job's lock as acquired (its revision): otherwise
 // ErrLockLost. The commit checks the revision again.
-func (e *Engine) jobUnit(ctx context.Context, tenant, owner string, j *Job, now time.Time) (*loader, *jobRow, error) {
+func (e *Engine) jobUnit(ctx context.Context, tenant, owner string, j *Job, now time.Time) (*loader, *core.JobRow, error) {
 	c, l := e.newUnit(ctx, tenant, now)
 	var jc jobCols
 	err := l.read(func(tx *datasource.Tx) error {
@@ -223,7 +224,7 @@ func (e *Engine) jobUnit(ctx context.Context, tenant, owner string, j *Job, now 
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, r := range c.jobs {
+	for _, r := range c.Jobs {
 		if r.ID == j.ID {
 			if r.Revision != jc.Revision {
 				return nil, nil, ErrLockLost // moved between the two reads
@@ -232,7 +233,7 @@ func (e *Engine) jobUnit(ctx context.Context, tenant, owner string, j *Job, now 
 		}
 	}
 	row := jc.row(tenant)
-	c.jobs = append(c.jobs, row)
+	c.Jobs = append(c.Jobs, row)
 	return l, row, nil
 }
 
@@ -242,7 +243,7 @@ func (e *Engine) jobUnit(ctx context.Context, tenant, owner string, j *Job, now 
 // holds the job.
 func (e *Engine) FailJob(ctx context.Context, p *FailJobParams) error {
 	if p == nil || p.Job == nil || p.Err == nil {
-		return invalid("FailJob needs a job and an error")
+		return core.Invalidf("FailJob needs a job and an error")
 	}
 	tenant, err := security.MustTenant(ctx)
 	if err != nil {
@@ -257,12 +258,12 @@ func (e *Engine) FailJob(ctx context.Context, p *FailJobParams) error {
 		if err != nil {
 			return err
 		}
-		c := &core{uow: l.u, ctx: ctx, env: engineEnv{e: e, l: l}}
-		c.failJob(row, p.Err, "", false)
-		if l.u.err != nil {
-			return l.u.err
+		c := core.NewExecutor(ctx, l.u, engineEnv{e: e, l: l})
+		c.FailJob(row, p.Err, "", false)
+		if l.u.Err != nil {
+			return l.u.Err
 		}
-		err = e.ds.InTx(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, l) })
+		err = e.write(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, l) })
 		if err == nil {
 			e.commits.Add(1)
 			e.afterCommit(tenant, l.u)
@@ -287,7 +288,7 @@ func (e *Engine) RenewJobLocks(ctx context.Context, p *RenewJobLocksParams) ([]i
 		marks[i] = "$" + strconv.Itoa(len(args))
 	}
 	var kept []int64
-	err := e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+	err := e.write(ctx, func(tx *datasource.Tx) error {
 		kept = kept[:0]
 		return tx.SelectContext(ctx, &kept, `UPDATE tf_job SET lock_expires_at = $1 WHERE lock_owner = $2 AND id IN (`+
 			strings.Join(marks, ", ")+`) RETURNING id`, args...)
@@ -320,7 +321,7 @@ func (e *Engine) ReleaseJobs(ctx context.Context, owner string, ids []int64) err
 		args = append(args, id)
 		marks[i] = "$" + strconv.Itoa(len(args))
 	}
-	err := e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+	err := e.write(ctx, func(tx *datasource.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE tf_job SET lock_owner = '', lock_expires_at = 0, revision = revision + 1
 			WHERE lock_owner = $1 AND id IN (`+strings.Join(marks, ", ")+`)`, args...)
 		return err
@@ -351,19 +352,19 @@ func (e *Engine) NextJobDue(ctx context.Context) (due time.Time, ok bool, err er
 // SetJobRetries sets a job's retries; more than zero resolves its incident
 // and makes it due at once.
 func (e *Engine) SetJobRetries(ctx context.Context, job Ref, retries int) error {
-	if err := job.check(ctx); err != nil {
+	if err := checkRef(ctx, job); err != nil {
 		return err
 	}
 	if retries < 0 {
-		return invalid("retries must not be negative")
+		return core.Invalidf("retries must not be negative")
 	}
-	_, err := e.command(ctx, func(c *core, l *loader) error {
+	_, err := e.command(ctx, func(c *core.Executor, l *loader) error {
 		var jc jobCols
-		var row *jobRow
+		var row *core.JobRow
 		if err := l.read(func(tx *datasource.Tx) error {
 			if err := tx.GetContext(ctx, &jc, `SELECT `+jobColumns+` FROM tf_job WHERE id = $1`, job.ID); err != nil {
 				if isNoRows(err) {
-					return final(notFound("job", job.ID))
+					return final(core.NotFound("job", job.ID))
 				}
 				return err
 			}
@@ -376,24 +377,24 @@ func (e *Engine) SetJobRetries(ctx context.Context, job Ref, retries int) error 
 			return err
 		}
 		if jc.InstanceID != 0 {
-			for _, r := range c.jobs {
+			for _, r := range c.Jobs {
 				if r.ID == job.ID {
 					row = r
 				}
 			}
 		}
 		if row == nil {
-			row = jc.row(c.tenant)
-			c.jobs = append(c.jobs, row)
+			row = jc.row(c.Tenant)
+			c.Jobs = append(c.Jobs, row)
 		}
 		row.Retries = retries
 		if retries > 0 {
-			row.DueAt = c.now
+			row.DueAt = c.Now
 			row.LockOwner, row.LockExpiresAt = "", time.Time{}
-			c.noteJob(c.now)
-			c.resolveIncidentsOf(row.ID, 0)
+			c.NoteJob(c.Now)
+			c.ResolveIncidentsOf(row.ID, 0)
 		}
-		touch(&row.op)
+		core.Touch(&row.Op)
 		return nil
 	})
 	return err
@@ -434,7 +435,7 @@ func (e *Engine) CleanupHistory(ctx context.Context, now time.Time) (int, error)
 	removed := 0
 	for {
 		var ids []int64
-		err := e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+		err := e.write(ctx, func(tx *datasource.Tx) error {
 			ids = ids[:0]
 			if err := tx.SelectContext(ctx, &ids, `SELECT i.id FROM tf_instance i JOIN tf_definition d ON d.id = i.definition_id
 				WHERE i.state <> 'active' AND d.history_ttl_ms > 0 AND i.ended_at IS NOT NULL

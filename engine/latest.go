@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"github.com/tenantflow/tenantflow/engine/core"
 	"strconv"
 
 	"github.com/tenantflow/tenantflow/datasource"
@@ -20,8 +21,8 @@ func latestKey(key string) string { return "latest:" + key }
 // runs again at once with cached unset, reading the definition from
 // storage. A start therefore never uses a version older than one committed
 // before it, without a round trip of its own.
-func (e *Engine) latestForStart(l *loader, key string, cached bool) (*deployed, error) {
-	tenant := l.u.tenant
+func (e *Engine) latestForStart(l *loader, key string, cached bool) (*core.Deployed, error) {
+	tenant := l.u.Tenant
 	if cached {
 		if d, ok := e.defs.Get(tenant, latestKey(key)); ok {
 			for _, g := range l.guards {
@@ -42,7 +43,7 @@ func (e *Engine) latestForStart(l *loader, key string, cached bool) (*deployed, 
 			return d, nil
 		}
 	}
-	var d *deployed
+	var d *core.Deployed
 	err := l.read(func(tx *datasource.Tx) error {
 		var err error
 		d, err = e.latestTx(l.ctx, tx, key)
@@ -61,7 +62,7 @@ func (e *Engine) latestForStart(l *loader, key string, cached bool) (*deployed, 
 // Only its model is used (a loaded instance runs whatever the suspension
 // state of its definition), and the model of a definition ID never changes,
 // so a cached one is used without a query.
-func (e *Engine) definitionForLoad(ctx context.Context, tx *datasource.Tx, id int64) (*deployed, error) {
+func (e *Engine) definitionForLoad(ctx context.Context, tx *datasource.Tx, id int64) (*core.Deployed, error) {
 	if d, ok := e.defs.Get(tx.Tenant(), strconv.FormatInt(id, 10)); ok {
 		return d, nil
 	}

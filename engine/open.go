@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"github.com/tenantflow/tenantflow/engine/core"
 	"path"
 	"strings"
 
@@ -50,7 +51,7 @@ func WithTenant(ctx context.Context, tenant string) context.Context {
 // of the document with element IDs and lines.
 func (e *Engine) DeployXML(ctx context.Context, name, xml string) (*Deployment, error) {
 	if name == "" {
-		return nil, invalid("DeployXML needs a resource name, such as order.bpmn")
+		return nil, core.Invalidf("DeployXML needs a resource name, such as order.bpmn")
 	}
 	if !isProcessResource(name) {
 		name += ".bpmn"

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/tenantflow/tenantflow/engine/core"
 	"strconv"
 	"strings"
 	"time"
@@ -84,7 +85,7 @@ func (w *where) tail(p Page, sortCols map[string]string, defaultSort string) (st
 			for k := range sortCols {
 				names = append(names, k)
 			}
-			return "", invalid("cannot sort by %q: use one of %s", p.SortBy, strings.Join(sortedStrings(names), ", "))
+			return "", core.Invalidf("cannot sort by %q: use one of %s", p.SortBy, strings.Join(sortedStrings(names), ", "))
 		}
 		col = c
 	}
@@ -100,7 +101,7 @@ func (w *where) tail(p Page, sortCols map[string]string, defaultSort string) (st
 		max = MaxPageSize
 	}
 	if p.FirstResult < 0 {
-		return "", invalid("firstResult must not be negative")
+		return "", core.Invalidf("firstResult must not be negative")
 	}
 	return " ORDER BY " + col + dir + ", id" + dir + " LIMIT " + w.arg(max) + " OFFSET " + w.arg(p.FirstResult), nil
 }
@@ -130,26 +131,26 @@ var filterOps = map[string]string{"eq": "=", "neq": "<>", "gt": ">", "gteq": ">=
 func (w *where) varCond(instCol string, f VariableFilter) error {
 	op, ok := filterOps[strings.ToLower(f.Op)]
 	if !ok {
-		return invalid("variable filter %q: unknown operator %q: use eq, neq, gt, gteq, lt, lteq or like", f.Name, f.Op)
+		return core.Invalidf("variable filter %q: unknown operator %q: use eq, neq, gt, gteq, lt, lteq or like", f.Name, f.Op)
 	}
 	val, err := ValueOf(f.Value)
 	if err != nil {
 		return err
 	}
-	s, err := val.encode()
+	s, err := val.Columns()
 	if err != nil {
 		return err
 	}
 	var col string
 	var arg any
 	switch {
-	case s.long != nil:
+	case s.Long != nil:
 		// Integers match stored integers and doubles alike.
-		col, arg = "COALESCE(v.long_value, v.double_value)", *s.long
-	case s.double != nil:
-		col, arg = "COALESCE(v.double_value, v.long_value)", *s.double
-	case s.text != nil:
-		col, arg = "v.text_value", *s.text
+		col, arg = "COALESCE(v.long_value, v.double_value)", *s.Long
+	case s.Double != nil:
+		col, arg = "COALESCE(v.double_value, v.long_value)", *s.Double
+	case s.Text != nil:
+		col, arg = "v.text_value", *s.Text
 	default:
 		w.add(`EXISTS (SELECT 1 FROM tf_variable v WHERE v.scope_id = `+instCol+` AND v.name = ? AND v.type = 'Null')`, f.Name)
 		return nil
@@ -285,7 +286,7 @@ func (e *Engine) count(ctx context.Context, table string, w *where) (int64, erro
 // Instance returns one instance, running or finished. Errors: ErrNotFound,
 // ErrWrongTenant.
 func (e *Engine) Instance(ctx context.Context, ref Ref) (*ProcessInstance, error) {
-	if err := ref.check(ctx); err != nil {
+	if err := checkRef(ctx, ref); err != nil {
 		return nil, err
 	}
 	l, err := e.Instances(ctx, &InstanceQuery{IDs: []int64{ref.ID}, AnyState: true})
@@ -293,14 +294,14 @@ func (e *Engine) Instance(ctx context.Context, ref Ref) (*ProcessInstance, error
 		return nil, err
 	}
 	if len(l) == 0 {
-		return nil, notFound("process instance", ref.ID)
+		return nil, core.NotFound("process instance", ref.ID)
 	}
 	return l[0], nil
 }
 
 // Variables returns an instance's process variables (running or finished).
 func (e *Engine) Variables(ctx context.Context, inst Ref) (map[string]Value, error) {
-	if err := inst.check(ctx); err != nil {
+	if err := checkRef(ctx, inst); err != nil {
 		return nil, err
 	}
 	out := map[string]Value{}
@@ -310,7 +311,7 @@ func (e *Engine) Variables(ctx context.Context, inst Ref) (map[string]Value, err
 			return err
 		}
 		if exists == 0 {
-			return notFound("process instance", inst.ID)
+			return core.NotFound("process instance", inst.ID)
 		}
 		var rows []varCols
 		if err := tx.SelectContext(ctx, &rows, `SELECT scope_id, name, instance_id, type, text_value, long_value, double_value,
@@ -495,7 +496,7 @@ func (e *Engine) CountTasks(ctx context.Context, q *TaskQuery) (int64, error) {
 // Task returns one task (open or finished). Errors: ErrNotFound,
 // ErrWrongTenant.
 func (e *Engine) Task(ctx context.Context, ref Ref) (*Task, error) {
-	if err := ref.check(ctx); err != nil {
+	if err := checkRef(ctx, ref); err != nil {
 		return nil, err
 	}
 	l, err := e.Tasks(ctx, &TaskQuery{ID: ref.ID, AnyState: true})
@@ -503,7 +504,7 @@ func (e *Engine) Task(ctx context.Context, ref Ref) (*Task, error) {
 		return nil, err
 	}
 	if len(l) == 0 {
-		return nil, notFound("task", ref.ID)
+		return nil, core.NotFound("task", ref.ID)
 	}
 	return l[0], nil
 }
@@ -602,7 +603,7 @@ func (e *Engine) CountExternalTasks(ctx context.Context, q *ExternalTaskQuery) (
 // ExternalTask returns one external task. Errors: ErrNotFound,
 // ErrWrongTenant.
 func (e *Engine) ExternalTask(ctx context.Context, ref Ref) (*ExternalTask, error) {
-	if err := ref.check(ctx); err != nil {
+	if err := checkRef(ctx, ref); err != nil {
 		return nil, err
 	}
 	l, err := e.ExternalTasks(ctx, &ExternalTaskQuery{ID: ref.ID})
@@ -610,7 +611,7 @@ func (e *Engine) ExternalTask(ctx context.Context, ref Ref) (*ExternalTask, erro
 		return nil, err
 	}
 	if len(l) == 0 {
-		return nil, notFound("external task", ref.ID)
+		return nil, core.NotFound("external task", ref.ID)
 	}
 	return l[0], nil
 }
@@ -856,7 +857,7 @@ func (e *Engine) CountActivities(ctx context.Context, q *ActivityQuery) (int64, 
 // VariableUpdates returns the history of an instance's variables, oldest
 // first.
 func (e *Engine) VariableUpdates(ctx context.Context, inst Ref) ([]*VariableUpdate, error) {
-	if err := inst.check(ctx); err != nil {
+	if err := checkRef(ctx, inst); err != nil {
 		return nil, err
 	}
 	var out []*VariableUpdate
@@ -972,7 +973,7 @@ func (e *Engine) CountDefinitions(ctx context.Context, q *DefinitionQuery) (int6
 // Definition returns one definition; with key set (and ref zero) the latest
 // version of that key.
 func (e *Engine) Definition(ctx context.Context, ref Ref, key string) (*ProcessDefinition, error) {
-	if err := ref.check(ctx); err != nil {
+	if err := checkRef(ctx, ref); err != nil {
 		return nil, err
 	}
 	q := &DefinitionQuery{ID: ref.ID}
@@ -987,14 +988,14 @@ func (e *Engine) Definition(ctx context.Context, ref Ref, key string) (*ProcessD
 		if ref.ID == 0 {
 			return nil, fmt.Errorf("%w: no process definition with key %q", ErrNotFound, key)
 		}
-		return nil, notFound("process definition", ref.ID)
+		return nil, core.NotFound("process definition", ref.ID)
 	}
 	return l[0], nil
 }
 
 // DefinitionXML returns the BPMN XML a definition was deployed from.
 func (e *Engine) DefinitionXML(ctx context.Context, def Ref) ([]byte, error) {
-	if err := def.check(ctx); err != nil {
+	if err := checkRef(ctx, def); err != nil {
 		return nil, err
 	}
 	var content string
@@ -1002,7 +1003,7 @@ func (e *Engine) DefinitionXML(ctx context.Context, def Ref) ([]byte, error) {
 		err := tx.GetContext(ctx, &content, `SELECT r.content FROM tf_resource r JOIN tf_definition d
 			ON d.deployment_id = r.deployment_id AND d.resource_name = r.name WHERE d.id = $1`, def.ID)
 		if isNoRows(err) {
-			return notFound("process definition", def.ID)
+			return core.NotFound("process definition", def.ID)
 		}
 		return err
 	})
@@ -1040,7 +1041,7 @@ func (e *Engine) Deployments(ctx context.Context, name string, p Page) ([]*Deplo
 
 // Deployment returns one deployment with its resources and definitions.
 func (e *Engine) Deployment(ctx context.Context, ref Ref) (*Deployment, error) {
-	if err := ref.check(ctx); err != nil {
+	if err := checkRef(ctx, ref); err != nil {
 		return nil, err
 	}
 	var d *Deployment
@@ -1056,7 +1057,7 @@ func (e *Engine) Deployment(ctx context.Context, ref Ref) (*Deployment, error) {
 // cascade it refuses (ErrConflict) while instances of its definitions
 // exist; with cascade those instances are deleted first.
 func (e *Engine) DeleteDeployment(ctx context.Context, ref Ref, cascade bool) error {
-	if err := ref.check(ctx); err != nil {
+	if err := checkRef(ctx, ref); err != nil {
 		return err
 	}
 	var instances []int64
@@ -1082,7 +1083,7 @@ func (e *Engine) DeleteDeployment(ctx context.Context, ref Ref, cascade bool) er
 			return err
 		}
 	}
-	return e.ds.InTx(ctx, func(tx *datasource.Tx) error {
+	return e.write(ctx, func(tx *datasource.Tx) error {
 		w := &where{}
 		w.inIDs("definition_id", defIDs)
 		if len(defIDs) > 0 {
@@ -1137,7 +1138,7 @@ type ActivityStatistic struct {
 // DefinitionStatistics returns, per element of a definition with anything
 // running or failing there, the counts the console draws on the diagram.
 func (e *Engine) DefinitionStatistics(ctx context.Context, def Ref) ([]ActivityStatistic, error) {
-	if err := def.check(ctx); err != nil {
+	if err := checkRef(ctx, def); err != nil {
 		return nil, err
 	}
 	by := map[string]*ActivityStatistic{}
@@ -1185,7 +1186,7 @@ func (e *Engine) DefinitionStatistics(ctx context.Context, def Ref) ([]ActivityS
 		return nil, err
 	}
 	out := make([]ActivityStatistic, 0, len(by))
-	for _, k := range sortedKeys(by) {
+	for _, k := range core.SortedKeys(by) {
 		out = append(out, *by[k])
 	}
 	return out, nil

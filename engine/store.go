@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"github.com/tenantflow/tenantflow/engine/core"
 	"strconv"
 	"strings"
 	"time"
@@ -113,7 +114,7 @@ func (v *varCols) value() (Value, error) {
 	if v.Double.Valid {
 		d = &v.Double.Float64
 	}
-	return decodeValue(v.Type, t, l, d)
+	return core.DecodeValue(v.Type, t, l, d)
 }
 
 type taskCols struct {
@@ -229,13 +230,13 @@ type jobCols struct {
 const jobColumns = `id, kind, instance_id, execution_id, definition_id, def_key, element_id, due_at, priority, retries,
 	lock_owner, lock_expires_at, exception_message, exception_stack, data, suspended, created_at, revision`
 
-func (r *jobCols) row(tenant string) *jobRow {
-	j := &jobRow{executionID: r.ExecutionID, definitionID: r.DefinitionID, defKey: r.DefKey, excStack: r.ExcStack, createdAt: r.CreatedAt}
+func (r *jobCols) row(tenant string) *core.JobRow {
+	j := &core.JobRow{ExecutionID: r.ExecutionID, DefinitionID: r.DefinitionID, DefKey: r.DefKey, ExcStack: r.ExcStack, CreatedAt: r.CreatedAt}
 	j.Job = Job{ID: r.ID, Tenant: tenant, Kind: JobKind(r.Kind), InstanceID: r.InstanceID, ElementID: r.ElementID,
 		DueAt: timeOf(r.DueAt), Priority: r.Priority, Retries: r.Retries, LockOwner: r.LockOwner,
 		LockExpiresAt: timeOf(r.LockExpires), Revision: r.Revision, ErrorMessage: r.ExcMessage, Suspended: r.Suspended}
 	if r.Data != "" {
-		_ = json.Unmarshal([]byte(r.Data), &j.data)
+		_ = json.Unmarshal([]byte(r.Data), &j.Data)
 	}
 	return j
 }
@@ -254,9 +255,9 @@ type subCols struct {
 
 const subSelect = `SELECT id, kind, name, instance_id, execution_id, definition_id, def_key, element_id, created_at FROM tf_subscription`
 
-func (r *subCols) row() *subRow {
-	return &subRow{id: r.ID, kind: r.Kind, name: r.Name, instanceID: r.InstanceID, executionID: r.ExecutionID,
-		definitionID: r.DefinitionID, defKey: r.DefKey, elementID: r.ElementID, createdAt: r.CreatedAt}
+func (r *subCols) row() *core.SubRow {
+	return &core.SubRow{ID: r.ID, Kind: r.Kind, Name: r.Name, InstanceID: r.InstanceID, ExecutionID: r.ExecutionID,
+		DefinitionID: r.DefinitionID, DefKey: r.DefKey, ElementID: r.ElementID, CreatedAt: r.CreatedAt}
 }
 
 type incidentCols struct {
@@ -317,7 +318,7 @@ func (r *actCols) public(tenant string) ActivityInstance {
 type loader struct {
 	ctx context.Context
 	e   *Engine
-	u   *uow
+	u   *core.Unit
 
 	// pre are statements a command writes beside its unit (a deployment's
 	// rows), and guards conditions it was planned on; apply sends both.
@@ -338,17 +339,17 @@ func (l *loader) insert(b *batch) {
 }
 
 // read runs fn in a short read-only transaction of the tenant.
-func (l *loader) read(fn func(tx *datasource.Tx) error) error { return l.e.ds.InReadTx(l.ctx, fn) }
+func (l *loader) read(fn func(tx *datasource.Tx) error) error { return l.e.read(l.ctx, fn) }
 
 // load reads an active instance and everything it holds, in one read
 // transaction.
-func (l *loader) load(id int64) (*instance, error) {
-	for _, i := range l.u.instances {
+func (l *loader) load(id int64) (*core.Instance, error) {
+	for _, i := range l.u.Instances {
 		if i.ID == id {
 			return i, nil
 		}
 	}
-	var inst *instance
+	var inst *core.Instance
 	err := l.read(func(tx *datasource.Tx) error {
 		var err error
 		inst, err = l.loadTx(tx, id)
@@ -360,12 +361,12 @@ func (l *loader) load(id int64) (*instance, error) {
 	return inst, nil
 }
 
-func (l *loader) loadTx(tx *datasource.Tx, id int64) (*instance, error) {
+func (l *loader) loadTx(tx *datasource.Tx, id int64) (*core.Instance, error) {
 	ctx, u := l.ctx, l.u
 	var ic instanceCols
 	if err := tx.GetContext(ctx, &ic, instanceSelect+` WHERE id = $1`, id); err != nil {
 		if err == sql.ErrNoRows {
-			return nil, notFound("process instance", id)
+			return nil, core.NotFound("process instance", id)
 		}
 		return nil, err
 	}
@@ -373,8 +374,8 @@ func (l *loader) loadTx(tx *datasource.Tx, id int64) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	inst := &instance{ProcessInstance: ic.public(u.tenant), def: def, holds: ic.Holds, loaded: ic.Revision, superExec: ic.SuperExec}
-	u.instances = append(u.instances, inst)
+	inst := &core.Instance{ProcessInstance: ic.public(u.Tenant), Def: def, Holds: ic.Holds, Loaded: ic.Revision, SuperExec: ic.SuperExec}
+	u.Instances = append(u.Instances, inst)
 	if inst.State != InstanceActive {
 		return inst, nil
 	}
@@ -385,25 +386,25 @@ func (l *loader) loadTx(tx *datasource.Tx, id int64) (*instance, error) {
 		return nil, err
 	}
 	for _, r := range execs {
-		x := &execution{id: r.ID, instanceID: r.InstanceID, parentID: r.ParentID, state: execState(r.State), scope: r.IsScope,
-			actID: r.ActID, flags: r.Flags, createdAt: r.CreatedAt, inst: inst}
+		x := &core.Execution{ID: r.ID, InstanceID: r.InstanceID, ParentID: r.ParentID, State: core.ExecState(r.State), Scope: r.IsScope,
+			ActID: r.ActID, Flags: r.Flags, CreatedAt: r.CreatedAt, Inst: inst}
 		if r.ElementID != "" {
-			if x.el = def.model.Element(r.ElementID); x.el == nil {
+			if x.El = def.Model.Element(r.ElementID); x.El == nil {
 				return nil, fmt.Errorf("instance %d: element %q is not in its definition", id, r.ElementID)
 			}
 		}
 		if r.Data != "" {
-			x.mi = &miData{}
-			if err := json.Unmarshal([]byte(r.Data), x.mi); err != nil {
+			x.MI = &core.MIData{}
+			if err := json.Unmarshal([]byte(r.Data), x.MI); err != nil {
 				return nil, fmt.Errorf("execution %d: %w", r.ID, err)
 			}
 		}
-		if x.id == id {
-			inst.root = x
+		if x.ID == id {
+			inst.Root = x
 		}
-		u.execs = append(u.execs, x)
+		u.Execs = append(u.Execs, x)
 	}
-	if inst.root == nil {
+	if inst.Root == nil {
 		return nil, fmt.Errorf("instance %d is active but has no root execution", id)
 	}
 
@@ -417,7 +418,7 @@ func (l *loader) loadTx(tx *datasource.Tx, id int64) (*instance, error) {
 		if err != nil {
 			return nil, fmt.Errorf("variable %q: %w", vars[i].Name, err)
 		}
-		u.vars = append(u.vars, &variableRow{scopeID: vars[i].ScopeID, instanceID: id, name: vars[i].Name, val: v, rev: vars[i].Revision})
+		u.Vars = append(u.Vars, &core.VariableRow{ScopeID: vars[i].ScopeID, InstanceID: id, Name: vars[i].Name, Val: v, Rev: vars[i].Revision})
 	}
 
 	var acts []actCols
@@ -425,52 +426,52 @@ func (l *loader) loadTx(tx *datasource.Tx, id int64) (*instance, error) {
 		return nil, err
 	}
 	for i := range acts {
-		u.acts = append(u.acts, &activityRow{ActivityInstance: acts[i].public(u.tenant)})
+		u.Acts = append(u.Acts, &core.ActivityRow{ActivityInstance: acts[i].public(u.Tenant)})
 	}
 
-	if inst.holds&holdsTasks != 0 {
+	if inst.Holds&core.HoldsTasks != 0 {
 		var rows []taskCols
 		if err := tx.SelectContext(ctx, &rows, taskSelect+` WHERE instance_id = $1 AND state = 'created'`, id); err != nil {
 			return nil, err
 		}
 		for i := range rows {
-			u.tasks = append(u.tasks, &taskRow{Task: rows[i].public(u.tenant)})
+			u.Tasks = append(u.Tasks, &core.TaskRow{Task: rows[i].public(u.Tenant)})
 		}
 	}
-	if inst.holds&holdsExternalTasks != 0 {
+	if inst.Holds&core.HoldsExternalTasks != 0 {
 		var rows []extCols
 		if err := tx.SelectContext(ctx, &rows, extSelect+` WHERE instance_id = $1`, id); err != nil {
 			return nil, err
 		}
 		for i := range rows {
-			u.extTasks = append(u.extTasks, &extTaskRow{ExternalTask: rows[i].public(u.tenant)})
+			u.ExtTasks = append(u.ExtTasks, &core.ExtTaskRow{ExternalTask: rows[i].public(u.Tenant)})
 		}
 	}
-	if inst.holds&holdsJobs != 0 {
+	if inst.Holds&core.HoldsJobs != 0 {
 		var rows []jobCols
 		if err := tx.SelectContext(ctx, &rows, `SELECT `+jobColumns+` FROM tf_job WHERE instance_id = $1`, id); err != nil {
 			return nil, err
 		}
 		for i := range rows {
-			u.jobs = append(u.jobs, rows[i].row(u.tenant))
+			u.Jobs = append(u.Jobs, rows[i].row(u.Tenant))
 		}
 	}
-	if inst.holds&holdsSubscriptions != 0 {
+	if inst.Holds&core.HoldsSubscriptions != 0 {
 		var rows []subCols
 		if err := tx.SelectContext(ctx, &rows, subSelect+` WHERE instance_id = $1`, id); err != nil {
 			return nil, err
 		}
 		for i := range rows {
-			u.subs = append(u.subs, rows[i].row())
+			u.Subs = append(u.Subs, rows[i].row())
 		}
 	}
-	if inst.holds&holdsIncidents != 0 {
+	if inst.Holds&core.HoldsIncidents != 0 {
 		var rows []incidentCols
 		if err := tx.SelectContext(ctx, &rows, incidentSelect+` WHERE instance_id = $1 AND state = 'open'`, id); err != nil {
 			return nil, err
 		}
 		for i := range rows {
-			u.incidents = append(u.incidents, &incidentRow{Incident: rows[i].public(u.tenant)})
+			u.Incidents = append(u.Incidents, &core.IncidentRow{Incident: rows[i].public(u.Tenant)})
 		}
 	}
 	return inst, nil
@@ -600,24 +601,24 @@ func deleteIDs(a *applier, table, col string, ids []int64) {
 // every unit's events from one move of the outbox clock. Instances that
 // were loaded move their revision, so a command that raced another on the
 // same instance fails with ErrConflict.
-func (a *applier) collect(u *uow) error {
-	for _, inst := range u.instances {
-		inst.holds = u.computeHolds(inst)
+func (a *applier) collect(u *core.Unit) error {
+	for _, inst := range u.Instances {
+		inst.Holds = u.ComputeHolds(inst)
 	}
 	ins := &batch{table: "tf_instance", cols: []string{"id", "definition_id", "def_key", "business_key", "state", "suspended",
 		"super_instance_id", "super_execution_id", "start_activity", "end_activity", "start_user", "delete_reason", "holds",
 		"started_at", "ended_at", "revision"}}
-	for _, i := range u.instances {
+	for _, i := range u.Instances {
 		switch {
-		case i.op == rowNew:
+		case i.Op == core.RowNew:
 			ins.add(i.ID, i.DefinitionID, i.DefinitionKey, i.BusinessKey, string(i.State), i.Suspended, i.SuperInstanceID,
-				i.superExec, i.StartActivityID, i.EndActivityID, i.StartUserID, i.DeleteReason, i.holds, msOf(i.StartedAt),
+				i.SuperExec, i.StartActivityID, i.EndActivityID, i.StartUserID, i.DeleteReason, i.Holds, msOf(i.StartedAt),
 				nullMS(i.EndedAt), 1)
-		case i.loaded != 0:
+		case i.Loaded != 0:
 			a.execOne(fmt.Sprintf("process instance %d", i.ID), `UPDATE tf_instance SET state = $1, suspended = $2,
 				end_activity = $3, delete_reason = $4, holds = $5, ended_at = $6, business_key = $7, revision = revision + 1
-				WHERE id = $8 AND revision = $9`, string(i.State), i.Suspended, i.EndActivityID, i.DeleteReason, i.holds,
-				nullMS(i.EndedAt), i.BusinessKey, i.ID, i.loaded)
+				WHERE id = $8 AND revision = $9`, string(i.State), i.Suspended, i.EndActivityID, i.DeleteReason, i.Holds,
+				nullMS(i.EndedAt), i.BusinessKey, i.ID, i.Loaded)
 		}
 	}
 	ins.exec(a)
@@ -625,20 +626,20 @@ func (a *applier) collect(u *uow) error {
 	ex := &batch{table: "tf_execution", cols: []string{"id", "instance_id", "parent_id", "element_id", "state", "is_scope",
 		"activity_instance_id", "flags", "data", "created_at"}}
 	var gone []int64
-	for _, x := range u.execs {
+	for _, x := range u.Execs {
 		data := ""
-		if x.mi != nil {
-			b, _ := json.Marshal(x.mi)
+		if x.MI != nil {
+			b, _ := json.Marshal(x.MI)
 			data = string(b)
 		}
-		switch x.op {
-		case rowNew:
-			ex.add(x.id, x.instanceID, x.parentID, x.elementID(), string(x.state), x.scope, x.actID, x.flags, data, x.createdAt)
-		case rowDirty:
+		switch x.Op {
+		case core.RowNew:
+			ex.add(x.ID, x.InstanceID, x.ParentID, x.ElementID(), string(x.State), x.Scope, x.ActID, x.Flags, data, x.CreatedAt)
+		case core.RowDirty:
 			a.exec(`UPDATE tf_execution SET element_id = $1, state = $2, is_scope = $3, activity_instance_id = $4,
-				flags = $5, data = $6 WHERE id = $7`, x.elementID(), string(x.state), x.scope, x.actID, x.flags, data, x.id)
-		case rowGone:
-			gone = append(gone, x.id)
+				flags = $5, data = $6 WHERE id = $7`, x.ElementID(), string(x.State), x.Scope, x.ActID, x.Flags, data, x.ID)
+		case core.RowGone:
+			gone = append(gone, x.ID)
 		}
 	}
 	ex.exec(a)
@@ -653,52 +654,52 @@ func (a *applier) collect(u *uow) error {
 	a.applySubs(u)
 	a.applyIncidents(u)
 	a.applyActivities(u)
-	a.events = append(a.events, u.events...)
+	a.events = append(a.events, u.Events...)
 	return nil
 }
 
-func (a *applier) applyVariables(u *uow) error {
+func (a *applier) applyVariables(u *core.Unit) error {
 	ins := &batch{table: "tf_variable", cols: []string{"scope_id", "name", "instance_id", "type", "text_value", "long_value", "double_value", "revision"}}
-	for _, v := range u.vars {
-		s, err := v.val.encode()
+	for _, v := range u.Vars {
+		s, err := v.Val.Columns()
 		if err != nil {
-			return fmt.Errorf("variable %q: %w", v.name, err)
+			return fmt.Errorf("variable %q: %w", v.Name, err)
 		}
-		switch v.op {
-		case rowNew:
-			ins.add(v.scopeID, v.name, v.instanceID, string(v.val.Type), s.text, s.long, s.double, v.rev)
-		case rowDirty:
+		switch v.Op {
+		case core.RowNew:
+			ins.add(v.ScopeID, v.Name, v.InstanceID, string(v.Val.Type), s.Text, s.Long, s.Double, v.Rev)
+		case core.RowDirty:
 			a.exec(`UPDATE tf_variable SET type = $1, text_value = $2, long_value = $3, double_value = $4, revision = $5
-				WHERE scope_id = $6 AND name = $7`, string(v.val.Type), s.text, s.long, s.double, v.rev, v.scopeID, v.name)
-		case rowGone:
-			a.exec(`DELETE FROM tf_variable WHERE scope_id = $1 AND name = $2`, v.scopeID, v.name)
+				WHERE scope_id = $6 AND name = $7`, string(v.Val.Type), s.Text, s.Long, s.Double, v.Rev, v.ScopeID, v.Name)
+		case core.RowGone:
+			a.exec(`DELETE FROM tf_variable WHERE scope_id = $1 AND name = $2`, v.ScopeID, v.Name)
 		}
 	}
 	ins.exec(a)
 	upd := &batch{table: "tf_variable_update", cols: []string{"id", "instance_id", "scope_id", "name", "type", "text_value",
 		"long_value", "double_value", "revision", "element_id", "task_id", "at"}}
-	for _, vu := range u.varUpdates {
-		s, err := vu.Value.encode()
+	for _, vu := range u.VarUpdates {
+		s, err := vu.Value.Columns()
 		if err != nil {
 			return err
 		}
-		upd.add(vu.ID, vu.InstanceID, vu.ScopeID, vu.Name, string(vu.Value.Type), s.text, s.long, s.double, vu.Revision, vu.ElementID, vu.TaskID, msOf(vu.At))
+		upd.add(vu.ID, vu.InstanceID, vu.ScopeID, vu.Name, string(vu.Value.Type), s.Text, s.Long, s.Double, vu.Revision, vu.ElementID, vu.TaskID, msOf(vu.At))
 	}
 	upd.exec(a)
 	return nil
 }
 
-func (a *applier) applyTasks(u *uow) {
+func (a *applier) applyTasks(u *core.Unit) {
 	ins := &batch{table: "tf_task", cols: []string{"id", "instance_id", "execution_id", "definition_id", "def_key", "element_id",
 		"name", "assignee", "candidate_users", "candidate_groups", "priority", "form_key", "due_at", "follow_up_at", "state",
 		"suspended", "delete_reason", "created_at", "ended_at", "revision"}}
-	for _, t := range u.tasks {
-		switch t.op {
-		case rowNew:
+	for _, t := range u.Tasks {
+		switch t.Op {
+		case core.RowNew:
 			ins.add(t.ID, t.InstanceID, t.ExecutionID, t.DefinitionID, t.DefinitionKey, t.ElementID, t.Name, t.Assignee,
 				joinList(t.CandidateUsers), joinList(t.CandidateGroups), t.Priority, t.FormKey, nullMS(t.Due), nullMS(t.FollowUp),
 				string(t.State), t.Suspended, t.DeleteReason, msOf(t.CreatedAt), nullMS(t.EndedAt), t.Revision)
-		case rowDirty:
+		case core.RowDirty:
 			a.execOne(fmt.Sprintf("task %d", t.ID), `UPDATE tf_task SET assignee = $1, state = $2, delete_reason = $3,
 				ended_at = $4, suspended = $5, revision = revision + 1 WHERE id = $6 AND revision = $7`,
 				t.Assignee, string(t.State), t.DeleteReason, nullMS(t.EndedAt), t.Suspended, t.ID, t.Revision)
@@ -707,49 +708,49 @@ func (a *applier) applyTasks(u *uow) {
 	ins.exec(a)
 }
 
-func (a *applier) applyExternalTasks(u *uow) {
+func (a *applier) applyExternalTasks(u *core.Unit) {
 	ins := &batch{table: "tf_external_task", cols: []string{"id", "instance_id", "execution_id", "definition_id", "def_key",
 		"element_id", "topic", "business_key", "worker_id", "lock_expires_at", "retries", "error_message", "error_details",
 		"priority", "suspended", "created_at", "revision"}}
-	for _, t := range u.extTasks {
+	for _, t := range u.ExtTasks {
 		var retries any
 		if t.Retries != nil {
 			retries = *t.Retries
 		}
-		switch t.op {
-		case rowNew:
+		switch t.Op {
+		case core.RowNew:
 			ins.add(t.ID, t.InstanceID, t.ExecutionID, t.DefinitionID, t.DefinitionKey, t.ElementID, t.Topic, t.BusinessKey,
 				t.WorkerID, msOf(t.LockExpiresAt), retries, t.ErrorMessage, t.ErrorDetails, t.Priority, t.Suspended, msOf(t.CreatedAt), t.Revision)
-		case rowDirty:
+		case core.RowDirty:
 			a.execOne(fmt.Sprintf("external task %d", t.ID), `UPDATE tf_external_task SET worker_id = $1,
 				lock_expires_at = $2, retries = $3, error_message = $4, error_details = $5, suspended = $6, priority = $7,
 				revision = revision + 1 WHERE id = $8 AND revision = $9`, t.WorkerID, msOf(t.LockExpiresAt), retries,
 				t.ErrorMessage, t.ErrorDetails, t.Suspended, t.Priority, t.ID, t.Revision)
-		case rowGone:
+		case core.RowGone:
 			a.execOne(fmt.Sprintf("external task %d", t.ID), `DELETE FROM tf_external_task WHERE id = $1 AND revision = $2`, t.ID, t.Revision)
 		}
 	}
 	ins.exec(a)
 }
 
-func (a *applier) applyJobs(u *uow) {
+func (a *applier) applyJobs(u *core.Unit) {
 	ins := &batch{table: "tf_job", cols: columnList(jobColumns)}
-	for _, j := range u.jobs {
+	for _, j := range u.Jobs {
 		data := ""
-		if j.data != (jobData{}) {
-			b, _ := json.Marshal(j.data)
+		if j.Data != (core.JobData{}) {
+			b, _ := json.Marshal(j.Data)
 			data = string(b)
 		}
-		switch j.op {
-		case rowNew:
-			ins.add(j.ID, string(j.Kind), j.InstanceID, j.executionID, j.definitionID, j.defKey, j.ElementID, msOf(j.DueAt),
-				j.Priority, j.Retries, j.LockOwner, msOf(j.LockExpiresAt), j.ErrorMessage, j.excStack, data, j.Suspended, j.createdAt, j.Revision)
-		case rowDirty:
+		switch j.Op {
+		case core.RowNew:
+			ins.add(j.ID, string(j.Kind), j.InstanceID, j.ExecutionID, j.DefinitionID, j.DefKey, j.ElementID, msOf(j.DueAt),
+				j.Priority, j.Retries, j.LockOwner, msOf(j.LockExpiresAt), j.ErrorMessage, j.ExcStack, data, j.Suspended, j.CreatedAt, j.Revision)
+		case core.RowDirty:
 			a.execOne(fmt.Sprintf("job %d", j.ID), `UPDATE tf_job SET due_at = $1, retries = $2, lock_owner = $3,
 				lock_expires_at = $4, exception_message = $5, exception_stack = $6, data = $7, suspended = $8,
 				revision = revision + 1 WHERE id = $9 AND revision = $10`, msOf(j.DueAt), j.Retries, j.LockOwner,
-				msOf(j.LockExpiresAt), j.ErrorMessage, j.excStack, data, j.Suspended, j.ID, j.Revision)
-		case rowGone:
+				msOf(j.LockExpiresAt), j.ErrorMessage, j.ExcStack, data, j.Suspended, j.ID, j.Revision)
+		case core.RowGone:
 			// Fenced like an update: a job another node acquired since it
 			// was read (its revision moved) is not deleted under it.
 			a.execOne(fmt.Sprintf("job %d", j.ID), `DELETE FROM tf_job WHERE id = $1 AND revision = $2`, j.ID, j.Revision)
@@ -758,45 +759,45 @@ func (a *applier) applyJobs(u *uow) {
 	ins.exec(a)
 }
 
-func (a *applier) applySubs(u *uow) {
+func (a *applier) applySubs(u *core.Unit) {
 	ins := &batch{table: "tf_subscription", cols: []string{"id", "kind", "name", "instance_id", "execution_id", "definition_id", "def_key", "element_id", "created_at"}}
 	var gone []int64
-	for _, s := range u.subs {
-		switch s.op {
-		case rowNew:
-			ins.add(s.id, s.kind, s.name, s.instanceID, s.executionID, s.definitionID, s.defKey, s.elementID, s.createdAt)
-		case rowGone:
-			gone = append(gone, s.id)
+	for _, s := range u.Subs {
+		switch s.Op {
+		case core.RowNew:
+			ins.add(s.ID, s.Kind, s.Name, s.InstanceID, s.ExecutionID, s.DefinitionID, s.DefKey, s.ElementID, s.CreatedAt)
+		case core.RowGone:
+			gone = append(gone, s.ID)
 		}
 	}
 	ins.exec(a)
 	deleteIDs(a, "tf_subscription", "id", gone)
 }
 
-func (a *applier) applyIncidents(u *uow) {
+func (a *applier) applyIncidents(u *core.Unit) {
 	ins := &batch{table: "tf_incident", cols: []string{"id", "type", "instance_id", "execution_id", "definition_id", "def_key",
 		"element_id", "job_id", "external_task_id", "message", "state", "created_at", "ended_at"}}
-	for _, i := range u.incidents {
-		switch i.op {
-		case rowNew:
+	for _, i := range u.Incidents {
+		switch i.Op {
+		case core.RowNew:
 			ins.add(i.ID, string(i.Type), i.InstanceID, i.ExecutionID, i.DefinitionID, i.DefinitionKey, i.ElementID, i.JobID,
 				i.ExternalTaskID, i.Message, i.State, msOf(i.CreatedAt), nullMS(i.EndedAt))
-		case rowDirty:
+		case core.RowDirty:
 			a.exec(`UPDATE tf_incident SET state = $1, ended_at = $2 WHERE id = $3`, i.State, nullMS(i.EndedAt), i.ID)
 		}
 	}
 	ins.exec(a)
 }
 
-func (a *applier) applyActivities(u *uow) {
+func (a *applier) applyActivities(u *core.Unit) {
 	ins := &batch{table: "tf_activity", cols: []string{"id", "instance_id", "execution_id", "parent_id", "definition_id",
 		"element_id", "element_type", "name", "task_id", "called_instance_id", "canceled", "started_at", "ended_at"}}
-	for _, r := range u.acts {
-		switch r.op {
-		case rowNew:
+	for _, r := range u.Acts {
+		switch r.Op {
+		case core.RowNew:
 			ins.add(r.ID, r.InstanceID, r.ExecutionID, r.ParentID, r.DefinitionID, r.ElementID, r.ElementType, r.Name,
 				r.TaskID, r.CalledInstanceID, r.Canceled, msOf(r.StartedAt), nullMS(r.EndedAt))
-		case rowDirty:
+		case core.RowDirty:
 			a.exec(`UPDATE tf_activity SET ended_at = $1, canceled = $2, task_id = $3, called_instance_id = $4 WHERE id = $5`,
 				nullMS(r.EndedAt), r.Canceled, r.TaskID, r.CalledInstanceID, r.ID)
 		}

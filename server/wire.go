@@ -229,17 +229,18 @@ func httpError(err error) (int, apiError) {
 		return http.StatusTooManyRequests, apiError{"AuthenticationException", msg, nil}
 	case errors.Is(err, security.ErrForbidden), errors.Is(err, security.ErrNoMembership):
 		return http.StatusForbidden, apiError{"AuthorizationException", msg, nil}
-	case errors.Is(err, engine.ErrNotFound), errors.Is(err, datasource.ErrUnknownTenant):
+	case errors.Is(err, engine.ErrNotFound), errors.Is(err, datasource.ErrNotFound), errors.Is(err, datasource.ErrUnknownTenant):
 		return http.StatusNotFound, apiError{"InvalidRequestException", msg, nil}
 	case errors.Is(err, engine.ErrNoCorrelation), errors.Is(err, engine.ErrAmbiguousCorrelation):
 		return http.StatusBadRequest, apiError{"RestException", msg, nil}
-	case errors.Is(err, engine.ErrInvalid), errors.Is(err, engine.ErrWrongTenant), errors.Is(err, datasource.ErrInvalidTenantID):
+	case errors.Is(err, engine.ErrInvalid), errors.Is(err, datasource.ErrInvalid), errors.Is(err, engine.ErrWrongTenant),
+		errors.Is(err, datasource.ErrInvalidTenantID):
 		return http.StatusBadRequest, apiError{"InvalidRequestException", msg, nil}
 	case errors.Is(err, errBadRequest):
 		return http.StatusBadRequest, apiError{"InvalidRequestException", msg, nil}
 	case errors.Is(err, engine.ErrSuspended):
 		return http.StatusInternalServerError, apiError{"SuspendedEntityInteractionException", msg, nil}
-	case errors.Is(err, engine.ErrConflict):
+	case errors.Is(err, engine.ErrConflict), errors.Is(err, datasource.ErrConflict):
 		return http.StatusInternalServerError, apiError{"OptimisticLockingException", msg, nil}
 	case errors.Is(err, datasource.ErrTenantDisabled):
 		return http.StatusForbidden, apiError{"AuthorizationException", msg, nil}

@@ -1,4 +1,4 @@
-package engine
+package core
 
 import (
 	"context"
@@ -16,8 +16,8 @@ import (
 // by topic, IDs from a counter. It is the core without storage, for tests
 // and the core-only benchmark.
 type memEnv struct {
-	defs     map[string]*deployed
-	byID     map[int64]*deployed
+	defs     map[string]*Deployed
+	byID     map[int64]*Deployed
 	handlers map[string]Handler
 	nextID   int64
 }
@@ -32,54 +32,54 @@ func newMemEnv(t testing.TB, xml string) *memEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &memEnv{defs: map[string]*deployed{}, byID: map[int64]*deployed{}, handlers: map[string]Handler{}}
+	env := &memEnv{defs: map[string]*Deployed{}, byID: map[int64]*Deployed{}, handlers: map[string]Handler{}}
 	for i, m := range ms {
-		d := &deployed{model: m}
+		d := &Deployed{Model: m}
 		d.ProcessDefinition = ProcessDefinition{ID: int64(1000 + i), Key: m.Key, Version: 1, Tenant: "mem"}
 		env.defs[m.Key], env.byID[d.ID] = d, d
 	}
 	return env
 }
 
-func (e *memEnv) handler(topic string) Handler  { return e.handlers[topic] }
-func (e *memEnv) handlerTimeout() time.Duration { return time.Minute }
-func (e *memEnv) defaultRetries() int           { return DefaultJobRetries }
-func (e *memEnv) maxSteps() int                 { return DefaultMaxSteps }
-func (e *memEnv) latestDefinition(_ context.Context, key string) (*deployed, error) {
+func (e *memEnv) Handler(topic string) Handler  { return e.handlers[topic] }
+func (e *memEnv) HandlerTimeout() time.Duration { return time.Minute }
+func (e *memEnv) DefaultRetries() int           { return DefaultJobRetries }
+func (e *memEnv) MaxSteps() int                 { return DefaultMaxSteps }
+func (e *memEnv) LatestDefinition(_ context.Context, key string) (*Deployed, error) {
 	if d := e.defs[key]; d != nil {
 		return d, nil
 	}
-	return nil, notFound("process definition", key)
+	return nil, NotFound("process definition", key)
 }
-func (e *memEnv) definitionByID(_ context.Context, id int64) (*deployed, error) {
+func (e *memEnv) DefinitionByID(_ context.Context, id int64) (*Deployed, error) {
 	if d := e.byID[id]; d != nil {
 		return d, nil
 	}
-	return nil, notFound("process definition", id)
+	return nil, NotFound("process definition", id)
 }
 
 // memRun is one in-memory "database": a unit of work carried across
 // commands, committed by dropping deleted rows and cleaning the rest.
 type memRun struct {
 	env *memEnv
-	u   *uow
+	u   *Unit
 	now time.Time
 }
 
 func newMemRun(env *memEnv) *memRun {
 	r := &memRun{env: env, now: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-	r.u = &uow{tenant: "mem", newID: func() (int64, error) { env.nextID++; return env.nextID, nil }}
+	r.u = &Unit{Tenant: "mem", NewID: func() (int64, error) { env.nextID++; return env.nextID, nil }}
 	return r
 }
 
-func (r *memRun) do(t testing.TB, fn func(c *core) error) {
+func (r *memRun) do(t testing.TB, fn func(c *Executor) error) {
 	t.Helper()
-	r.u.now, r.u.nowMS = r.now, r.now.UnixMilli()
-	c := &core{uow: r.u, ctx: context.Background(), env: r.env}
+	r.u.Now, r.u.NowMS = r.now, r.now.UnixMilli()
+	c := &Executor{Unit: r.u, ctx: context.Background(), env: r.env}
 	if err := fn(c); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.run(); err != nil {
+	if err := c.Run(); err != nil {
 		t.Fatal(err)
 	}
 	r.commit()
@@ -87,49 +87,49 @@ func (r *memRun) do(t testing.TB, fn func(c *core) error) {
 
 func (r *memRun) commit() {
 	u := r.u
-	u.execs = keep(u.execs, func(x *execution) *rowOp { return &x.op })
-	u.vars = keep(u.vars, func(x *variableRow) *rowOp { return &x.op })
-	u.tasks = keep(u.tasks, func(x *taskRow) *rowOp { return &x.op })
-	u.extTasks = keep(u.extTasks, func(x *extTaskRow) *rowOp { return &x.op })
-	u.jobs = keep(u.jobs, func(x *jobRow) *rowOp { return &x.op })
-	u.subs = keep(u.subs, func(x *subRow) *rowOp { return &x.op })
-	u.incidents = keep(u.incidents, func(x *incidentRow) *rowOp { return &x.op })
-	u.acts = keep(u.acts, func(x *activityRow) *rowOp { return &x.op })
-	for _, i := range u.instances {
-		i.op, i.touched = rowClean, false
+	u.Execs = keep(u.Execs, func(x *Execution) *RowOp { return &x.Op })
+	u.Vars = keep(u.Vars, func(x *VariableRow) *RowOp { return &x.Op })
+	u.Tasks = keep(u.Tasks, func(x *TaskRow) *RowOp { return &x.Op })
+	u.ExtTasks = keep(u.ExtTasks, func(x *ExtTaskRow) *RowOp { return &x.Op })
+	u.Jobs = keep(u.Jobs, func(x *JobRow) *RowOp { return &x.Op })
+	u.Subs = keep(u.Subs, func(x *SubRow) *RowOp { return &x.Op })
+	u.Incidents = keep(u.Incidents, func(x *IncidentRow) *RowOp { return &x.Op })
+	u.Acts = keep(u.Acts, func(x *ActivityRow) *RowOp { return &x.Op })
+	for _, i := range u.Instances {
+		i.Op, i.Touched = RowClean, false
 	}
 }
 
-func keep[T any](rows []T, op func(T) *rowOp) []T {
+func keep[T any](rows []T, op func(T) *RowOp) []T {
 	out := rows[:0]
 	for _, r := range rows {
-		if alive(*op(r)) {
-			*op(r) = rowClean
+		if Alive(*op(r)) {
+			*op(r) = RowClean
 			out = append(out, r)
 		}
 	}
 	return out
 }
 
-func (r *memRun) start(t testing.TB, key string, vars map[string]any) *instance {
+func (r *memRun) start(t testing.TB, key string, vars map[string]any) *Instance {
 	t.Helper()
-	var inst *instance
-	tv, err := typedVars(vars)
+	var inst *Instance
+	tv, err := TypedVars(vars)
 	if err != nil {
 		t.Fatal(err)
 	}
-	r.do(t, func(c *core) error {
+	r.do(t, func(c *Executor) error {
 		var err error
-		inst, err = c.startInstance(r.env.defs[key], "", tv, nil, "", nil)
+		inst, err = c.StartInstance(r.env.defs[key], "", tv, nil, "", nil)
 		return err
 	})
 	return inst
 }
 
 // path lists the elements an instance passed through, in order of start.
-func (r *memRun) path(inst *instance) string {
+func (r *memRun) path(inst *Instance) string {
 	var ids []string
-	acts := append([]*activityRow(nil), r.u.acts...)
+	acts := append([]*ActivityRow(nil), r.u.Acts...)
 	sort.SliceStable(acts, func(i, j int) bool { return acts[i].ID < acts[j].ID })
 	for _, a := range acts {
 		if a.InstanceID == inst.ID {
@@ -165,11 +165,11 @@ func TestCoreRunsAStraightThroughProcessWithAHandler(t *testing.T) {
 	if got := r.path(inst); got != "start,work,end" {
 		t.Fatalf("path %s", got)
 	}
-	if v := r.u.variable(inst.ID, "doubled"); v == nil || v.val.V != int32(42) {
+	if v := r.u.Variable(inst.ID, "doubled"); v == nil || v.Val.V != int32(42) {
 		t.Fatalf("doubled = %+v", v)
 	}
-	if len(r.u.execs) != 0 {
-		t.Fatalf("tokens left: %d", len(r.u.execs))
+	if len(r.u.Execs) != 0 {
+		t.Fatalf("tokens left: %d", len(r.u.Execs))
 	}
 }
 
@@ -177,11 +177,11 @@ func TestCoreCreatesAnExternalTaskWithoutAHandler(t *testing.T) {
 	env := newMemEnv(t, straightThrough)
 	r := newMemRun(env)
 	inst := r.start(t, "p", nil)
-	if len(r.u.extTasks) != 1 || r.u.extTasks[0].Topic != "work" || inst.State != InstanceActive {
-		t.Fatalf("external tasks %d, state %s", len(r.u.extTasks), inst.State)
+	if len(r.u.ExtTasks) != 1 || r.u.ExtTasks[0].Topic != "work" || inst.State != InstanceActive {
+		t.Fatalf("external tasks %d, state %s", len(r.u.ExtTasks), inst.State)
 	}
-	r.do(t, func(c *core) error {
-		return c.completeExternal(r.u.extTasks[0], map[string]Value{"ok": {TypeBoolean, true}}, nil)
+	r.do(t, func(c *Executor) error {
+		return c.CompleteExternal(r.u.ExtTasks[0], map[string]Value{"ok": {TypeBoolean, true}}, nil)
 	})
 	if inst.State != InstanceCompleted {
 		t.Fatalf("after completing the external task: %s", inst.State)
@@ -210,21 +210,21 @@ func TestCoreForksAndJoins(t *testing.T) {
 	env := newMemEnv(t, forkJoin)
 	r := newMemRun(env)
 	inst := r.start(t, "p", nil)
-	if len(r.u.tasks) != 2 {
-		t.Fatalf("tasks %d", len(r.u.tasks))
+	if len(r.u.Tasks) != 2 {
+		t.Fatalf("tasks %d", len(r.u.Tasks))
 	}
 	for i := 0; i < 2; i++ {
-		task := r.u.tasks[len(r.u.tasks)-1-i]
+		task := r.u.Tasks[len(r.u.Tasks)-1-i]
 		if task.State != TaskCreated {
 			continue
 		}
-		r.do(t, func(c *core) error { return c.completeTask(task, nil, false, "") })
+		r.do(t, func(c *Executor) error { return c.CompleteTask(task, nil, false, "") })
 		if i == 0 && inst.State != InstanceActive {
 			t.Fatal("instance ended after one branch")
 		}
 	}
 	if inst.State != InstanceCompleted {
-		t.Fatalf("state %s; tokens %d", inst.State, len(r.u.execs))
+		t.Fatalf("state %s; tokens %d", inst.State, len(r.u.Execs))
 	}
 	if got := r.path(inst); got != "start,fork,a,b,join,end" {
 		t.Fatalf("path %s", got)
@@ -240,12 +240,12 @@ func BenchmarkCoreStraightThrough(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		var next int64
 		for pb.Next() {
-			u := &uow{tenant: "mem", newID: func() (int64, error) { next++; return next, nil }}
-			c := &core{uow: u, ctx: context.Background(), env: env}
-			if _, err := c.startInstance(def, "", vars, nil, "", nil); err != nil {
+			u := &Unit{Tenant: "mem", NewID: func() (int64, error) { next++; return next, nil }}
+			c := &Executor{Unit: u, ctx: context.Background(), env: env}
+			if _, err := c.StartInstance(def, "", vars, nil, "", nil); err != nil {
 				b.Fatal(err)
 			}
-			if err := c.run(); err != nil {
+			if err := c.Run(); err != nil {
 				b.Fatal(err)
 			}
 		}

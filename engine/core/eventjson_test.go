@@ -1,4 +1,4 @@
-package engine
+package core
 
 import (
 	"bytes"
@@ -47,7 +47,7 @@ func TestEventJSONMatchesMarshalOfTheMap(t *testing.T) {
 			t.Fatalf("variable data differs:\n got %s\nwant %s", got, want)
 		}
 
-		task := &taskRow{Task: Task{Name: randStr()}}
+		task := &TaskRow{Task: Task{Name: randStr()}}
 		if r.IntN(2) == 0 {
 			task.Assignee = randStr()
 		}

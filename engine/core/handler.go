@@ -1,4 +1,4 @@
-package engine
+package core
 
 import (
 	"context"
@@ -68,8 +68,8 @@ func (t *ServiceTask) Set(name string, value any) {
 	t.out = append(t.out, handlerVar{name, value})
 }
 
-// sortedKeys returns a map's keys in order, so commands are deterministic.
-func sortedKeys[V any](m map[string]V) []string {
+// SortedKeys returns a map's keys in order, so commands are deterministic.
+func SortedKeys[V any](m map[string]V) []string {
 	if len(m) == 0 {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package engine
+package core
 
 import (
 	"context"
@@ -13,15 +13,15 @@ import (
 	"github.com/tenantflow/tenantflow/engine/timer"
 )
 
-// coreEnv is what the core needs from the engine besides the unit of work:
+// Env is what the core needs from the engine besides the unit of work:
 // definitions, handlers, limits. Pure tests give it an in-memory one.
-type coreEnv interface {
-	handler(topic string) Handler
-	latestDefinition(ctx context.Context, key string) (*deployed, error)
-	definitionByID(ctx context.Context, id int64) (*deployed, error)
-	handlerTimeout() time.Duration
-	defaultRetries() int
-	maxSteps() int
+type Env interface {
+	Handler(topic string) Handler
+	LatestDefinition(ctx context.Context, key string) (*Deployed, error)
+	DefinitionByID(ctx context.Context, id int64) (*Deployed, error)
+	HandlerTimeout() time.Duration
+	DefaultRetries() int
+	MaxSteps() int
 }
 
 // stepKind is a unit of the core's work queue.
@@ -35,21 +35,21 @@ const (
 
 type step struct {
 	kind stepKind
-	x    *execution
+	x    *Execution
 	el   *model.Element
 }
 
-// core executes BPMN. It decides what changes — tokens move, tasks, jobs
+// Executor executes BPMN. It decides what changes — tokens move, tasks, jobs
 // and subscriptions appear and go, history and events are appended — by
 // changing the rows of a unit of work; it never talks to storage. Every
 // command runs to quiescence: all tokens wait or end before it returns.
-type core struct {
-	*uow
+type Executor struct {
+	*Unit
 	ctx    context.Context
-	env    coreEnv
+	env    Env
 	queue  []step
 	head   int          // next step of queue to run
-	settle []*execution // scopes whose inclusive joins must be re-checked
+	settle []*Execution // scopes whose inclusive joins must be re-checked
 
 	// steps counts the steps run, against the step budget; past half the
 	// budget, visits counts the elements entered, so that a command that
@@ -58,25 +58,25 @@ type core struct {
 	visits map[*model.Element]int
 }
 
-func (c *core) push(k stepKind, x *execution, el *model.Element) {
+func (c *Executor) push(k stepKind, x *Execution, el *model.Element) {
 	c.queue = append(c.queue, step{k, x, el})
 }
 
-// run drains the queue, re-checking inclusive joins when it runs dry. It
+// Run drains the queue, re-checking inclusive joins when it runs dry. It
 // stops at the first error, and when the command ran out of its step or
 // row budget.
-func (c *core) run() error {
+func (c *Executor) Run() error {
 	for {
 		for c.head < len(c.queue) {
-			if c.err != nil {
-				return c.err
+			if c.Err != nil {
+				return c.Err
 			}
 			s := c.queue[c.head]
 			c.head++
 			if c.head == len(c.queue) {
 				c.queue, c.head = c.queue[:0], 0
 			}
-			if !alive(s.x.op) {
+			if !Alive(s.x.Op) {
 				continue // cancelled meanwhile
 			}
 			if err := c.count(s); err != nil {
@@ -95,8 +95,8 @@ func (c *core) run() error {
 				return err
 			}
 		}
-		if c.err != nil {
-			return c.err
+		if c.Err != nil {
+			return c.Err
 		}
 		if len(c.settle) == 0 {
 			return nil
@@ -115,15 +115,20 @@ func (c *core) run() error {
 }
 
 // count charges a step to the command's step budget.
-func (c *core) count(s step) error {
+// NewExecutor returns an executor that decides on unit u.
+func NewExecutor(ctx context.Context, u *Unit, env Env) *Executor {
+	return &Executor{Unit: u, ctx: ctx, env: env}
+}
+
+func (c *Executor) count(s step) error {
 	c.steps++
-	max := c.env.maxSteps()
+	max := c.env.MaxSteps()
 	if max <= 0 {
 		return nil
 	}
 	el := s.el
 	if el == nil {
-		el = s.x.el
+		el = s.x.El
 	}
 	if c.steps > max/2 && el != nil {
 		if c.visits == nil {
@@ -151,36 +156,36 @@ func (c *core) count(s step) error {
 
 // ---- instances ----
 
-// startInstance creates an instance of def and starts it at start (the
+// StartInstance creates an instance of def and starts it at start (the
 // none start event when nil).
-func (c *core) startInstance(def *deployed, businessKey string, vars map[string]Value, start *model.Element, user string, super *execution) (*instance, error) {
+func (c *Executor) StartInstance(def *Deployed, businessKey string, vars map[string]Value, start *model.Element, user string, super *Execution) (*Instance, error) {
 	if def.Suspended {
 		return nil, fmt.Errorf("%w: process definition %s:%d is suspended", ErrSuspended, def.Key, def.Version)
 	}
 	if start == nil {
-		start = def.model.Root.Start
+		start = def.Model.Root.Start
 		if start == nil {
-			return nil, invalid("process %q has no none start event: it starts only by timer or message", def.Key)
+			return nil, Invalidf("process %q has no none start event: it starts only by timer or message", def.Key)
 		}
 	}
-	id := c.id()
-	inst := &instance{def: def, op: rowNew, touched: true}
-	inst.ProcessInstance = ProcessInstance{ID: id, Tenant: c.tenant, DefinitionID: def.ID, DefinitionKey: def.Key,
-		BusinessKey: businessKey, State: InstanceActive, StartActivityID: start.ID, StartUserID: user, StartedAt: c.now}
+	id := c.NewRowID()
+	inst := &Instance{Def: def, Op: RowNew, Touched: true}
+	inst.ProcessInstance = ProcessInstance{ID: id, Tenant: c.Tenant, DefinitionID: def.ID, DefinitionKey: def.Key,
+		BusinessKey: businessKey, State: InstanceActive, StartActivityID: start.ID, StartUserID: user, StartedAt: c.Now}
 	if super != nil {
-		inst.SuperInstanceID = super.instanceID
-		inst.superExec = super.id
+		inst.SuperInstanceID = super.InstanceID
+		inst.SuperExec = super.ID
 	}
-	root := &execution{id: id, instanceID: id, state: execActive, scope: true, createdAt: c.nowMS, op: rowNew, inst: inst}
-	inst.root = root
-	c.instances = append(c.instances, inst)
-	c.execs = append(c.execs, root)
-	c.event(inst, EventProcessStarted, nil, 0, nil)
+	root := &Execution{ID: id, InstanceID: id, State: ExecActive, Scope: true, CreatedAt: c.NowMS, Op: RowNew, Inst: inst}
+	inst.Root = root
+	c.Instances = append(c.Instances, inst)
+	c.Execs = append(c.Execs, root)
+	c.Event(inst, EventProcessStarted, nil, 0, nil)
 	if start.Event != nil && start.Event.Initiator != "" && user != "" {
-		c.setLocal(root, start.Event.Initiator, Value{TypeString, user})
+		c.SetLocal(root, start.Event.Initiator, Value{TypeString, user})
 	}
-	for _, name := range sortedKeys(vars) {
-		c.setLocal(root, name, vars[name])
+	for _, name := range SortedKeys(vars) {
+		c.SetLocal(root, name, vars[name])
 	}
 	x := c.newExec(root)
 	c.push(stepEnter, x, start)
@@ -188,14 +193,14 @@ func (c *core) startInstance(def *deployed, businessKey string, vars map[string]
 }
 
 // completeInstance ends an instance whose last token ended.
-func (c *core) completeInstance(inst *instance) error {
+func (c *Executor) completeInstance(inst *Instance) error {
 	inst.State = InstanceCompleted
-	inst.EndedAt = c.now
-	inst.touched = true
-	touch(&inst.op)
-	drop(&inst.root.op)
-	c.event(inst, EventProcessCompleted, nil, 0, nil)
-	if inst.superExec != 0 {
+	inst.EndedAt = c.Now
+	inst.Touched = true
+	Touch(&inst.Op)
+	Drop(&inst.Root.Op)
+	c.Event(inst, EventProcessCompleted, nil, 0, nil)
+	if inst.SuperExec != 0 {
 		return c.calledDone(inst)
 	}
 	return nil
@@ -203,37 +208,37 @@ func (c *core) completeInstance(inst *instance) error {
 
 // ---- executions ----
 
-func (c *core) newExec(parent *execution) *execution {
+func (c *Executor) newExec(parent *Execution) *Execution {
 	x := c.slabs.execs.new()
-	*x = execution{id: c.id(), instanceID: parent.instanceID, parentID: parent.id, state: execActive,
-		createdAt: c.nowMS, op: rowNew, inst: parent.inst}
-	c.execs = appendRow(c.execs, x)
+	*x = Execution{ID: c.NewRowID(), InstanceID: parent.InstanceID, ParentID: parent.ID, State: ExecActive,
+		CreatedAt: c.NowMS, Op: RowNew, Inst: parent.Inst}
+	c.Execs = appendRow(c.Execs, x)
 	return x
 }
 
-func (c *core) parent(x *execution) *execution {
-	if x.parentID == 0 {
+func (c *Executor) parent(x *Execution) *Execution {
+	if x.ParentID == 0 {
 		return nil
 	}
-	return c.exec(x.parentID)
+	return c.Exec(x.ParentID)
 }
 
 // removeExec deletes a token and its local variables.
-func (c *core) removeExec(x *execution) {
-	drop(&x.op)
-	for _, v := range c.vars {
-		if v.scopeID == x.id && alive(v.op) && x.id != x.instanceID {
-			drop(&v.op)
+func (c *Executor) removeExec(x *Execution) {
+	Drop(&x.Op)
+	for _, v := range c.Vars {
+		if v.ScopeID == x.ID && Alive(v.Op) && x.ID != x.InstanceID {
+			Drop(&v.Op)
 		}
 	}
 }
 
 // ---- entering elements ----
 
-func (c *core) enter(x *execution, el *model.Element) error {
-	x.el = el
-	x.state = execActive
-	touch(&x.op)
+func (c *Executor) enter(x *Execution, el *model.Element) error {
+	x.El = el
+	x.State = ExecActive
+	Touch(&x.Op)
 	if el.Scope.InclusiveJoins {
 		// A token that moved may no longer reach a join that waits for
 		// it: re-check the scope's joins once the command is at rest.
@@ -241,15 +246,15 @@ func (c *core) enter(x *execution, el *model.Element) error {
 			c.settleLater(p)
 		}
 	}
-	if el.Multi != nil && !x.has(flagMIChild) {
+	if el.Multi != nil && !x.Has(FlagMIChild) {
 		return c.startMulti(x, el)
 	}
-	if el.AsyncBefore && !x.has(flagAsyncDone) {
-		c.newJob(JobAsyncBefore, x, el, c.now, jobData{})
-		x.state = execAsync
+	if el.AsyncBefore && !x.Has(FlagAsyncDone) {
+		c.NewJob(JobAsyncBefore, x, el, c.Now, JobData{})
+		x.State = ExecAsync
 		return nil
 	}
-	x.flags &^= flagAsyncDone | flagAsyncAfterDone
+	x.Flags &^= FlagAsyncDone | FlagAsyncAfterDone
 	if (el.Kind == model.ParallelGateway || el.Kind == model.InclusiveGateway) && len(el.Incoming) > 1 {
 		return c.join(x, el)
 	}
@@ -266,21 +271,21 @@ func (c *core) enter(x *execution, el *model.Element) error {
 		if err := c.armEvent(x, el, el); err != nil {
 			return err
 		}
-		x.state = execWaiting
+		x.State = ExecWaiting
 	case model.UserTask:
 		if err := c.createTask(x, el); err != nil {
 			return err
 		}
-		x.state = execWaiting
+		x.State = ExecWaiting
 	case model.ServiceTask:
-		if h := c.env.handler(el.Topic); h != nil {
+		if h := c.env.Handler(el.Topic); h != nil {
 			if err := c.runHandler(x, el, h); err != nil {
 				return err
 			}
 			return nil
 		}
 		c.createExternalTask(x, el)
-		x.state = execWaiting
+		x.State = ExecWaiting
 	case model.ScriptTask:
 		v, err := el.Script.Eval(c.lookup(x))
 		if err != nil {
@@ -305,10 +310,10 @@ func (c *core) enter(x *execution, el *model.Element) error {
 				return err
 			}
 		}
-		x.state = execWaiting
+		x.State = ExecWaiting
 	case model.SubProcess:
-		x.scope = true
-		x.state = execWaiting
+		x.Scope = true
+		x.State = ExecWaiting
 		child := c.newExec(x)
 		c.push(stepEnter, child, el.Sub.Start)
 	case model.CallActivity:
@@ -318,49 +323,49 @@ func (c *core) enter(x *execution, el *model.Element) error {
 	default:
 		return fmt.Errorf("element %q of kind %d cannot run", el.ID, el.Kind)
 	}
-	if x.state == execWaiting && len(el.Boundaries) > 0 && !x.has(flagMIChild) && alive(x.op) {
+	if x.State == ExecWaiting && len(el.Boundaries) > 0 && !x.Has(FlagMIChild) && Alive(x.Op) {
 		return c.armBoundaries(x, el)
 	}
 	return nil
 }
 
 // startActivity opens an activity instance for x at el.
-func (c *core) startActivity(x *execution, el *model.Element) {
+func (c *Executor) startActivity(x *Execution, el *model.Element) {
 	parentAct := int64(0)
 	if p := c.parent(x); p != nil {
-		parentAct = p.actID
+		parentAct = p.ActID
 	}
 	a := c.slabs.acts.new()
-	a.op = rowNew
-	a.ActivityInstance = ActivityInstance{ID: c.id(), Tenant: c.tenant, InstanceID: x.instanceID, ExecutionID: x.id,
-		ParentID: parentAct, DefinitionID: x.inst.DefinitionID, ElementID: el.ID, ElementType: el.Type, Name: el.Name, StartedAt: c.now}
-	c.acts = appendRow(c.acts, a)
-	x.actID = a.ID
-	c.event(x.inst, EventActivityStarted, el, 0, nil)
+	a.Op = RowNew
+	a.ActivityInstance = ActivityInstance{ID: c.NewRowID(), Tenant: c.Tenant, InstanceID: x.InstanceID, ExecutionID: x.ID,
+		ParentID: parentAct, DefinitionID: x.Inst.DefinitionID, ElementID: el.ID, ElementType: el.Type, Name: el.Name, StartedAt: c.Now}
+	c.Acts = appendRow(c.Acts, a)
+	x.ActID = a.ID
+	c.Event(x.Inst, EventActivityStarted, el, 0, nil)
 }
 
 // endActivity closes x's activity instance.
-func (c *core) endActivity(x *execution, canceled bool) {
-	a := c.activity(x.actID)
+func (c *Executor) endActivity(x *Execution, canceled bool) {
+	a := c.Activity(x.ActID)
 	if a == nil || !a.EndedAt.IsZero() {
 		return
 	}
-	a.EndedAt = c.now
+	a.EndedAt = c.Now
 	a.Canceled = canceled
-	touch(&a.op)
-	el := x.inst.def.model.Element(a.ElementID)
+	Touch(&a.Op)
+	el := x.Inst.Def.Model.Element(a.ElementID)
 	if canceled {
-		c.event(x.inst, EventActivityCanceled, el, 0, nil)
+		c.Event(x.Inst, EventActivityCanceled, el, 0, nil)
 	} else {
-		c.event(x.inst, EventActivityCompleted, el, 0, nil)
+		c.Event(x.Inst, EventActivityCompleted, el, 0, nil)
 	}
 }
 
 // ---- leaving elements ----
 
 // complete finishes x's activity normally and moves on.
-func (c *core) complete(x *execution) error {
-	el := x.el
+func (c *Executor) complete(x *Execution) error {
+	el := x.El
 	c.disarm(x)
 	if err := c.applyParams(x, el.Outputs, false); err != nil {
 		return err
@@ -369,12 +374,12 @@ func (c *core) complete(x *execution) error {
 	if el.Kind == model.EndEvent {
 		return nil
 	}
-	if x.has(flagMIChild) {
+	if x.Has(FlagMIChild) {
 		return c.multiChildDone(x)
 	}
-	if el.AsyncAfter && !x.has(flagAsyncAfterDone) {
-		c.newJob(JobAsyncAfter, x, el, c.now, jobData{})
-		x.state = execAsync
+	if el.AsyncAfter && !x.Has(FlagAsyncAfterDone) {
+		c.NewJob(JobAsyncAfter, x, el, c.Now, JobData{})
+		x.State = ExecAsync
 		return nil
 	}
 	return c.leave(x)
@@ -382,9 +387,9 @@ func (c *core) complete(x *execution) error {
 
 // leave takes every outgoing flow whose condition holds (the default flow if
 // none does) from a non-gateway element; no outgoing flow ends the token.
-func (c *core) leave(x *execution) error {
-	el := x.el
-	x.flags &^= flagAsyncAfterDone
+func (c *Executor) leave(x *Execution) error {
+	el := x.El
+	x.Flags &^= FlagAsyncAfterDone
 	if len(el.Outgoing) == 0 {
 		return c.endToken(x)
 	}
@@ -426,19 +431,19 @@ func unconditional(flows []*model.Flow) bool {
 }
 
 // follow sends x along the first flow and a new sibling along each other.
-func (c *core) follow(x *execution, flows []*model.Flow) {
+func (c *Executor) follow(x *Execution, flows []*model.Flow) {
 	parent := c.parent(x)
 	for i, f := range flows {
 		t := x
 		if i > 0 {
 			t = c.newExec(parent)
-			t.flags = x.flags & flagMIChild
+			t.Flags = x.Flags & FlagMIChild
 		}
 		c.push(stepEnter, t, f.Target)
 	}
 }
 
-func (c *core) condition(x *execution, f *model.Flow) (bool, error) {
+func (c *Executor) condition(x *Execution, f *model.Flow) (bool, error) {
 	if f.Condition == nil {
 		return true, nil
 	}
@@ -450,10 +455,10 @@ func (c *core) condition(x *execution, f *model.Flow) (bool, error) {
 }
 
 // endToken ends a token and completes its scope when it was the last.
-func (c *core) endToken(x *execution) error {
+func (c *Executor) endToken(x *Execution) error {
 	scope := c.parent(x)
-	if x.el != nil && x.el.Kind == model.EndEvent && scope != nil && scope.id == x.instanceID {
-		x.inst.EndActivityID = x.el.ID
+	if x.El != nil && x.El.Kind == model.EndEvent && scope != nil && scope.ID == x.InstanceID {
+		x.Inst.EndActivityID = x.El.ID
 	}
 	c.removeExec(x)
 	if scope == nil {
@@ -463,24 +468,24 @@ func (c *core) endToken(x *execution) error {
 }
 
 // scopeMaybeDone completes a scope with no tokens left.
-func (c *core) scopeMaybeDone(s *execution) error {
-	if c.hasChildren(s) {
+func (c *Executor) scopeMaybeDone(s *Execution) error {
+	if c.HasChildren(s) {
 		c.settleLater(s)
 		return nil
 	}
 	switch {
-	case s.id == s.instanceID:
-		return c.completeInstance(s.inst)
-	case s.mi != nil:
+	case s.ID == s.InstanceID:
+		return c.completeInstance(s.Inst)
+	case s.MI != nil:
 		return nil // multi-instance bodies count their children themselves
-	case s.el != nil && s.el.Kind == model.SubProcess:
-		s.scope = false
+	case s.El != nil && s.El.Kind == model.SubProcess:
+		s.Scope = false
 		c.push(stepComplete, s, nil)
 	}
 	return nil
 }
 
-func (c *core) settleLater(s *execution) {
+func (c *Executor) settleLater(s *Execution) {
 	for _, o := range c.settle {
 		if o == s {
 			return
@@ -491,7 +496,7 @@ func (c *core) settleLater(s *execution) {
 
 // ---- gateways ----
 
-func (c *core) exclusive(x *execution, el *model.Element) error {
+func (c *Executor) exclusive(x *Execution, el *model.Element) error {
 	c.endActivity(x, false)
 	for _, f := range el.Outgoing {
 		if f == el.Default {
@@ -515,7 +520,7 @@ func (c *core) exclusive(x *execution, el *model.Element) error {
 
 // fork leaves a parallel gateway on every flow, an inclusive one on every
 // flow whose condition holds (or the default).
-func (c *core) fork(x *execution, el *model.Element) error {
+func (c *Executor) fork(x *Execution, el *model.Element) error {
 	if el.Kind == model.ParallelGateway {
 		c.follow(x, el.Outgoing)
 		return nil
@@ -544,8 +549,8 @@ func (c *core) fork(x *execution, el *model.Element) error {
 }
 
 // join parks x at a joining gateway and fires it when it can.
-func (c *core) join(x *execution, el *model.Element) error {
-	x.state = execJoining
+func (c *Executor) join(x *Execution, el *model.Element) error {
+	x.State = ExecJoining
 	scope := c.parent(x)
 	if el.Kind == model.ParallelGateway {
 		arrived := c.joiningAt(scope, el)
@@ -558,10 +563,10 @@ func (c *core) join(x *execution, el *model.Element) error {
 	return nil
 }
 
-func (c *core) joiningAt(scope *execution, el *model.Element) []*execution {
-	var out []*execution
-	for _, t := range c.children(scope) {
-		if t.el == el && t.state == execJoining {
+func (c *Executor) joiningAt(scope *Execution, el *model.Element) []*Execution {
+	var out []*Execution
+	for _, t := range c.Children(scope) {
+		if t.El == el && t.State == ExecJoining {
 			out = append(out, t)
 		}
 	}
@@ -570,22 +575,22 @@ func (c *core) joiningAt(scope *execution, el *model.Element) []*execution {
 
 // settleJoins fires the inclusive joins of a scope that no other token can
 // still reach.
-func (c *core) settleJoins(scope *execution) error {
-	if !alive(scope.op) {
+func (c *Executor) settleJoins(scope *Execution) error {
+	if !Alive(scope.Op) {
 		return nil
 	}
-	kids := c.children(scope)
+	kids := c.Children(scope)
 	for _, t := range kids {
-		if t.state != execJoining || t.el.Kind != model.InclusiveGateway || !alive(t.op) {
+		if t.State != ExecJoining || t.El.Kind != model.InclusiveGateway || !Alive(t.Op) {
 			continue
 		}
-		g := t.el
+		g := t.El
 		blocked := false
 		for _, o := range kids {
-			if !alive(o.op) || o.el == g && o.state == execJoining {
+			if !Alive(o.Op) || o.El == g && o.State == ExecJoining {
 				continue
 			}
-			if o.el == nil || o.el == g || g.Scope.Reachable(o.el, g) {
+			if o.El == nil || o.El == g || g.Scope.Reachable(o.El, g) {
 				blocked = true
 				break
 			}
@@ -598,12 +603,12 @@ func (c *core) settleJoins(scope *execution) error {
 }
 
 // fireJoin merges the arrived tokens into the first and forks it on.
-func (c *core) fireJoin(arrived []*execution, el *model.Element) error {
+func (c *Executor) fireJoin(arrived []*Execution, el *model.Element) error {
 	x := arrived[0]
 	for _, o := range arrived[1:] {
 		c.removeExec(o)
 	}
-	x.state = execActive
+	x.State = ExecActive
 	c.startActivity(x, el)
 	c.endActivity(x, false)
 	return c.fork(x, el)
@@ -611,15 +616,15 @@ func (c *core) fireJoin(arrived []*execution, el *model.Element) error {
 
 // ---- end events and errors ----
 
-func (c *core) endEvent(x *execution, el *model.Element) error {
+func (c *Executor) endEvent(x *Execution, el *model.Element) error {
 	c.endActivity(x, false)
 	switch el.Event.Kind {
 	case model.EventTerminate:
 		scope := c.parent(x)
-		if scope.id == scope.instanceID {
-			x.inst.EndActivityID = el.ID
+		if scope.ID == scope.InstanceID {
+			x.Inst.EndActivityID = el.ID
 		}
-		for _, o := range c.children(scope) {
+		for _, o := range c.Children(scope) {
 			if o != x {
 				c.cancel(o)
 				c.removeExec(o)
@@ -639,11 +644,11 @@ func (c *core) endEvent(x *execution, el *model.Element) error {
 // activity and its enclosing scopes, up through calling instances. If one is
 // found, the scope it is attached to is cancelled and continues at the
 // boundary event.
-func (c *core) throwError(from *execution, code, message string) (bool, error) {
+func (c *Executor) throwError(from *Execution, code, message string) (bool, error) {
 	x := from
 	for x != nil {
-		if x.el != nil && x.el.Kind.IsActivity() && !x.has(flagMIChild) {
-			for _, b := range x.el.Boundaries {
+		if x.El != nil && x.El.Kind.IsActivity() && !x.Has(FlagMIChild) {
+			for _, b := range x.El.Boundaries {
 				ev := b.Event
 				if ev != nil && ev.Kind == model.EventError && (ev.ErrorCode == "" || ev.ErrorCode == code) {
 					vars := map[string]Value{}
@@ -657,15 +662,15 @@ func (c *core) throwError(from *execution, code, message string) (bool, error) {
 				}
 			}
 		}
-		if x.id == x.instanceID {
-			if x.inst.superExec == 0 {
+		if x.ID == x.InstanceID {
+			if x.Inst.SuperExec == 0 {
 				return false, nil
 			}
-			parent, err := c.instanceByID(x.inst.SuperInstanceID)
+			parent, err := c.InstanceByID(x.Inst.SuperInstanceID)
 			if err != nil {
 				return false, err
 			}
-			x = c.exec(x.inst.superExec)
+			x = c.Exec(x.Inst.SuperExec)
 			if x == nil {
 				return false, fmt.Errorf("instance %d: calling execution is gone", parent.ID)
 			}
@@ -681,65 +686,65 @@ func (c *core) throwError(from *execution, code, message string) (bool, error) {
 // cancel cancels x's activity and everything under it: inner tokens, its
 // task or external task, its jobs and subscriptions, a called instance. x
 // itself stays (the caller moves or removes it).
-func (c *core) cancel(x *execution) {
-	for _, ch := range c.children(x) {
+func (c *Executor) cancel(x *Execution) {
+	for _, ch := range c.Children(x) {
 		c.cancel(ch)
 		c.removeExec(ch)
 	}
-	if t := c.taskOf(x); t != nil {
+	if t := c.TaskOf(x); t != nil {
 		t.State = TaskDeleted
 		t.DeleteReason = "canceled"
-		t.EndedAt = c.now
-		touch(&t.op)
+		t.EndedAt = c.Now
+		Touch(&t.Op)
 	}
-	if t := c.extTaskOf(x); t != nil {
-		drop(&t.op)
+	if t := c.ExtTaskOf(x); t != nil {
+		Drop(&t.Op)
 	}
-	for _, j := range c.jobs {
-		if j.executionID == x.id && alive(j.op) {
-			drop(&j.op)
+	for _, j := range c.Jobs {
+		if j.ExecutionID == x.ID && Alive(j.Op) {
+			Drop(&j.Op)
 		}
 	}
-	for _, s := range c.subs {
-		if s.executionID == x.id && alive(s.op) {
-			drop(&s.op)
+	for _, s := range c.Subs {
+		if s.ExecutionID == x.ID && Alive(s.Op) {
+			Drop(&s.Op)
 		}
 	}
-	for _, i := range c.incidents {
-		if i.ExecutionID == x.id && i.State == "open" {
+	for _, i := range c.Incidents {
+		if i.ExecutionID == x.ID && i.State == "open" {
 			i.State = "deleted"
-			i.EndedAt = c.now
-			touch(&i.op)
+			i.EndedAt = c.Now
+			Touch(&i.Op)
 		}
 	}
-	if a := c.activity(x.actID); a != nil && a.CalledInstanceID != 0 && a.EndedAt.IsZero() {
-		if child, err := c.instanceByID(a.CalledInstanceID); err == nil && child.State == InstanceActive {
-			c.terminateInstance(child, "canceled by the calling activity")
+	if a := c.Activity(x.ActID); a != nil && a.CalledInstanceID != 0 && a.EndedAt.IsZero() {
+		if child, err := c.InstanceByID(a.CalledInstanceID); err == nil && child.State == InstanceActive {
+			c.TerminateInstance(child, "canceled by the calling activity")
 		}
 	}
-	if x.el != nil && x.state != execJoining {
+	if x.El != nil && x.State != ExecJoining {
 		c.endActivity(x, true)
 	}
-	x.flags &^= flagArmed
-	x.scope, x.mi = false, nil
+	x.Flags &^= FlagArmed
+	x.Scope, x.MI = false, nil
 }
 
-// terminateInstance cancels a whole instance.
-func (c *core) terminateInstance(inst *instance, reason string) {
-	c.cancel(inst.root)
+// TerminateInstance cancels a whole instance.
+func (c *Executor) TerminateInstance(inst *Instance, reason string) {
+	c.cancel(inst.Root)
 	inst.State = InstanceTerminated
 	inst.DeleteReason = reason
-	inst.EndedAt = c.now
-	inst.touched = true
-	touch(&inst.op)
-	drop(&inst.root.op)
-	c.event(inst, EventProcessTerminated, nil, 0, nil)
+	inst.EndedAt = c.Now
+	inst.Touched = true
+	Touch(&inst.Op)
+	Drop(&inst.Root.Op)
+	c.Event(inst, EventProcessTerminated, nil, 0, nil)
 }
 
 // ---- boundary events ----
 
 // armBoundaries creates the timers and subscriptions of x's boundary events.
-func (c *core) armBoundaries(x *execution, el *model.Element) error {
+func (c *Executor) armBoundaries(x *Execution, el *model.Element) error {
 	for _, b := range el.Boundaries {
 		if b.Event.Kind == model.EventError {
 			continue
@@ -748,13 +753,13 @@ func (c *core) armBoundaries(x *execution, el *model.Element) error {
 			return err
 		}
 	}
-	x.flags |= flagArmed
+	x.Flags |= FlagArmed
 	return nil
 }
 
 // armEvent makes x wait for event element ev (a catch event, receive task or
 // boundary event): a timer job or a message subscription, owned by x.
-func (c *core) armEvent(x *execution, ev *model.Element, _ *model.Element) error {
+func (c *Executor) armEvent(x *Execution, ev *model.Element, _ *model.Element) error {
 	if ev.Kind == model.ReceiveTask {
 		c.subscribe(x, ev, ev.Message)
 		return nil
@@ -766,7 +771,7 @@ func (c *core) armEvent(x *execution, ev *model.Element, _ *model.Element) error
 			return err
 		}
 		if ok {
-			c.newJob(JobTimer, x, ev, due, data)
+			c.NewJob(JobTimer, x, ev, due, data)
 		}
 	case model.EventMessage:
 		c.subscribe(x, ev, ev.Event.Message)
@@ -776,43 +781,43 @@ func (c *core) armEvent(x *execution, ev *model.Element, _ *model.Element) error
 
 // disarm removes the timers and subscriptions x holds (its boundary events,
 // or an event-based gateway's targets).
-func (c *core) disarm(x *execution) {
-	for _, j := range c.jobs {
-		if j.executionID == x.id && alive(j.op) && j.Kind == JobTimer {
-			drop(&j.op)
+func (c *Executor) disarm(x *Execution) {
+	for _, j := range c.Jobs {
+		if j.ExecutionID == x.ID && Alive(j.Op) && j.Kind == JobTimer {
+			Drop(&j.Op)
 		}
 	}
-	for _, s := range c.subs {
-		if s.executionID == x.id && alive(s.op) {
-			drop(&s.op)
+	for _, s := range c.Subs {
+		if s.ExecutionID == x.ID && Alive(s.Op) {
+			Drop(&s.Op)
 		}
 	}
-	x.flags &^= flagArmed
+	x.Flags &^= FlagArmed
 }
 
 // trigger reacts to a timer or message aimed at event element ev, owned by
 // x: a boundary event fires, an event-based gateway chooses, a catch event
 // or receive task completes.
-func (c *core) trigger(x *execution, ev *model.Element, vars map[string]Value) error {
-	if x.inst.Suspended {
-		return fmt.Errorf("%w: process instance %d is suspended", ErrSuspended, x.instanceID)
+func (c *Executor) trigger(x *Execution, ev *model.Element, vars map[string]Value) error {
+	if x.Inst.Suspended {
+		return fmt.Errorf("%w: process instance %d is suspended", ErrSuspended, x.InstanceID)
 	}
-	for _, name := range sortedKeys(vars) {
+	for _, name := range SortedKeys(vars) {
 		c.setVar(x, name, vars[name])
 	}
 	switch {
 	case ev.Kind == model.BoundaryEvent:
 		return c.fireBoundary(x, ev, nil)
-	case x.el != nil && x.el.Kind == model.EventBasedGateway:
+	case x.El != nil && x.El.Kind == model.EventBasedGateway:
 		c.disarm(x)
 		c.endActivity(x, false)
-		x.el = ev
+		x.El = ev
 		c.startActivity(x, ev)
 		c.push(stepComplete, x, nil)
 		return nil
 	default:
-		if x.el != ev {
-			return fmt.Errorf("%w: execution %d is not waiting at %q", ErrConflict, x.id, ev.ID)
+		if x.El != ev {
+			return fmt.Errorf("%w: execution %d is not waiting at %q", ErrConflict, x.ID, ev.ID)
 		}
 		c.push(stepComplete, x, nil)
 		return nil
@@ -820,14 +825,14 @@ func (c *core) trigger(x *execution, ev *model.Element, vars map[string]Value) e
 }
 
 // fireBoundary runs boundary event b attached to x's activity.
-func (c *core) fireBoundary(x *execution, b *model.Element, vars map[string]Value) error {
+func (c *Executor) fireBoundary(x *Execution, b *model.Element, vars map[string]Value) error {
 	if b.Interrupting {
 		c.cancel(x)
 		c.disarm(x)
-		x.el = b
-		x.state = execActive
-		touch(&x.op)
-		for _, name := range sortedKeys(vars) {
+		x.El = b
+		x.State = ExecActive
+		Touch(&x.Op)
+		for _, name := range SortedKeys(vars) {
 			c.setVar(x, name, vars[name])
 		}
 		c.startActivity(x, b)
@@ -835,7 +840,7 @@ func (c *core) fireBoundary(x *execution, b *model.Element, vars map[string]Valu
 		return nil
 	}
 	y := c.newExec(c.parent(x))
-	y.el = b
+	y.El = b
 	c.startActivity(y, b)
 	c.push(stepComplete, y, nil)
 	return nil
@@ -844,7 +849,7 @@ func (c *core) fireBoundary(x *execution, b *model.Element, vars map[string]Valu
 // ---- timers ----
 
 // timerSchedule resolves a timer definition, evaluating expressions.
-func (c *core) timerSchedule(x *execution, ev *model.Element, data *jobData) (timer.Schedule, error) {
+func (c *Executor) timerSchedule(x *Execution, ev *model.Element, data *JobData) (timer.Schedule, error) {
 	td := ev.Event.Timer
 	if td.Static != nil {
 		return td.Static, nil
@@ -863,25 +868,25 @@ func (c *core) timerSchedule(x *execution, ev *model.Element, data *jobData) (ti
 	return sched, nil
 }
 
-func (c *core) firstFire(x *execution, ev *model.Element) (time.Time, jobData, bool, error) {
-	var data jobData
+func (c *Executor) firstFire(x *Execution, ev *model.Element) (time.Time, JobData, bool, error) {
+	var data JobData
 	sched, err := c.timerSchedule(x, ev, &data)
 	if err != nil {
 		return time.Time{}, data, false, err
 	}
-	due, ok := sched.First(c.now)
+	due, ok := sched.First(c.Now)
 	return due, data, ok, nil
 }
 
 // ---- tasks ----
 
-func (c *core) createTask(x *execution, el *model.Element) error {
+func (c *Executor) createTask(x *Execution, el *model.Element) error {
 	u := el.User
 	vars := c.lookup(x)
-	t := &taskRow{op: rowNew}
-	t.Task = Task{ID: c.id(), Tenant: c.tenant, InstanceID: x.instanceID, ExecutionID: x.id,
-		DefinitionID: x.inst.DefinitionID, DefinitionKey: x.inst.DefinitionKey, ElementID: el.ID, Name: el.Name,
-		Priority: 50, State: TaskCreated, CreatedAt: c.now, Revision: 1}
+	t := &TaskRow{Op: RowNew}
+	t.Task = Task{ID: c.NewRowID(), Tenant: c.Tenant, InstanceID: x.InstanceID, ExecutionID: x.ID,
+		DefinitionID: x.Inst.DefinitionID, DefinitionKey: x.Inst.DefinitionKey, ElementID: el.ID, Name: el.Name,
+		Priority: 50, State: TaskCreated, CreatedAt: c.Now, Revision: 1}
 	str := func(e *expression.Expression, what string) (string, error) {
 		if e == nil {
 			return "", nil
@@ -930,7 +935,7 @@ func (c *core) createTask(x *execution, el *model.Element) error {
 		tm, perr := timer.ParseDate(s)
 		if perr != nil {
 			if dur, derr := timer.ParseDuration(s); derr == nil {
-				tm, perr = dur.AddTo(c.now), nil
+				tm, perr = dur.AddTo(c.Now), nil
 			}
 		}
 		if perr != nil {
@@ -949,13 +954,13 @@ func (c *core) createTask(x *execution, el *model.Element) error {
 		}
 		t.Priority = p
 	}
-	c.tasks = append(c.tasks, t)
-	if a := c.activity(x.actID); a != nil {
+	c.Tasks = append(c.Tasks, t)
+	if a := c.Activity(x.ActID); a != nil {
 		a.TaskID = t.ID
 	}
-	c.emit(x.inst, EventTaskCreated, el, t.ID, taskJSON(t, ""))
+	c.emit(x.Inst, EventTaskCreated, el, t.ID, taskJSON(t, ""))
 	if t.Assignee != "" {
-		c.emit(x.inst, EventTaskAssigned, el, t.ID, taskJSON(t, ""))
+		c.emit(x.Inst, EventTaskAssigned, el, t.ID, taskJSON(t, ""))
 	}
 	return nil
 }
@@ -973,32 +978,32 @@ func splitList(s string) []string {
 	return out
 }
 
-// completeTask finishes a user task with variables.
-func (c *core) completeTask(t *taskRow, vars map[string]Value, local bool, user string) error {
-	x := c.exec(t.ExecutionID)
+// CompleteTask finishes a user task with variables.
+func (c *Executor) CompleteTask(t *TaskRow, vars map[string]Value, local bool, user string) error {
+	x := c.Exec(t.ExecutionID)
 	if x == nil {
 		return fmt.Errorf("%w: task %d has no waiting token", ErrConflict, t.ID)
 	}
-	if x.inst.Suspended || t.Suspended {
+	if x.Inst.Suspended || t.Suspended {
 		return fmt.Errorf("%w: task %d", ErrSuspended, t.ID)
 	}
-	for _, name := range sortedKeys(vars) {
+	for _, name := range SortedKeys(vars) {
 		if local {
-			c.setLocal(x, name, vars[name])
+			c.SetLocal(x, name, vars[name])
 		} else {
 			c.setVar(x, name, vars[name])
 		}
 	}
 	t.State = TaskCompleted
-	t.EndedAt = c.now
-	touch(&t.op)
-	c.emit(x.inst, EventTaskCompleted, x.el, t.ID, taskJSON(t, user))
+	t.EndedAt = c.Now
+	Touch(&t.Op)
+	c.emit(x.Inst, EventTaskCompleted, x.El, t.ID, taskJSON(t, user))
 	c.push(stepComplete, x, nil)
 	return nil
 }
 
 // taskJSON is taskData as JSON, written directly (keys in sorted order).
-func taskJSON(t *taskRow, completedBy string) []byte {
+func taskJSON(t *TaskRow, completedBy string) []byte {
 	d := newJSONObject(48 + len(t.Name) + len(t.Assignee) + len(completedBy))
 	if t.Assignee != "" {
 		d.str("assignee", t.Assignee)
@@ -1010,7 +1015,7 @@ func taskJSON(t *taskRow, completedBy string) []byte {
 	return d.bytes()
 }
 
-func taskData(t *taskRow) map[string]any {
+func taskData(t *TaskRow) map[string]any {
 	d := map[string]any{"name": t.Name}
 	if t.Assignee != "" {
 		d["assignee"] = t.Assignee
@@ -1018,22 +1023,22 @@ func taskData(t *taskRow) map[string]any {
 	return d
 }
 
-func (c *core) createExternalTask(x *execution, el *model.Element) {
-	t := &extTaskRow{op: rowNew}
-	t.ExternalTask = ExternalTask{ID: c.id(), Tenant: c.tenant, InstanceID: x.instanceID, ExecutionID: x.id,
-		DefinitionID: x.inst.DefinitionID, DefinitionKey: x.inst.DefinitionKey, ElementID: el.ID, Topic: el.Topic,
-		BusinessKey: x.inst.BusinessKey, Priority: el.Priority, CreatedAt: c.now, Revision: 1}
-	c.extTasks = append(c.extTasks, t)
-	c.noteTopic(el.Topic)
+func (c *Executor) createExternalTask(x *Execution, el *model.Element) {
+	t := &ExtTaskRow{Op: RowNew}
+	t.ExternalTask = ExternalTask{ID: c.NewRowID(), Tenant: c.Tenant, InstanceID: x.InstanceID, ExecutionID: x.ID,
+		DefinitionID: x.Inst.DefinitionID, DefinitionKey: x.Inst.DefinitionKey, ElementID: el.ID, Topic: el.Topic,
+		BusinessKey: x.Inst.BusinessKey, Priority: el.Priority, CreatedAt: c.Now, Revision: 1}
+	c.ExtTasks = append(c.ExtTasks, t)
+	c.NoteTopic(el.Topic)
 }
 
 // runHandler runs a Go handler for a service task inside the command, like
 // a delegate: its variables are set, a *BPMNError is thrown as a BPMN error,
 // any other error fails the command (and, in a job, the job).
-func (c *core) runHandler(x *execution, el *model.Element, h Handler) (err error) {
-	st := &ServiceTask{Tenant: c.tenant, InstanceID: x.instanceID, BusinessKey: x.inst.BusinessKey,
-		DefinitionKey: x.inst.DefinitionKey, ElementID: el.ID, Topic: el.Topic, vars: c.lookup(x)}
-	ctx, cancel := context.WithTimeout(c.ctx, c.env.handlerTimeout())
+func (c *Executor) runHandler(x *Execution, el *model.Element, h Handler) (err error) {
+	st := &ServiceTask{Tenant: c.Tenant, InstanceID: x.InstanceID, BusinessKey: x.Inst.BusinessKey,
+		DefinitionKey: x.Inst.DefinitionKey, ElementID: el.ID, Topic: el.Topic, vars: c.lookup(x)}
+	ctx, cancel := context.WithTimeout(c.ctx, c.env.HandlerTimeout())
 	defer cancel()
 	func() {
 		defer func() {
@@ -1055,7 +1060,7 @@ func (c *core) runHandler(x *execution, el *model.Element, h Handler) (err error
 	}
 	var be *BPMNError
 	if errors.As(err, &be) {
-		for _, name := range sortedKeys(be.Variables) {
+		for _, name := range SortedKeys(be.Variables) {
 			v, verr := ValueOf(be.Variables[name])
 			if verr != nil {
 				return verr
@@ -1080,7 +1085,7 @@ func (c *core) runHandler(x *execution, el *model.Element, h Handler) (err error
 
 // ---- sub-processes, multi-instance, call activities ----
 
-func (c *core) startMulti(x *execution, el *model.Element) error {
+func (c *Executor) startMulti(x *Execution, el *model.Element) error {
 	vars := c.lookup(x)
 	var items []any
 	n := 0
@@ -1112,28 +1117,28 @@ func (c *core) startMulti(x *execution, el *model.Element) error {
 		}
 		n = v
 	}
-	if max := c.env.maxSteps(); max > 0 && !mi.Sequential && n > max-c.steps {
+	if max := c.env.MaxSteps(); max > 0 && !mi.Sequential && n > max-c.steps {
 		return fmt.Errorf("%w: %w: parallel multi-instance %q would start %d instances, more than the %d element steps "+
 			"a command may take; split the collection, make the multi-instance sequential, or raise Options.MaxSteps",
 			ErrInvalid, ErrStepBudget, el.ID, n, max)
 	}
-	x.scope = true
-	x.state = execWaiting
-	x.mi = &miData{N: n}
-	touch(&x.op)
+	x.Scope = true
+	x.State = ExecWaiting
+	x.MI = &MIData{N: n}
+	Touch(&x.Op)
 	// The body is an activity instance of its own, as Camunda shows it.
 	parentAct := int64(0)
 	if p := c.parent(x); p != nil {
-		parentAct = p.actID
+		parentAct = p.ActID
 	}
-	a := &activityRow{op: rowNew}
-	a.ActivityInstance = ActivityInstance{ID: c.id(), Tenant: c.tenant, InstanceID: x.instanceID, ExecutionID: x.id,
-		ParentID: parentAct, DefinitionID: x.inst.DefinitionID, ElementID: el.ID + "#multiInstanceBody",
-		ElementType: "multiInstanceBody", Name: el.Name, StartedAt: c.now}
-	c.acts = append(c.acts, a)
-	x.actID = a.ID
-	c.setLocal(x, "nrOfInstances", Value{TypeInteger, int32(n)})
-	c.setLocal(x, "nrOfCompletedInstances", Value{TypeInteger, int32(0)})
+	a := &ActivityRow{Op: RowNew}
+	a.ActivityInstance = ActivityInstance{ID: c.NewRowID(), Tenant: c.Tenant, InstanceID: x.InstanceID, ExecutionID: x.ID,
+		ParentID: parentAct, DefinitionID: x.Inst.DefinitionID, ElementID: el.ID + "#multiInstanceBody",
+		ElementType: "multiInstanceBody", Name: el.Name, StartedAt: c.Now}
+	c.Acts = append(c.Acts, a)
+	x.ActID = a.ID
+	c.SetLocal(x, "nrOfInstances", Value{TypeInteger, int32(n)})
+	c.SetLocal(x, "nrOfCompletedInstances", Value{TypeInteger, int32(0)})
 	if n == 0 {
 		return c.multiDone(x)
 	}
@@ -1143,11 +1148,11 @@ func (c *core) startMulti(x *execution, el *model.Element) error {
 		}
 	}
 	if mi.Sequential {
-		x.mi.Items = items
-		c.setLocal(x, "nrOfActiveInstances", Value{TypeInteger, int32(1)})
+		x.MI.Items = items
+		c.SetLocal(x, "nrOfActiveInstances", Value{TypeInteger, int32(1)})
 		return c.multiChild(x, el, 0, items)
 	}
-	c.setLocal(x, "nrOfActiveInstances", Value{TypeInteger, int32(n)})
+	c.SetLocal(x, "nrOfActiveInstances", Value{TypeInteger, int32(n)})
 	for i := 0; i < n; i++ {
 		if err := c.multiChild(x, el, i, items); err != nil {
 			return err
@@ -1156,38 +1161,38 @@ func (c *core) startMulti(x *execution, el *model.Element) error {
 	return nil
 }
 
-func (c *core) multiChild(body *execution, el *model.Element, i int, items []any) error {
+func (c *Executor) multiChild(body *Execution, el *model.Element, i int, items []any) error {
 	ch := c.newExec(body)
-	ch.flags |= flagMIChild
-	c.setLocal(ch, "loopCounter", Value{TypeInteger, int32(i)})
+	ch.Flags |= FlagMIChild
+	c.SetLocal(ch, "loopCounter", Value{TypeInteger, int32(i)})
 	if el.Multi.ElementVariable != "" && i < len(items) {
 		v, err := ValueOf(items[i])
 		if err != nil {
 			return fmt.Errorf("multi-instance %q: item %d: %w", el.ID, i, err)
 		}
-		c.setLocal(ch, el.Multi.ElementVariable, v)
+		c.SetLocal(ch, el.Multi.ElementVariable, v)
 	}
-	body.mi.Next = i + 1
+	body.MI.Next = i + 1
 	c.push(stepEnter, ch, el)
 	return nil
 }
 
 // multiChildDone counts a finished instance and decides whether the body is
 // done.
-func (c *core) multiChildDone(ch *execution) error {
+func (c *Executor) multiChildDone(ch *Execution) error {
 	body := c.parent(ch)
-	el := body.el
-	mi := body.mi
+	el := body.El
+	mi := body.MI
 	mi.Completed++
-	touch(&body.op)
-	c.setLocal(body, "nrOfCompletedInstances", Value{TypeInteger, int32(mi.Completed)})
+	Touch(&body.Op)
+	c.SetLocal(body, "nrOfCompletedInstances", Value{TypeInteger, int32(mi.Completed)})
 	active := 0
-	for _, o := range c.children(body) {
+	for _, o := range c.Children(body) {
 		if o != ch {
 			active++
 		}
 	}
-	c.setLocal(body, "nrOfActiveInstances", Value{TypeInteger, int32(active)})
+	c.SetLocal(body, "nrOfActiveInstances", Value{TypeInteger, int32(active)})
 	done := mi.Completed >= mi.N
 	if !done && el.Multi.Completion != nil {
 		ok, err := el.Multi.Completion.EvalBool(c.lookup(ch))
@@ -1203,28 +1208,28 @@ func (c *core) multiChildDone(ch *execution) error {
 	}
 	c.removeExec(ch)
 	if done {
-		for _, o := range c.children(body) {
+		for _, o := range c.Children(body) {
 			c.cancel(o)
 			c.removeExec(o)
 		}
 		return c.multiDone(body)
 	}
 	if el.Multi.Sequential && mi.Next < mi.N {
-		c.setLocal(body, "nrOfActiveInstances", Value{TypeInteger, int32(1)})
+		c.SetLocal(body, "nrOfActiveInstances", Value{TypeInteger, int32(1)})
 		return c.multiChild(body, el, mi.Next, mi.Items)
 	}
 	return nil
 }
 
-func (c *core) collectOutput(body, ch *execution, el *model.Element) error {
+func (c *Executor) collectOutput(body, ch *Execution, el *model.Element) error {
 	v, err := el.Multi.OutputElement.Eval(c.lookup(ch))
 	if err != nil {
 		return c.exprError(el, "outputElement", err)
 	}
-	cur := c.variable(body.instanceID, el.Multi.OutputCollection)
+	cur := c.Variable(body.InstanceID, el.Multi.OutputCollection)
 	var list []any
 	if cur != nil {
-		list, _ = cur.val.V.([]any)
+		list, _ = cur.Val.V.([]any)
 	}
 	list = append(append([]any(nil), list...), v)
 	val, err := ValueOf(list)
@@ -1236,17 +1241,17 @@ func (c *core) collectOutput(body, ch *execution, el *model.Element) error {
 }
 
 // multiDone completes a multi-instance body and leaves the activity.
-func (c *core) multiDone(body *execution) error {
+func (c *Executor) multiDone(body *Execution) error {
 	c.disarm(body)
 	c.endActivity(body, false)
 	for _, name := range []string{"nrOfInstances", "nrOfCompletedInstances", "nrOfActiveInstances"} {
-		if v := c.variable(body.id, name); v != nil {
-			drop(&v.op)
+		if v := c.Variable(body.ID, name); v != nil {
+			Drop(&v.Op)
 		}
 	}
-	body.scope, body.mi = false, nil
-	body.state = execActive
-	touch(&body.op)
+	body.Scope, body.MI = false, nil
+	body.State = ExecActive
+	Touch(&body.Op)
 	return c.leave(body)
 }
 
@@ -1260,13 +1265,13 @@ func asList(v any) ([]any, error) {
 	return nil, fmt.Errorf("is a %T, not a list", v)
 }
 
-func (c *core) callActivity(x *execution, el *model.Element) error {
+func (c *Executor) callActivity(x *Execution, el *model.Element) error {
 	vars := c.lookup(x)
 	key, err := el.Call.Key.EvalString(vars)
 	if err != nil {
 		return c.exprError(el, "calledElement", err)
 	}
-	def, err := c.env.latestDefinition(c.ctx, key)
+	def, err := c.env.LatestDefinition(c.ctx, key)
 	if err != nil {
 		return fmt.Errorf("call activity %q: %w", el.ID, err)
 	}
@@ -1282,19 +1287,19 @@ func (c *core) callActivity(x *execution, el *model.Element) error {
 			return c.exprError(el, "businessKey", err)
 		}
 	}
-	x.state = execWaiting
-	child, err := c.startInstance(def, bk, in, nil, "", x)
+	x.State = ExecWaiting
+	child, err := c.StartInstance(def, bk, in, nil, "", x)
 	if err != nil {
 		return fmt.Errorf("call activity %q: %w", el.ID, err)
 	}
-	if a := c.activity(x.actID); a != nil {
+	if a := c.Activity(x.ActID); a != nil {
 		a.CalledInstanceID = child.ID
 	}
 	return nil
 }
 
 // mapInto evaluates one variable mapping in x's scope into dst.
-func (c *core) mapInto(dst map[string]Value, x *execution, m *model.Mapping, el *model.Element) error {
+func (c *Executor) mapInto(dst map[string]Value, x *Execution, m *model.Mapping, el *model.Element) error {
 	if m.All {
 		for name, v := range c.visibleVars(x) {
 			dst[name] = v
@@ -1314,7 +1319,7 @@ func (c *core) mapInto(dst map[string]Value, x *execution, m *model.Mapping, el 
 		return nil
 	}
 	if v, ok := c.findVar(x, m.Source); ok {
-		dst[m.Target] = v.val
+		dst[m.Target] = v.Val
 	} else {
 		dst[m.Target] = Null
 	}
@@ -1322,59 +1327,59 @@ func (c *core) mapInto(dst map[string]Value, x *execution, m *model.Mapping, el 
 }
 
 // calledDone continues the calling activity of a finished instance.
-func (c *core) calledDone(child *instance) error {
-	parent, err := c.instanceByID(child.SuperInstanceID)
+func (c *Executor) calledDone(child *Instance) error {
+	parent, err := c.InstanceByID(child.SuperInstanceID)
 	if err != nil {
 		return err
 	}
-	px := c.exec(child.superExec)
+	px := c.Exec(child.SuperExec)
 	if px == nil || parent.State != InstanceActive {
 		return nil // the caller was cancelled meanwhile
 	}
 	out := map[string]Value{}
-	for _, m := range px.el.Call.Out {
-		if err := c.mapInto(out, child.root, m, px.el); err != nil {
+	for _, m := range px.El.Call.Out {
+		if err := c.mapInto(out, child.Root, m, px.El); err != nil {
 			return err
 		}
 	}
-	for _, name := range sortedKeys(out) {
+	for _, name := range SortedKeys(out) {
 		c.setVar(px, name, out[name])
 	}
-	parent.touched = true
+	parent.Touched = true
 	c.push(stepComplete, px, nil)
 	return nil
 }
 
 // ---- jobs and subscriptions ----
 
-func (c *core) newJob(kind JobKind, x *execution, el *model.Element, due time.Time, data jobData) *jobRow {
+func (c *Executor) NewJob(kind JobKind, x *Execution, el *model.Element, due time.Time, data JobData) *JobRow {
 	retries := el.Retries
 	if retries == 0 {
-		retries = c.env.defaultRetries()
+		retries = c.env.DefaultRetries()
 	}
-	j := &jobRow{op: rowNew, data: data, createdAt: c.nowMS}
-	j.Job = Job{ID: c.id(), Tenant: c.tenant, Kind: kind, ElementID: el.ID, DueAt: due, Priority: el.Priority, Retries: retries, Revision: 1}
+	j := &JobRow{Op: RowNew, Data: data, CreatedAt: c.NowMS}
+	j.Job = Job{ID: c.NewRowID(), Tenant: c.Tenant, Kind: kind, ElementID: el.ID, DueAt: due, Priority: el.Priority, Retries: retries, Revision: 1}
 	if x != nil {
-		j.InstanceID, j.executionID = x.instanceID, x.id
-		j.definitionID, j.defKey = x.inst.DefinitionID, x.inst.DefinitionKey
+		j.InstanceID, j.ExecutionID = x.InstanceID, x.ID
+		j.DefinitionID, j.DefKey = x.Inst.DefinitionID, x.Inst.DefinitionKey
 	}
-	c.jobs = append(c.jobs, j)
-	c.noteJob(due)
+	c.Jobs = append(c.Jobs, j)
+	c.NoteJob(due)
 	return j
 }
 
-func (c *core) subscribe(x *execution, el *model.Element, name string) {
-	c.subs = append(c.subs, &subRow{id: c.id(), kind: "message", name: name, instanceID: x.instanceID, executionID: x.id,
-		definitionID: x.inst.DefinitionID, defKey: x.inst.DefinitionKey, elementID: el.ID, createdAt: c.nowMS, op: rowNew})
+func (c *Executor) subscribe(x *Execution, el *model.Element, name string) {
+	c.Subs = append(c.Subs, &SubRow{ID: c.NewRowID(), Kind: "message", Name: name, InstanceID: x.InstanceID, ExecutionID: x.ID,
+		DefinitionID: x.Inst.DefinitionID, DefKey: x.Inst.DefinitionKey, ElementID: el.ID, CreatedAt: c.NowMS, Op: RowNew})
 }
 
 // ---- variables ----
 
 // lookup returns the variables visible from x, for expressions.
-func (c *core) lookup(x *execution) expression.Variables { return varScope{c, x} }
+func (c *Executor) lookup(x *Execution) expression.Variables { return varScope{c, x} }
 
 // lookupOrEmpty is lookup for contexts without a token (timer starts).
-func (c *core) lookupOrEmpty(x *execution) expression.Variables {
+func (c *Executor) lookupOrEmpty(x *Execution) expression.Variables {
 	if x == nil {
 		return expression.Map{}
 	}
@@ -1382,8 +1387,8 @@ func (c *core) lookupOrEmpty(x *execution) expression.Variables {
 }
 
 type varScope struct {
-	c *core
-	x *execution
+	c *Executor
+	x *Execution
 }
 
 // Lookup walks from the token up through its scopes to the instance.
@@ -1392,15 +1397,15 @@ func (s varScope) Lookup(name string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	return v.val.exprValue(), true
+	return v.Val.exprValue(), true
 }
 
-func (c *core) findVar(x *execution, name string) (*variableRow, bool) {
+func (c *Executor) findVar(x *Execution, name string) (*VariableRow, bool) {
 	for e := x; e != nil; e = c.parent(e) {
-		if v := c.variable(e.id, name); v != nil {
+		if v := c.Variable(e.ID, name); v != nil {
 			return v, true
 		}
-		if e.id == e.instanceID {
+		if e.ID == e.InstanceID {
 			break
 		}
 	}
@@ -1408,19 +1413,19 @@ func (c *core) findVar(x *execution, name string) (*variableRow, bool) {
 }
 
 // visibleVars returns every variable visible from x, inner scopes winning.
-func (c *core) visibleVars(x *execution) map[string]Value {
+func (c *Executor) visibleVars(x *Execution) map[string]Value {
 	out := map[string]Value{}
 	var chain []int64
 	for e := x; e != nil; e = c.parent(e) {
-		chain = append(chain, e.id)
-		if e.id == e.instanceID {
+		chain = append(chain, e.ID)
+		if e.ID == e.InstanceID {
 			break
 		}
 	}
 	for i := len(chain) - 1; i >= 0; i-- {
-		for _, v := range c.vars {
-			if v.scopeID == chain[i] && alive(v.op) {
-				out[v.name] = v.val
+		for _, v := range c.Vars {
+			if v.ScopeID == chain[i] && Alive(v.Op) {
+				out[v.Name] = v.Val
 			}
 		}
 	}
@@ -1429,74 +1434,74 @@ func (c *core) visibleVars(x *execution) map[string]Value {
 
 // setVar sets a variable where it already lives in x's scope chain, or on
 // the instance when it is new (Camunda's setVariable).
-func (c *core) setVar(x *execution, name string, val Value) {
+func (c *Executor) setVar(x *Execution, name string, val Value) {
 	if v, ok := c.findVar(x, name); ok {
 		c.writeVar(v, val, x)
 		return
 	}
-	c.setLocal(x.inst.root, name, val)
+	c.SetLocal(x.Inst.Root, name, val)
 }
 
-// setLocal sets a variable on scope x itself.
-func (c *core) setLocal(x *execution, name string, val Value) {
-	if v := c.variable(x.id, name); v != nil {
+// SetLocal sets a variable on scope x itself.
+func (c *Executor) SetLocal(x *Execution, name string, val Value) {
+	if v := c.Variable(x.ID, name); v != nil {
 		c.writeVar(v, val, x)
 		return
 	}
 	v := c.slabs.vars.new()
-	*v = variableRow{scopeID: x.id, instanceID: x.instanceID, name: name, val: val, rev: 1, op: rowNew}
-	c.vars = appendRow(c.vars, v)
+	*v = VariableRow{ScopeID: x.ID, InstanceID: x.InstanceID, Name: name, Val: val, Rev: 1, Op: RowNew}
+	c.Vars = appendRow(c.Vars, v)
 	c.recordVar(v, x)
 }
 
-func (c *core) writeVar(v *variableRow, val Value, x *execution) {
-	if v.val.Equal(val) {
+func (c *Executor) writeVar(v *VariableRow, val Value, x *Execution) {
+	if v.Val.Equal(val) {
 		return
 	}
-	v.val = val
-	v.rev++
-	touch(&v.op)
+	v.Val = val
+	v.Rev++
+	Touch(&v.Op)
 	c.recordVar(v, x)
 }
 
 // recordVar appends history and an event for a variable write.
-func (c *core) recordVar(v *variableRow, x *execution) {
-	if strings.HasPrefix(v.name, "nrOf") || v.name == "loopCounter" {
+func (c *Executor) recordVar(v *VariableRow, x *Execution) {
+	if strings.HasPrefix(v.Name, "nrOf") || v.Name == "loopCounter" {
 		return // the engine's own bookkeeping
 	}
 	el := ""
-	if x.el != nil {
-		el = x.el.ID
+	if x.El != nil {
+		el = x.El.ID
 	}
 	vu := c.slabs.varUpdates.new()
-	*vu = VariableUpdate{ID: c.id(), InstanceID: v.instanceID, ScopeID: v.scopeID,
-		Name: v.name, Value: v.val, Revision: v.rev, ElementID: el, At: c.now}
-	c.varUpdates = appendRow(c.varUpdates, vu)
+	*vu = VariableUpdate{ID: c.NewRowID(), InstanceID: v.InstanceID, ScopeID: v.ScopeID,
+		Name: v.Name, Value: v.Val, Revision: v.Rev, ElementID: el, At: c.Now}
+	c.VarUpdates = appendRow(c.VarUpdates, vu)
 	// Keys in sorted order: the same bytes as json.Marshal of the map.
-	d := newJSONObject(64 + len(v.name))
-	d.str("name", v.name)
-	d.intString("scopeId", v.scopeID)
-	d.str("type", string(v.val.Type))
-	d.value("value", v.val.V)
-	c.emit(x.inst, EventVariableUpdated, x.el, 0, d.bytes())
+	d := newJSONObject(64 + len(v.Name))
+	d.str("name", v.Name)
+	d.intString("scopeId", v.ScopeID)
+	d.str("type", string(v.Val.Type))
+	d.value("value", v.Val.V)
+	c.emit(x.Inst, EventVariableUpdated, x.El, 0, d.bytes())
 }
 
 // applyParams evaluates camunda:inputOutput parameters: inputs become local
 // variables of x, outputs are set in its scope chain.
-func (c *core) applyParams(x *execution, ps []*model.Param, input bool) error {
+func (c *Executor) applyParams(x *Execution, ps []*model.Param, input bool) error {
 	for _, p := range ps {
 		val := Null
 		if p.Value != nil {
 			v, err := p.Value.Eval(c.lookup(x))
 			if err != nil {
-				return c.exprError(x.el, "parameter "+p.Name, err)
+				return c.exprError(x.El, "parameter "+p.Name, err)
 			}
 			if val, err = ValueOf(v); err != nil {
 				return err
 			}
 		}
 		if input {
-			c.setLocal(x, p.Name, val)
+			c.SetLocal(x, p.Name, val)
 		} else {
 			c.setVar(c.parentOrRoot(x), p.Name, val)
 		}
@@ -1504,7 +1509,7 @@ func (c *core) applyParams(x *execution, ps []*model.Param, input bool) error {
 	return nil
 }
 
-func (c *core) parentOrRoot(x *execution) *execution {
+func (c *Executor) parentOrRoot(x *Execution) *Execution {
 	if p := c.parent(x); p != nil {
 		return p
 	}
@@ -1513,8 +1518,8 @@ func (c *core) parentOrRoot(x *execution) *execution {
 
 // ---- events ----
 
-// event appends an analytics event in the same unit as the change.
-func (c *core) event(inst *instance, t EventType, el *model.Element, taskID int64, data map[string]any) {
+// Event appends an analytics Event in the same unit as the change.
+func (c *Executor) Event(inst *Instance, t EventType, el *model.Element, taskID int64, data map[string]any) {
 	var b []byte
 	if data != nil {
 		b, _ = json.Marshal(data)
@@ -1523,18 +1528,18 @@ func (c *core) event(inst *instance, t EventType, el *model.Element, taskID int6
 }
 
 // emit appends an event whose data is already JSON (or nil).
-func (c *core) emit(inst *instance, t EventType, el *model.Element, taskID int64, data []byte) {
+func (c *Executor) emit(inst *Instance, t EventType, el *model.Element, taskID int64, data []byte) {
 	ev := c.slabs.events.new()
-	*ev = Event{ID: c.id(), Tenant: c.tenant, Type: t, Time: c.now, InstanceID: inst.ID, BusinessKey: inst.BusinessKey,
+	*ev = Event{ID: c.NewRowID(), Tenant: c.Tenant, Type: t, Time: c.Now, InstanceID: inst.ID, BusinessKey: inst.BusinessKey,
 		DefinitionID: inst.DefinitionID, DefinitionKey: inst.DefinitionKey, TaskID: taskID, Data: data}
 	if el != nil {
 		ev.ElementID, ev.ElementType = el.ID, el.Type
 	}
-	c.events = appendRow(c.events, ev)
+	c.Events = appendRow(c.Events, ev)
 }
 
 // exprError wraps an expression failure with the element it belongs to.
-func (c *core) exprError(el *model.Element, what string, err error) error {
+func (c *Executor) exprError(el *model.Element, what string, err error) error {
 	id := ""
 	if el != nil {
 		id = el.ID

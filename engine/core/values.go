@@ -1,4 +1,4 @@
-package engine
+package core
 
 import (
 	"bytes"
@@ -117,7 +117,7 @@ func ValueOf(v any) (Value, error) {
 // with a string is parsed as JSON.
 func Typed(t ValueType, v any) (Value, error) {
 	bad := func() (Value, error) {
-		return Value{}, fmt.Errorf("%w: value %v (%T) is not a valid %s", ErrInvalid, truncate(fmt.Sprint(v), 80), v, t)
+		return Value{}, fmt.Errorf("%w: value %v (%T) is not a valid %s", ErrInvalid, Truncate(fmt.Sprint(v), 80), v, t)
 	}
 	if v == nil && t != TypeJSON {
 		return Value{Type: t}, nil // typed null
@@ -244,7 +244,7 @@ func toFloat(v any) float64 {
 	return 0
 }
 
-func truncate(s string, n int) string {
+func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
@@ -267,37 +267,37 @@ func ParseTime(s string) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("invalid date %q: use %s, e.g. 2026-01-02T15:04:05.000+0100", s, TimeLayout)
 }
 
-// stored is a value in its three storage columns.
-type stored struct {
-	text   *string
-	long   *int64
-	double *float64
+// Columns is a value in its three storage columns.
+type Columns struct {
+	Text   *string
+	Long   *int64
+	Double *float64
 }
 
-// encode splits a value into storage columns.
-func (v Value) encode() (stored, error) {
-	var s stored
+// Columns splits a value into storage columns.
+func (v Value) Columns() (Columns, error) {
+	var s Columns
 	switch v.Type {
 	case TypeNull:
 	case TypeString:
 		x, _ := v.V.(string)
 		if v.V != nil {
-			s.text = &x
+			s.Text = &x
 		}
 	case TypeInteger:
 		if v.V != nil {
 			n := int64(v.V.(int32))
-			s.long = &n
+			s.Long = &n
 		}
 	case TypeLong:
 		if v.V != nil {
 			n := v.V.(int64)
-			s.long = &n
+			s.Long = &n
 		}
 	case TypeDouble:
 		if v.V != nil {
 			f := v.V.(float64)
-			s.double = &f
+			s.Double = &f
 		}
 	case TypeBoolean:
 		if v.V != nil {
@@ -305,12 +305,12 @@ func (v Value) encode() (stored, error) {
 			if v.V.(bool) {
 				n = 1
 			}
-			s.long = &n
+			s.Long = &n
 		}
 	case TypeDate:
 		if v.V != nil {
 			n := v.V.(time.Time).UnixMilli()
-			s.long = &n
+			s.Long = &n
 		}
 	case TypeJSON:
 		b, err := json.Marshal(v.V)
@@ -318,15 +318,15 @@ func (v Value) encode() (stored, error) {
 			return s, fmt.Errorf("%w: Json variable: %v", ErrInvalid, err)
 		}
 		t := string(b)
-		s.text = &t
+		s.Text = &t
 	default:
 		return s, fmt.Errorf("%w: unknown variable type %q", ErrInvalid, v.Type)
 	}
 	return s, nil
 }
 
-// decodeValue rebuilds a value from its storage columns.
-func decodeValue(t string, text *string, long *int64, double *float64) (Value, error) {
+// DecodeValue rebuilds a value from its storage columns.
+func DecodeValue(t string, text *string, long *int64, double *float64) (Value, error) {
 	vt := ValueType(t)
 	switch vt {
 	case TypeNull:
@@ -403,14 +403,14 @@ func (v Value) Equal(o Value) bool {
 // inferred with ValueOf.
 type Vars map[string]any
 
-// typedVars converts Vars into typed values, in a stable order.
-func typedVars(in map[string]any) (map[string]Value, error) {
+// TypedVars converts Vars into typed values, in a stable order.
+func TypedVars(in map[string]any) (map[string]Value, error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
 	out := make(map[string]Value, len(in))
 	for k, v := range in {
-		if err := validateVarName(k); err != nil {
+		if err := ValidateVarName(k); err != nil {
 			return nil, err
 		}
 		tv, err := ValueOf(v)
@@ -422,7 +422,7 @@ func typedVars(in map[string]any) (map[string]Value, error) {
 	return out, nil
 }
 
-func validateVarName(n string) error {
+func ValidateVarName(n string) error {
 	if n == "" || len(n) > 255 {
 		return fmt.Errorf("%w: variable names must be 1-255 characters", ErrInvalid)
 	}

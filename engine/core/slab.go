@@ -1,4 +1,4 @@
-package engine
+package core
 
 // slab hands out pointers to zeroed values carved from chunks, so a unit of
 // work that creates dozens of small rows (events, activity instances,
@@ -24,10 +24,10 @@ func (s *slab[T]) new() *T {
 // unitSlabs are the slabs of one unit of work.
 type unitSlabs struct {
 	events     slab[Event]
-	acts       slab[activityRow]
+	acts       slab[ActivityRow]
 	varUpdates slab[VariableUpdate]
-	vars       slab[variableRow]
-	execs      slab[execution]
+	vars       slab[VariableRow]
+	execs      slab[Execution]
 }
 
 // appendRow appends to a unit's row list, starting it with room for a
