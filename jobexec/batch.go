@@ -8,13 +8,15 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/datasource/tenantsched"
 	"github.com/tenantflow/tenantflow/engine"
 	"github.com/tenantflow/tenantflow/security"
 )
 
 // batch is one acquisition of one tenant, while it runs.
 type batch struct {
-	tenant *tenantState
+	tenant string
+	turn   *tenantsched.Turn
 	ctx    context.Context // carries the tenant; cancelled to cut the batch short
 	cancel context.CancelCauseFunc
 	// Guarded by Executor.mu:
@@ -43,50 +45,19 @@ func (e *timeoutError) Error() string {
 
 func (e *timeoutError) Is(target error) bool { return target == context.DeadlineExceeded }
 
-func (x *Executor) worker() {
-	defer x.workers.Done()
-	for w := range x.work {
-		x.runTenant(w.t, w.seq)
-		x.batchEnded(w.t)
-	}
-}
-
-// batchEnded gives the worker back and re-queues a tenant that became due
-// while it was at its cap.
-func (x *Executor) batchEnded(t *tenantState) {
+// runTenant runs one batch of the tenant, as its turn: acquire, execute,
+// and when it ran dry, learn when the tenant is next due.
+func (x *Executor) runTenant(turn *tenantsched.Turn) {
 	x.mu.Lock()
-	defer x.mu.Unlock()
-	t.inflight--
-	x.idle++
-	close(x.ended)
-	x.ended = make(chan struct{})
-	switch {
-	case t.gone:
-		if t.inflight == 0 && t.idle != nil {
-			close(t.idle)
-			t.idle = nil
-		}
-	case t.where == blocked:
-		t.where = nowhere
-		x.wakeLocked(t, time.Time{}, x.clock.Now(), true)
-	default:
-		x.gcLocked(t, x.clock.Now())
-	}
-	x.kickLocked()
-}
-
-// runTenant runs one batch of the tenant: acquire, execute, and when it ran
-// dry, learn when the tenant is next due.
-func (x *Executor) runTenant(t *tenantState, seq int64) {
-	x.mu.Lock()
-	skip := x.state != stateRunning || t.gone
+	skip := x.state != stateRunning
 	x.mu.Unlock()
 	if skip {
 		return
 	}
-	ctx := security.WithTenant(x.runCtx, t.id)
+	tenant := turn.Tenant()
+	ctx := security.WithTenant(x.runCtx, tenant)
 	qctx, cancel := context.WithTimeout(ctx, x.cfg.QueryTimeout)
-	info, err := x.dir.Tenant(qctx, t.id)
+	info, err := x.dir.Tenant(qctx, tenant)
 	cancel()
 	x.stats.lookups.Add(1)
 	switch {
@@ -94,63 +65,81 @@ func (x *Executor) runTenant(t *tenantState, seq int64) {
 		// Not served (any more): its lifecycle hook stops the rest.
 		return
 	case err != nil:
-		x.backoff(t, "reading the tenant's configuration", err)
+		x.backoff(turn, "reading the tenant's configuration", err)
 		return
 	}
-	x.setCap(t, info)
+	turn.SetCap(x.capOf(info))
 
-	x.mu.Lock()
-	start := x.clock.Now()
-	t.acquiredAt = start
-	x.mu.Unlock()
+	start := turn.Reading()
 	began := time.Now()
 	qctx, cancel = context.WithTimeout(ctx, x.cfg.QueryTimeout)
 	jobs, err := x.eng.AcquireJobs(qctx, &engine.AcquireJobsParams{Owner: x.cfg.NodeID, Now: start,
 		LockFor: x.cfg.LockDuration, Max: x.cfg.BatchSize})
 	cancel()
-	x.stats.query(t.id)
+	x.stats.query(tenant)
 	x.stats.acquireLatency.observe(time.Since(began))
 	if err != nil {
 		x.stats.acquireErrors.Add(1)
-		x.backoff(t, "acquiring jobs", err)
+		x.backoff(turn, "acquiring jobs", err)
 		return
 	}
-	x.recovered(t)
+	turn.Recovered()
 	if len(jobs) == 0 {
-		x.settle(ctx, t, start)
+		x.settle(ctx, turn, start)
 		return
 	}
 	full := len(jobs) >= x.cfg.BatchSize
-	x.stats.acquired(t.id, jobs, start, seq)
-	b := x.beginBatch(t, jobs, full)
+	x.stats.acquired(tenant, jobs, start, turn.Seq())
+	b := x.beginBatch(turn, jobs, full)
 	if b == nil {
-		x.release(ctx, t.id, jobs, "the executor is stopping or the tenant was disabled")
+		x.release(ctx, tenant, jobs, "the executor is stopping or the tenant was disabled")
 		return
 	}
 	x.executeBatch(b)
 	x.endBatch(b)
 	if !full {
-		x.settle(ctx, t, time.Time{})
+		x.settle(ctx, turn, time.Time{})
 	}
 }
 
-// beginBatch registers a batch for renewal and cut-short, and puts a tenant
+// capOf is how many batches the tenant may run at once.
+func (x *Executor) capOf(info *datasource.Tenant) int {
+	n := x.cfg.MaxInFlightPerTenant
+	if n <= 0 {
+		n = info.Limits.MaxOpenConns
+		if n <= 0 {
+			n = x.src.Config.DefaultLimits.MaxOpenConns
+		}
+		if info.Placement == datasource.PlacementSQLite {
+			n = 1
+		}
+	}
+	return n
+}
+
+// backoff leaves a tenant whose storage failed alone for a while, longer
+// with each failure in a row.
+func (x *Executor) backoff(turn *tenantsched.Turn, what string, err error) {
+	d, failures := turn.Failed(tenantsched.Failure{Backoff: tenantsched.Backoff{Initial: x.cfg.ErrorBackoff, Max: x.cfg.MaxErrorBackoff}})
+	x.log.Warn(what+" failed; leaving the tenant alone for a while", "tenant", turn.Tenant(), "err", err, "retry_in", d, "failures", failures)
+}
+
+// beginBatch registers a batch for renewal, and puts a tenant
 // that probably has more due jobs back at the end of the ready queue, so
 // every other due tenant gets a turn before its next batch (and another
 // worker may take that batch meanwhile, up to the tenant's cap). It
 // returns nil when the executor is stopping or the tenant is gone.
-func (x *Executor) beginBatch(t *tenantState, jobs []*engine.Job, full bool) *batch {
+func (x *Executor) beginBatch(turn *tenantsched.Turn, jobs []*engine.Job, full bool) *batch {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if x.state != stateRunning || t.gone {
+	if x.state != stateRunning || turn.Forgotten() {
 		return nil
 	}
-	ctx, cancel := context.WithCancelCause(security.WithTenant(x.runCtx, t.id))
-	b := &batch{tenant: t, ctx: ctx, cancel: cancel, jobs: jobs, renewedAt: x.clock.Now()}
+	ctx, cancel := context.WithCancelCause(turn.Context())
+	b := &batch{tenant: turn.Tenant(), turn: turn, ctx: ctx, cancel: cancel, jobs: jobs, renewedAt: x.clock.Now()}
 	x.batches[b] = struct{}{}
 	if full {
-		now := x.clock.Now()
-		x.wakeLocked(t, now, now, true)
+		turn.Due(x.clock.Now())
 	}
 	return b
 }
@@ -180,7 +169,7 @@ func (x *Executor) executeBatch(b *batch) {
 		return
 	}
 	x.log.Warn("a job batch failed as a whole; running its jobs one by one to find the culprit",
-		"tenant", b.tenant.id, "jobs", len(jobs), "err", failure)
+		"tenant", b.tenant, "jobs", len(jobs), "err", failure)
 	for i, j := range jobs {
 		if cause := context.Cause(b.ctx); cause != nil {
 			x.abandon(b, jobs[i:], cause)
@@ -230,7 +219,7 @@ func (x *Executor) execute(b *batch, jobs []*engine.Job) (res []engine.JobResult
 // not run (the transaction failed or was cancelled) are released, or
 // counted lost when the heartbeat found their locks gone.
 func (x *Executor) account(b *batch, jobs []*engine.Job, res []engine.JobResult) {
-	tenant := b.tenant.id
+	tenant := b.tenant
 	x.stats.query(tenant)
 	byID := make(map[int64]*engine.Job, len(jobs))
 	for _, j := range jobs {
@@ -263,7 +252,7 @@ func (x *Executor) account(b *batch, jobs []*engine.Job, res []engine.JobResult)
 	x.abandon(b, notRun, cause)
 	if cause == nil {
 		// The tenant's storage failed under the transaction.
-		x.backoff(b.tenant, "running a job batch", txErr)
+		x.backoff(b.turn, "running a job batch", txErr)
 	}
 }
 
@@ -271,19 +260,19 @@ func (x *Executor) account(b *batch, jobs []*engine.Job, res []engine.JobResult)
 // when their locks were lost, released otherwise.
 func (x *Executor) abandon(b *batch, jobs []*engine.Job, cause error) {
 	if errors.Is(cause, errLocksLost) {
-		x.stats.lost(b.tenant.id, int64(len(jobs)))
+		x.stats.lost(b.tenant, int64(len(jobs)))
 		return
 	}
 	why := "the batch did not run"
 	if cause != nil {
 		why = cause.Error()
 	}
-	x.release(b.ctx, b.tenant.id, jobs, why)
+	x.release(b.ctx, b.tenant, jobs, why)
 }
 
 // fail records a failure the engine did not see (a panic, a timeout).
 func (x *Executor) fail(b *batch, j *engine.Job, failure error) {
-	tenant := b.tenant.id
+	tenant := b.tenant
 	var p *panicError
 	if errors.As(failure, &p) {
 		x.stats.panics.Add(1)
@@ -328,17 +317,18 @@ func (x *Executor) release(ctx context.Context, tenant string, jobs []*engine.Jo
 	x.log.Debug("released jobs", "tenant", tenant, "jobs", len(ids), "why", why)
 }
 
-// settle asks the tenant when its next job can be acquired, schedules it,
-// and records it as the tenant's hint in the primary for other nodes and
-// for restarts (clearing the hint when nothing is pending). emptyAt is the
-// time of an acquisition that returned nothing, if that is what settles.
-func (x *Executor) settle(ctx context.Context, t *tenantState, emptyAt time.Time) {
+// settle asks the tenant when its next job can be acquired, and settles
+// its turn with it: the scheduler schedules it and records it as the
+// tenant's hint in the primary for other nodes and for restarts (clearing
+// the hint when nothing is pending). emptyAt is the time of an acquisition
+// that returned nothing, if that is what settles.
+func (x *Executor) settle(ctx context.Context, turn *tenantsched.Turn, emptyAt time.Time) {
 	qctx, cancel := context.WithTimeout(ctx, x.cfg.QueryTimeout)
 	due, ok, err := x.eng.NextJobDue(qctx)
 	cancel()
-	x.stats.query(t.id)
+	x.stats.query(turn.Tenant())
 	if err != nil {
-		x.backoff(t, "reading the next due job", err)
+		x.backoff(turn, "reading the next due job", err)
 		return
 	}
 	if !ok {
@@ -351,49 +341,8 @@ func (x *Executor) settle(ctx context.Context, t *tenantState, emptyAt time.Time
 		// storage's resolution, rather than at once and forever.
 		due = emptyAt.Add(time.Millisecond)
 	}
-	x.mu.Lock()
-	if t.gone || x.state != stateRunning {
-		x.mu.Unlock()
-		return
-	}
-	if ok {
-		x.wakeLocked(t, due, x.clock.Now(), true)
-	}
-	write := !t.hintKnown || !t.hint.Equal(due)
-	t.hint, t.hintKnown = due, true
-	if ok {
-		x.seenHints[t.id] = due
-	} else {
-		delete(x.seenHints, t.id)
-	}
-	if !write {
-		x.settledLocked(t.id)
-		x.mu.Unlock()
-		return
-	}
-	x.mu.Unlock()
-	hctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), x.cfg.QueryTimeout)
-	defer cancel()
-	x.stats.primary.Add(1)
-	err = x.dir.SetHint(hctx, t.id, datasource.TopicJobs, due)
-	x.mu.Lock()
-	if err != nil {
-		t.hintKnown = false
-	}
-	x.settledLocked(t.id)
-	x.mu.Unlock()
-	if err != nil {
-		x.log.Warn("could not record the tenant's next due time; other nodes find it through their sweeps", "tenant", t.id, "err", err)
-	}
-}
-
-// settledLocked records that a tenant settled, once its hint in the primary
-// says what it found: a hint read in flight meanwhile may have seen the
-// hint from before and must not act on it.
-func (x *Executor) settledLocked(tenant string) {
-	x.settles++
-	if x.readsInFlight > 0 {
-		x.settledInRead[tenant] = x.settles
+	if err := turn.Settle(due); err != nil {
+		x.log.Warn("could not record the tenant's next due time; other nodes find it through their sweeps", "tenant", turn.Tenant(), "err", err)
 	}
 }
 

@@ -33,11 +33,7 @@ func BenchmarkSchedulingOverheadPerJob(b *testing.B) {
 				}
 				r.eng.addMany(id, n, now, nil)
 			}
-			r.x.mu.Lock()
-			for _, id := range ids {
-				r.x.wakeIDLocked(id, now, now)
-			}
-			r.x.mu.Unlock()
+			r.x.tenants.Wake(now, ids...)
 			r.waitFor("every job ran", func() bool { return r.x.stats.completedN.Load() == int64(b.N) })
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")

@@ -12,10 +12,13 @@
 // # Knowing who is due
 //
 // Asking every tenant for due jobs would cost a query per tenant per poll:
-// at 10,000 tenants that is a node's whole budget. Instead the executor
-// keeps state only for tenants it knows to have work, and for each the time
+// at 10,000 tenants that is a node's whole budget. Instead the executor's
+// tenantsched.Scheduler (the per-tenant scheduler it shares with the
+// analytics shipper; its package documentation has the whole design)
+// keeps state only for tenants known to have work, and for each the time
 // it is next due, in a min-heap; a tenant is polled only when that time
-// has come. It learns due times from:
+// has come. Each batch is one turn of the scheduler, and runTenant is its
+// work. It learns due times from:
 //
 //   - the engine's job signals after commit: at once on this node, through
 //     the primary's LISTEN/NOTIFY from other nodes (delayed by
@@ -23,16 +26,18 @@
 //     takes it);
 //   - the primary's wake-up hints (tf_tenant_hint, recorded by the same
 //     signals): one query for all tenants every HintInterval, acting on the
-//     hints that changed since the last read; a "refresh everything"
-//     signal after a listener reconnect triggers at most one extra read
-//     per HintMinGap, never a query per tenant;
+//     hints that changed since the last read, and every TakeoverInterval
+//     on every overdue hint; a "refresh everything" signal after a
+//     listener reconnect triggers at most one extra read per HintMinGap,
+//     never a query per tenant;
 //   - the tenant itself when a batch ran dry: one NextJobDue call, whose
-//     answer (a due time, or the expiry of a lock another node holds) is
-//     scheduled and written back as the tenant's hint (SetHint), so other
-//     nodes and restarts know it too;
+//     answer (a due time, or the expiry of a lock another node holds) the
+//     turn settles with: it is scheduled and written back as the tenant's
+//     hint (SetHint), so other nodes and restarts know it too;
 //   - a sweep of SweepRate tenants per second, round robin over the active
 //     tenant list, asking tenants the executor knows nothing about for
-//     their next due job: this corrects hints lost in a crash.
+//     their next due job (the probe, which also lowers their hint): this
+//     corrects hints lost in a crash.
 //
 // Idle tenants cost nothing but their turn in the sweep; the idle cost of a
 // node is the hint reads plus the sweep, whatever the number of tenants.
@@ -45,9 +50,12 @@
 // take its next batch only after every tenant due before had its turn. A
 // tenant with 100,000 due jobs therefore delays a quiet tenant's timer by
 // at most one round of batches. A tenant runs at most its in-flight cap of
-// batches at once (its MaxOpenConns by default, one on SQLite), so a slow
-// tenant database holds at most that many workers; a tenant whose storage
-// fails is left alone for an exponential backoff.
+// batches at once (its MaxOpenConns by default, one on SQLite, set on the
+// turn after each registry lookup), so a slow tenant database holds at
+// most that many workers; a tenant whose storage fails is left alone for
+// an exponential backoff (ErrorBackoff doubling up to MaxErrorBackoff).
+// All of this is the scheduler's; the executor only says, per batch, what
+// it found.
 //
 // # Locks
 //
@@ -73,10 +81,11 @@
 //
 // # Tenant lifecycle
 //
-// The executor hooks Lifecycle.OnDisable and OnDrop. The hook takes the
-// tenant out of the heap and the queue, removes its gocron jobs by tag,
-// waits for its batches and maintenance to finish (bounded by the hook's
-// context, after which they are cut short and their jobs released), and
+// The executor hooks Lifecycle.OnDisable and OnDrop. The hook has the
+// scheduler forget the tenant (out of the heap and the queue, a tombstone
+// for its wake-ups), removes its gocron jobs by tag, waits for its batches
+// and maintenance to finish (bounded by the hook's context, after which
+// the scheduler cuts the batches short and their jobs are released), and
 // returns when nothing of the tenant is left: no state, goroutine, timer or
 // gocron job. Wake-ups of the tenant are ignored for a minute after, unless
 // a tenant signal says it changed again. A tenant created after Start
@@ -85,9 +94,10 @@
 //
 // # Periodic duties
 //
-// gocron (on the injected clock) drives the hint reads, the takeover read
-// (every overdue hint, changed or not), the sweep, lock renewal, reaping of
-// idle tenant pools, and the maintenance window. Each duty skips a run
+// The scheduler's own loops, on the injected clock, drive the hint reads,
+// the takeover read (every overdue hint, changed or not) and the sweep.
+// gocron (on the same clock) drives lock renewal, reaping of idle tenant
+// pools, and the maintenance window. Each gocron duty skips a run
 // while its previous one is still running (its own guard: gocron's
 // singleton mode leaks a goroutine per removed job). When the window opens
 // (MaintenanceSchedule, nightly by default), every active tenant gets a
@@ -101,8 +111,8 @@
 //
 // Stop stops acquiring, waits for the batches in flight while its context
 // allows (still renewing their locks), then cuts the rest short and
-// releases their jobs, and stops the dispatcher, the workers and the
-// scheduler: no goroutine is left behind.
+// releases their jobs, and stops the scheduler's dispatcher, loops and
+// workers, and gocron: no goroutine is left behind.
 //
 // # Invariants
 //

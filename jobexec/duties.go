@@ -53,13 +53,8 @@ func (x *Executor) scheduleDuties() error {
 		return err
 	}
 	errs := []error{
-		add("hints", gocron.DurationJob(x.cfg.HintInterval), func(ctx context.Context) { x.refreshHints(ctx, readChanged) }),
-		add("takeover", gocron.DurationJob(x.cfg.TakeoverInterval), func(ctx context.Context) { x.refreshHints(ctx, readOverdue) }),
 		add("renew-locks", gocron.DurationJob(x.cfg.Heartbeat), x.renewLocks),
 		add("reap-pools", gocron.DurationJob(x.cfg.ReapInterval), func(context.Context) { x.stats.reaped.Add(int64(x.reap())) }),
-	}
-	if x.cfg.SweepRate > 0 {
-		errs = append(errs, add("sweep", gocron.DurationJob(time.Second), x.sweep))
 	}
 	if x.maintAt != nil {
 		errs = append(errs, add("maintenance-window", gocron.CronJob(x.cfg.MaintenanceSchedule, false), func(ctx context.Context) {
@@ -74,225 +69,25 @@ func (x *Executor) scheduleDuties() error {
 	return nil
 }
 
-// readMode says which hints a read acts on.
-type readMode int
-
-const (
-	// readAll acts on every hint due within the lookahead (at start).
-	readAll readMode = iota
-	// readChanged acts on hints that changed since the last read.
-	readChanged
-	// readSignal is readChanged after a "refresh everything" signal: skipped
-	// when a read happened less than HintMinGap ago.
-	readSignal
-	// readOverdue acts on every overdue hint, changed or not: the takeover
-	// of tenants whose hint nobody moved (a crashed node's expired locks).
-	readOverdue
-)
-
-// refreshHints reads the primary's due hints, for all tenants in one query,
-// and wakes the tenants they name.
-func (x *Executor) refreshHints(ctx context.Context, mode readMode) {
-	now := x.clock.Now()
-	x.mu.Lock()
-	if x.state != stateRunning || (mode == readSignal && !x.lastRead.IsZero() && now.Sub(x.lastRead) < x.cfg.HintMinGap) {
-		x.mu.Unlock()
-		return
-	}
-	x.lastRead = now
-	x.readsInFlight++
-	from := x.settles
-	x.mu.Unlock()
-	before := now.Add(x.cfg.HintLookahead)
-	if mode == readOverdue {
-		before = now
-	}
+// probe is the sweep's question to a tenant the scheduler knows nothing
+// of: when its next job is due. What it finds is also lowered into the
+// tenant's hint, so that other nodes and restarts know it.
+func (x *Executor) probe(ctx context.Context, tenant string) (time.Time, bool, error) {
 	qctx, cancel := context.WithTimeout(ctx, x.cfg.QueryTimeout)
-	hints, err := x.dir.DueHints(qctx, datasource.TopicJobs, before, x.cfg.HintLimit)
+	due, ok, err := x.eng.NextJobDue(qctx)
+	cancel()
+	x.stats.queries.Add(1) // not per tenant: the sweep touches every tenant
+	if err != nil || !ok {
+		return due, ok, err
+	}
+	hctx, cancel := context.WithTimeout(ctx, x.cfg.QueryTimeout)
+	err = x.dir.LowerHints(hctx, []datasource.Hint{{Tenant: tenant, Topic: datasource.TopicJobs, DueAt: due}})
 	cancel()
 	x.stats.primary.Add(1)
-	x.stats.hintReads.Add(1)
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	defer func() {
-		if x.readsInFlight--; x.readsInFlight == 0 {
-			clear(x.settledInRead)
-		}
-	}()
 	if err != nil {
-		x.log.Warn("reading the wake-up hints failed; signals and the sweep still find work", "err", err)
-		return
+		x.log.Debug("could not record a swept tenant's hint", "tenant", tenant, "err", err)
 	}
-	// A tenant that settled while the hints were read asked its own storage
-	// meanwhile: what it found (and recorded in seenHints) is at least as
-	// new as its hint, which may be the very hint its batch just cleared.
-	// Waking it again would cost an empty acquisition.
-	settledSince := func(tenant string) bool {
-		n, ok := x.settledInRead[tenant]
-		return ok && n > from
-	}
-	seen := x.seenHints
-	if mode != readOverdue {
-		x.seenHints = make(map[string]time.Time, len(hints))
-		for tenant := range x.settledInRead {
-			if due, ok := seen[tenant]; ok && settledSince(tenant) {
-				x.seenHints[tenant] = due
-			}
-		}
-	}
-	for _, h := range hints {
-		if settledSince(h.Tenant) {
-			continue
-		}
-		prev, ok := seen[h.Tenant]
-		if mode != readOverdue {
-			x.seenHints[h.Tenant] = h.DueAt
-		}
-		if (mode == readChanged || mode == readSignal) && ok && prev.Equal(h.DueAt) {
-			continue
-		}
-		x.wakeIDLocked(h.Tenant, h.DueAt, now)
-	}
-}
-
-// requestRefresh reads the hints soon, off the signal's goroutine: one read
-// per burst of "refresh everything" signals, never a query per tenant.
-func (x *Executor) requestRefresh() {
-	if !x.refreshPending.CompareAndSwap(false, true) {
-		return
-	}
-	x.mu.Lock()
-	if x.state != stateRunning {
-		x.mu.Unlock()
-		x.refreshPending.Store(false)
-		return
-	}
-	x.bg.Add(1)
-	x.mu.Unlock()
-	go func() {
-		defer x.bg.Done()
-		defer x.poke()
-		defer x.refreshPending.Store(false)
-		x.refreshHints(x.runCtx, readSignal)
-	}()
-}
-
-func (x *Executor) onJobSignal(s datasource.Signal) {
-	if s.All {
-		x.requestRefresh()
-		return
-	}
-	if s.Tenant == "" {
-		return
-	}
-	now := x.clock.Now()
-	at := s.DueAt
-	if at.Before(now) {
-		at = now
-	}
-	if s.Remote && x.cfg.RemoteSignalDelay > 0 {
-		if soonest := now.Add(x.cfg.RemoteSignalDelay); at.Before(soonest) {
-			at = soonest
-		}
-	}
-	x.wake(s.Tenant, at)
-}
-
-// onTenantSignal ends the tombstone of a tenant that changed again (enabled
-// after a disable): its hints and signals count again. Whether it is served
-// is checked against the registry before every poll.
-func (x *Executor) onTenantSignal(s datasource.Signal) {
-	if s.All || s.Tenant == "" {
-		return
-	}
-	x.mu.Lock()
-	delete(x.tombs, s.Tenant)
-	x.mu.Unlock()
-}
-
-// sweep asks a few active tenants that the executor knows nothing about
-// when their next job is due, round robin over pages of the tenant list, so
-// that a hint lost in a crash is corrected within one pass.
-func (x *Executor) sweep(ctx context.Context) {
-	ids := x.nextSweep(ctx)
-	for _, id := range ids {
-		x.mu.Lock()
-		t := x.tenants[id]
-		known := t != nil && (t.where != nowhere || t.inflight > 0 || x.clock.Now().Before(t.notBefore))
-		_, tomb := x.tombs[id]
-		running := x.state == stateRunning
-		x.mu.Unlock()
-		if !running {
-			return
-		}
-		if known || tomb {
-			continue
-		}
-		qctx, cancel := context.WithTimeout(security.WithTenant(ctx, id), x.cfg.QueryTimeout)
-		due, ok, err := x.eng.NextJobDue(qctx)
-		cancel()
-		x.stats.queries.Add(1) // not per tenant: the sweep touches every tenant
-		x.stats.sweepChecks.Add(1)
-		if err != nil || !ok {
-			continue
-		}
-		x.wake(id, due)
-		hctx, cancel := context.WithTimeout(ctx, x.cfg.QueryTimeout)
-		err = x.dir.LowerHints(hctx, []datasource.Hint{{Tenant: id, Topic: datasource.TopicJobs, DueAt: due}})
-		cancel()
-		x.stats.primary.Add(1)
-		if err != nil {
-			x.log.Debug("could not record a swept tenant's hint", "tenant", id, "err", err)
-		}
-	}
-}
-
-// minSweepPass is the shortest time between the starts of two sweep
-// passes over the tenant list.
-const minSweepPass = time.Minute
-
-// nextSweep returns the next SweepRate tenants, reading a page of the
-// tenant list when the current one is used up.
-func (x *Executor) nextSweep(ctx context.Context) []string {
-	x.mu.Lock()
-	if len(x.sweepBuf) == 0 {
-		after := x.sweepNext
-		now := x.clock.Now()
-		if after == "" {
-			// A new pass: not sooner than minSweepPass after the last one
-			// began, so few tenants are not asked every second.
-			if !x.sweepPass.IsZero() && now.Sub(x.sweepPass) < minSweepPass {
-				x.mu.Unlock()
-				return nil
-			}
-			x.sweepPass = now
-		}
-		x.mu.Unlock()
-		page := max(x.cfg.SweepRate*60, 100)
-		qctx, cancel := context.WithTimeout(ctx, x.cfg.QueryTimeout)
-		ts, err := x.dir.ListTenants(qctx, &datasource.ListTenantsParams{
-			Status: []datasource.Status{datasource.StatusActive}, After: after, Limit: page})
-		cancel()
-		x.stats.primary.Add(1)
-		if err != nil {
-			x.log.Warn("listing tenants for the sweep failed", "err", err)
-			return nil
-		}
-		x.mu.Lock()
-		x.sweepBuf = x.sweepBuf[:0]
-		for _, t := range ts {
-			x.sweepBuf = append(x.sweepBuf, t.ID)
-		}
-		x.sweepNext = ""
-		if len(ts) == page {
-			x.sweepNext = ts[len(ts)-1].ID
-		}
-	}
-	n := min(x.cfg.SweepRate, len(x.sweepBuf))
-	ids := append([]string(nil), x.sweepBuf[:n]...)
-	x.sweepBuf = x.sweepBuf[n:]
-	x.mu.Unlock()
-	return ids
+	return due, true, nil
 }
 
 // renewLocks extends the locks of batches running for more than half a
@@ -334,7 +129,7 @@ func (x *Executor) renewLocks(ctx context.Context) {
 // node took the jobs after they expired), the batch is cut short: its
 // completions would be refused anyway.
 func (x *Executor) renewTenant(ctx context.Context, b *batch, ids []int64, now time.Time) {
-	tenant := b.tenant.id
+	tenant := b.tenant
 	qctx, cancel := context.WithTimeout(security.WithTenant(ctx, tenant), x.cfg.QueryTimeout)
 	defer cancel()
 	lost, err := x.eng.RenewJobLocks(qctx, &engine.RenewJobLocksParams{Owner: x.cfg.NodeID, IDs: ids, Until: now.Add(x.cfg.LockDuration)})

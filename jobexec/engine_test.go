@@ -8,6 +8,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/datasource/dstest"
+	"github.com/tenantflow/tenantflow/datasource/tenantsched"
 	"github.com/tenantflow/tenantflow/engine"
 )
 
@@ -83,10 +84,8 @@ func TestWithTheEngineATimerFiresAtItsDueTimeAndNotBefore(t *testing.T) {
 		id := startInstance(t, eng, ctx, "timer")
 		due := r.clock.Now().Add(time.Hour)
 		r.waitFor("the executor knows the timer's due time", func() bool {
-			r.x.mu.Lock()
-			defer r.x.mu.Unlock()
-			st := r.x.tenants["acme"]
-			return st != nil && st.index >= 0 && !st.due.After(due) && st.due.After(due.Add(-time.Second))
+			st := r.x.tenants.Tenant("acme")
+			return st.Place == tenantsched.Scheduled && !st.Due.After(due) && st.Due.After(due.Add(-time.Second))
 		})
 		r.run(time.Hour-time.Second, 10*time.Minute)
 		if got := instanceState(t, eng, ctx, id); got != engine.InstanceActive {

@@ -14,6 +14,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/datasource/tenantsched"
 )
 
 // Executor runs the jobs of every tenant on this node. Create it with New,
@@ -28,54 +29,26 @@ type Executor struct {
 	clock   clockwork.Clock
 	log     *slog.Logger
 	maintAt cron.Schedule // nil when maintenance is disabled
+	// tenants decides which tenant is due and runs its batches (turns) on
+	// the workers: the scheduler analytics shares.
+	tenants *tenantsched.Scheduler
 
-	mu        sync.Mutex
-	state     runState
-	tenants   map[string]*tenantState // tenants with known work, running batches or a backoff
-	timers    timerHeap               // tenants due later, earliest first
-	ready     readyQueue              // tenants due now, in turn order
-	idle      int                     // workers without a batch
-	batches   map[*batch]struct{}     // batches running, for renewal and cut-short
-	tombs     map[string]time.Time    // tenants recently disabled: wake-ups ignored
-	seenHints map[string]time.Time    // last hint read per tenant, to act on changes only
-	lastRead  time.Time               // last hint read (executor clock)
-	// settles numbers the tenants' settles; while hint reads are in flight
-	// (readsInFlight), settledInRead keeps each settling tenant's latest
-	// number, so a read does not act on a hint older than what the tenant
-	// itself just found out (cleared when no read is in flight).
-	settles       uint64
-	readsInFlight int
-	settledInRead map[string]uint64
-	sweepBuf      []string  // tenants of the current sweep page not yet checked
-	sweepNext     string    // where the next sweep page starts
-	sweepPass     time.Time // when the current sweep pass began
-	turns         int64     // turns handed out
-	gen           uint64    // bumped by every change the dispatcher must see
-	parked        bool      // the dispatcher waits with its timer armed for gen parkedGen
-	parkedGen     uint64
+	mu      sync.Mutex
+	state   runState
+	batches map[*batch]struct{} // batches running, for renewal and stats
 
-	kick         chan struct{}
-	work         chan turn
-	stopDispatch chan struct{}
-	dispatchDone chan struct{}
-	workers      sync.WaitGroup
-	bg           sync.WaitGroup // refreshes triggered by signals
-	runCtx       context.Context
-	cutShort     context.CancelCauseFunc
-	unsub        []func()
-	sched        gocron.Scheduler
+	runCtx   context.Context
+	cutShort context.CancelCauseFunc
+	sched    gocron.Scheduler
 
-	refreshPending atomic.Bool
-	duties         map[string]*duty
-	dutiesRunning  atomic.Int64
+	duties        map[string]*duty
+	dutiesRunning atomic.Int64
 
 	maintMu      sync.Mutex // guards the maintenance maps; taken before mu
 	maintJobs    map[string]gocron.Job
 	maintRunning map[string]chan struct{}
 	maintSlots   chan struct{}
 
-	// ended is closed and replaced whenever a batch ends.
-	ended chan struct{}
 	// changes receives a value (without blocking) after every change of
 	// state worth re-checking a condition for; tests wait on it.
 	changes chan struct{}
@@ -92,16 +65,20 @@ const (
 	stateStopped
 )
 
-// Errors that end a batch early, as the cause of its context.
+// Errors that end a batch early, as the cause of its context (besides the
+// scheduler's tenantsched.ErrStopping and tenantsched.ErrForgotten).
 var (
-	errStopping   = errors.New("jobexec: executor stopping")
-	errTenantGone = errors.New("jobexec: tenant no longer served on this node")
-	errLocksLost  = errors.New("jobexec: every lock of the batch was lost")
+	errStopping  = errors.New("jobexec: executor stopping")
+	errLocksLost = errors.New("jobexec: every lock of the batch was lost")
 )
 
 // tombTTL is how long wake-ups of a disabled tenant are ignored unless a
 // tenant signal says it changed again.
 const tombTTL = time.Minute
+
+// minSweepPass is the shortest time between the starts of two sweep
+// passes over the tenant list.
+const minSweepPass = time.Minute
 
 // New checks cfg and returns an executor. It does nothing until Start.
 //
@@ -112,30 +89,48 @@ func New(cfg Config) (*Executor, error) {
 		return nil, err
 	}
 	x := &Executor{
-		cfg:           cfg,
-		eng:           cfg.Engine,
-		src:           cfg.Sources,
-		dir:           sourcesDirectory{primary: cfg.Sources.Primary, registry: cfg.Sources.Registry},
-		reap:          cfg.Sources.Tenants.ReapIdle,
-		clock:         cfg.Clock,
-		log:           cfg.Logger.With("component", "jobexec", "node", cfg.NodeID),
-		tenants:       map[string]*tenantState{},
-		batches:       map[*batch]struct{}{},
-		tombs:         map[string]time.Time{},
-		seenHints:     map[string]time.Time{},
-		settledInRead: map[string]uint64{},
-		kick:          make(chan struct{}, 1),
-		work:          make(chan turn, cfg.Workers),
-		stopDispatch:  make(chan struct{}),
-		dispatchDone:  make(chan struct{}),
-		duties:        map[string]*duty{},
-		maintJobs:     map[string]gocron.Job{},
-		maintRunning:  map[string]chan struct{}{},
-		maintSlots:    make(chan struct{}, cfg.MaintenanceConcurrency),
-		ended:         make(chan struct{}),
-		changes:       make(chan struct{}, 1),
-		stats:         newStats(cfg.BatchLogSize),
+		cfg:          cfg,
+		eng:          cfg.Engine,
+		src:          cfg.Sources,
+		dir:          sourcesDirectory{primary: cfg.Sources.Primary, registry: cfg.Sources.Registry},
+		reap:         cfg.Sources.Tenants.ReapIdle,
+		clock:        cfg.Clock,
+		log:          cfg.Logger.With("component", "jobexec", "node", cfg.NodeID),
+		batches:      map[*batch]struct{}{},
+		duties:       map[string]*duty{},
+		maintJobs:    map[string]gocron.Job{},
+		maintRunning: map[string]chan struct{}{},
+		maintSlots:   make(chan struct{}, cfg.MaintenanceConcurrency),
+		changes:      make(chan struct{}, 1),
+		stats:        newStats(cfg.BatchLogSize),
 	}
+	sc := tenantsched.Config{
+		Topic:             datasource.TopicJobs,
+		Work:              x.runTenant,
+		Signals:           cfg.Sources.Signals,
+		Hints:             primaryOf{x},
+		Clock:             cfg.Clock,
+		Logger:            x.log,
+		OnChange:          x.poke,
+		Workers:           cfg.Workers,
+		QueryTimeout:      cfg.QueryTimeout,
+		RemoteSignalDelay: cfg.RemoteSignalDelay,
+		HintInterval:      cfg.HintInterval,
+		OverdueInterval:   cfg.TakeoverInterval,
+		HintMinGap:        cfg.HintMinGap,
+		HintLookahead:     cfg.HintLookahead,
+		HintLimit:         cfg.HintLimit,
+		TombstoneTTL:      tombTTL,
+	}
+	if cfg.SweepRate > 0 {
+		sc.Probe, sc.Directory = x.probe, primaryOf{x}
+		sc.SweepRate, sc.SweepPassMin = cfg.SweepRate, minSweepPass
+	}
+	ts, err := tenantsched.New(sc)
+	if err != nil {
+		return nil, fmt.Errorf("jobexec: %w", err)
+	}
+	x.tenants = ts
 	if !cfg.DisableMaintenance {
 		s, err := parseSchedule(cfg.MaintenanceSchedule)
 		if err != nil {
@@ -151,8 +146,7 @@ func New(cfg Config) (*Executor, error) {
 // hints once, and opens the maintenance window if the node starts inside
 // one. It returns once all that is in place.
 //
-// Errors: Start called twice; the scheduler could not be set up; the first
-// reads of the primary failed (ctx bounds them).
+// Errors: Start called twice; the scheduler could not be set up.
 func (x *Executor) Start(ctx context.Context) error {
 	x.mu.Lock()
 	if x.state != stateNew {
@@ -161,7 +155,6 @@ func (x *Executor) Start(ctx context.Context) error {
 	}
 	x.state = stateRunning
 	x.runCtx, x.cutShort = context.WithCancelCause(context.Background())
-	x.idle = x.cfg.Workers
 	x.mu.Unlock()
 
 	sched, err := gocron.NewScheduler(gocron.WithClock(x.clock), gocron.WithLocation(time.UTC),
@@ -175,21 +168,14 @@ func (x *Executor) Start(ctx context.Context) error {
 		x.abortStart()
 		return err
 	}
-	x.unsub = append(x.unsub,
-		x.src.Signals.Subscribe(datasource.TopicJobs, x.onJobSignal),
-		x.src.Signals.Subscribe(datasource.TopicTenant, x.onTenantSignal),
-	)
 	x.src.Lifecycle.OnDisable(x.forget)
 	x.src.Lifecycle.OnDrop(x.forget)
-
-	for range x.cfg.Workers {
-		x.workers.Add(1)
-		go x.worker()
+	if err := x.tenants.Start(ctx); err != nil {
+		x.abortStart()
+		return fmt.Errorf("jobexec: %w", err)
 	}
-	go x.dispatch()
 	sched.Start()
 
-	x.refreshHints(ctx, readAll)
 	if x.maintAt != nil {
 		now := x.clock.Now().UTC()
 		if start, ok := x.windowContaining(now); ok {
@@ -210,7 +196,6 @@ func (x *Executor) abortStart() {
 	x.state = stateStopped
 	x.mu.Unlock()
 	x.cutShort(errStopping)
-	close(x.dispatchDone)
 }
 
 // Stop stops acquiring, lets the batches in flight finish while ctx allows
@@ -229,29 +214,15 @@ func (x *Executor) Stop(ctx context.Context) error {
 	x.state = stateStopping
 	x.mu.Unlock()
 	x.poke()
-	for _, u := range x.unsub {
-		u()
-	}
-	close(x.stopDispatch)
-	<-x.dispatchDone
 
 	var errs []error
-	if err := x.waitBatches(ctx, nil); err != nil {
-		n := x.cutBatches(nil, errStopping)
-		errs = append(errs, fmt.Errorf("jobexec: %d batches still running at shutdown were cut short and their jobs released: %w", n, err))
-		if werr := x.waitBatches(context.Background(), graceTimer()); werr != nil {
-			errs = append(errs, errors.New("jobexec: a job ignored its cancelled context; its worker is left running"))
-		}
-	}
-	close(x.work)
-	if len(errs) == 0 {
-		x.workers.Wait()
+	if err := x.tenants.Stop(ctx); err != nil {
+		errs = append(errs, cutShortError("", err))
 	}
 	if err := x.sched.Shutdown(); err != nil {
 		errs = append(errs, fmt.Errorf("jobexec: stopping the scheduler: %w", err))
 	}
 	x.cutShort(errStopping)
-	x.bg.Wait()
 	x.mu.Lock()
 	x.state = stateStopped
 	x.mu.Unlock()
@@ -259,46 +230,18 @@ func (x *Executor) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// releaseGrace bounds, in real time, how long cancelled batches get to
-// release their jobs once a deadline passed.
-const releaseGrace = 5 * time.Second
-
-func graceTimer() <-chan time.Time { return time.After(releaseGrace) }
-
-// waitBatches waits until no batch runs, until ctx ends or until timeout
-// fires.
-func (x *Executor) waitBatches(ctx context.Context, timeout <-chan time.Time) error {
-	for {
-		x.mu.Lock()
-		busy := x.cfg.Workers - x.idle
-		ended := x.ended
-		x.mu.Unlock()
-		if busy == 0 {
-			return nil
-		}
-		select {
-		case <-ended:
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-timeout:
-			return context.DeadlineExceeded
-		}
+// cutShortError says what the scheduler's cutting short of a tenant's
+// batches (every tenant's, when tenant is empty) means for their jobs.
+func cutShortError(tenant string, err error) error {
+	whose := "at shutdown"
+	if tenant != "" {
+		whose = "of tenant " + tenant
 	}
-}
-
-// cutBatches cancels the running batches (of tenant t only, when t is not
-// nil) with cause, and returns how many.
-func (x *Executor) cutBatches(t *tenantState, cause error) int {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	n := 0
-	for b := range x.batches {
-		if t == nil || b.tenant == t {
-			b.cancel(cause)
-			n++
-		}
+	var cut *tenantsched.CutShortError
+	if errors.As(err, &cut) && cut.Abandoned > 0 {
+		return fmt.Errorf("jobexec: batches %s were cut short; a job ignored its cancelled context and its worker is left running: %w", whose, err)
 	}
-	return n
+	return fmt.Errorf("jobexec: batches %s still running were cut short and their jobs released: %w", whose, err)
 }
 
 // forget is the OnDisable and OnDrop hook: the tenant is no longer polled,
@@ -308,47 +251,26 @@ func (x *Executor) cutBatches(t *tenantState, cause error) int {
 func (x *Executor) forget(ctx context.Context, tenant string) error {
 	x.maintMu.Lock()
 	x.mu.Lock()
-	if x.state != stateRunning && x.state != stateStopping {
-		x.mu.Unlock()
+	state := x.state
+	x.mu.Unlock()
+	if state != stateRunning && state != stateStopping {
 		x.maintMu.Unlock()
 		return nil
 	}
-	now := x.clock.Now()
-	x.tombs[tenant] = now
-	t := x.tenants[tenant]
-	var idle chan struct{}
-	if t != nil {
-		t.gone = true
-		x.unqueueLocked(t)
-		delete(x.tenants, tenant)
-		if t.inflight > 0 {
-			t.idle = make(chan struct{})
-			idle = t.idle
-		}
-	}
-	delete(x.seenHints, tenant)
-	x.kickLocked()
-	x.mu.Unlock()
+	// Tombstoned under maintMu: scheduleMaintenance checks the tombstone
+	// under it, so no maintenance job is added after the removal below.
+	wait := x.tenants.Forget(tenant)
 	if x.sched != nil {
 		x.sched.RemoveByTags(tenantTag(tenant))
 	}
 	delete(x.maintJobs, tenant)
 	maint := x.maintRunning[tenant]
 	x.maintMu.Unlock()
+	x.poke()
 
 	var errs []error
-	if idle != nil {
-		select {
-		case <-idle:
-		case <-ctx.Done():
-			n := x.cutBatches(t, errTenantGone)
-			select {
-			case <-idle:
-				errs = append(errs, fmt.Errorf("jobexec: tenant %s: %d batches cut short, their jobs released: %w", tenant, n, ctx.Err()))
-			case <-graceTimer():
-				errs = append(errs, fmt.Errorf("jobexec: tenant %s: a job ignored its cancelled context and still runs", tenant))
-			}
-		}
+	if err := wait(ctx); err != nil {
+		errs = append(errs, cutShortError(tenant, err))
 	}
 	if maint != nil {
 		// Removing the gocron job cancelled its context.
@@ -369,4 +291,24 @@ func (x *Executor) poke() {
 	case x.changes <- struct{}{}:
 	default:
 	}
+}
+
+// primaryOf gives the scheduler the executor's directory (read at each
+// call, so that tests may wrap it after New), counting the primary's
+// queries.
+type primaryOf struct{ x *Executor }
+
+func (p primaryOf) DueHints(ctx context.Context, topic datasource.Topic, before time.Time, limit int) ([]datasource.Hint, error) {
+	p.x.stats.primary.Add(1)
+	return p.x.dir.DueHints(ctx, topic, before, limit)
+}
+
+func (p primaryOf) SetHint(ctx context.Context, tenant string, topic datasource.Topic, due time.Time) error {
+	p.x.stats.primary.Add(1)
+	return p.x.dir.SetHint(ctx, tenant, topic, due)
+}
+
+func (p primaryOf) ListTenants(ctx context.Context, params *datasource.ListTenantsParams) ([]*datasource.Tenant, error) {
+	p.x.stats.primary.Add(1)
+	return p.x.dir.ListTenants(ctx, params)
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/datasource/tenantsched"
 	"github.com/tenantflow/tenantflow/engine"
 )
 
@@ -62,8 +63,8 @@ func TestAHintReadWhileTheTenantRanItsJobDoesNotWakeItAgain(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name string
-		mode readMode
-	}{{"changed hints", readChanged}, {"takeover of overdue hints", readOverdue}} {
+		mode tenantsched.ReadMode
+	}{{"changed hints", tenantsched.ReadChanged}, {"takeover of overdue hints", tenantsched.ReadOverdue}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			r := startedRig(t, Config{DisableMaintenance: true}, "acme")
@@ -82,19 +83,19 @@ func TestAHintReadWhileTheTenantRanItsJobDoesNotWakeItAgain(t *testing.T) {
 				r.dir.mu.Lock()
 				r.dir.afterDueHints = nil
 				r.dir.mu.Unlock()
-				r.x.wake("acme", now)
+				r.x.tenants.Wake(now, "acme")
 				r.waitFor("the job ran and the tenant settled", func() bool {
 					return r.eng.completed("acme") == 1 && r.x.quiet()
 				})
 			}
 			r.dir.mu.Unlock()
-			r.x.refreshHints(context.Background(), tc.mode)
+			r.x.tenants.ReadHints(context.Background(), tc.mode)
 			r.settle()
 			if got := r.eng.calls("acme", "AcquireJobs") - before; got != 1 {
 				t.Fatalf("the tenant was polled %d times for one job: the stale hint woke it again", got)
 			}
 			// The next read of the same hints does not act on it either.
-			r.x.refreshHints(context.Background(), tc.mode)
+			r.x.tenants.ReadHints(context.Background(), tc.mode)
 			r.settle()
 			if got := r.eng.calls("acme", "AcquireJobs") - before; got != 1 {
 				t.Fatalf("the tenant was polled %d times after the next read", got)
@@ -114,7 +115,7 @@ func TestAWakeUpBetweenHandOutAndAcquisitionCostsNoSecondPoll(t *testing.T) {
 		r.dir.mu.Lock()
 		r.dir.beforeTenant = nil
 		r.dir.mu.Unlock()
-		r.x.wake("acme", now)
+		r.x.tenants.Wake(now, "acme")
 	}
 	r.dir.mu.Unlock()
 	r.eng.write("acme", jobSpec{Due: now})
@@ -146,18 +147,16 @@ func TestATenantRunsAtMostItsCapOfBatchesAtOnce(t *testing.T) {
 			r.eng.addMany("capped", 10, now, g.body)
 			r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: "capped", DueAt: now})
 			r.start(nil)
-			g.waitEntered(t, tc.want)
+			g.Reached(t, tc.want)
 			// The capped tenant waits for a slot while workers are free...
 			r.waitFor("the tenant is at its cap", func() bool {
-				r.x.mu.Lock()
-				defer r.x.mu.Unlock()
-				st := r.x.tenants["capped"]
-				return st != nil && st.where == blocked && r.x.parked && r.x.parkedGen == r.x.gen
+				st := r.x.tenants.Tenant("capped")
+				return st.Place == tenantsched.AtCap && st.Running == tc.want
 			})
 			// ...and another tenant gets them.
 			r.eng.write("other", jobSpec{Due: now})
 			r.waitFor("the other tenant ran", func() bool { return r.eng.completed("other") == 1 })
-			g.release()
+			g.Open()
 			r.waitFor("every job ran", func() bool { return r.eng.completed("capped") == 10 })
 			r.eng.view("capped", func(ft *fakeTenant) {
 				if ft.maxRunning != tc.want {
@@ -217,9 +216,9 @@ func TestAJobThatOutrunsItsTimeoutIsFailedAlone(t *testing.T) {
 	slow := r.eng.add("acme", jobSpec{Due: now, Run: g.body})
 	c := r.eng.add("acme", jobSpec{Due: now})
 	r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: "acme", DueAt: now})
-	g.waitEntered(t, 1)
+	g.Reached(t, 1)
 	r.clock.Advance(30 * time.Second) // the batch's timeout: 3 jobs × 10s
-	g.waitEntered(t, 1)               // run again alone
+	g.Reached(t, 1)                   // run again alone
 	r.clock.Advance(10 * time.Second)
 	r.waitFor("the slow job failed", func() bool {
 		j, _ := r.eng.job("acme", slow)
@@ -252,12 +251,12 @@ func TestTheHeartbeatKeepsALongJobsLockAgainstAnotherNode(t *testing.T) {
 	}})
 	r.start(nil)
 	r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: "acme", DueAt: now})
-	g.waitEntered(t, 1)
+	g.Reached(t, 1)
 	r.start(b)
 	// Two minutes, four lock durations: node-b polls at every expiry it
 	// learns of, and finds the lock renewed each time.
 	r.run(2*time.Minute, 5*time.Second, b)
-	g.release()
+	g.Open()
 	r.waitFor("the job completed", func() bool { return r.eng.completed("acme") == 1 })
 	r.settle(r.x, b)
 	if st := r.x.Stats(); st.Renewals < 8 || st.RenewLost != 0 || st.LockLost != 0 || st.Completed != 1 {

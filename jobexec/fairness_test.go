@@ -56,11 +56,7 @@ func TestDueTenantsTakeTurnsBatchByBatch(t *testing.T) {
 		r.eng.addMany(tn, 30, now, nil)
 	}
 	// Woken in this order (each would have found all its jobs at once).
-	r.x.mu.Lock()
-	for _, tn := range tenants {
-		r.x.wakeIDLocked(tn, now, now)
-	}
-	r.x.mu.Unlock()
+	r.x.tenants.Wake(now, tenants...)
 	r.waitFor("every job ran", func() bool {
 		return r.eng.completed("t1")+r.eng.completed("t2")+r.eng.completed("t3") == 90
 	})
@@ -97,7 +93,7 @@ func TestTwoExecutorsNeverCompleteAJobTwiceAcrossLockTakeovers(t *testing.T) {
 	r.start(nil)
 	r.start(b)
 	// node-a ends up with its four workers stalled; node-b runs the rest.
-	g.waitEntered(t, 4)
+	g.Reached(t, 4)
 	r.waitFor("every job not held by node-a ran", func() bool {
 		held, other := 0, 0
 		r.eng.view("shared", func(ft *fakeTenant) {
@@ -118,7 +114,7 @@ func TestTwoExecutorsNeverCompleteAJobTwiceAcrossLockTakeovers(t *testing.T) {
 	if left := r.eng.pending("shared"); left >= heldBefore {
 		t.Fatalf("node-b took over nothing: %d jobs left of %d", left, heldBefore)
 	}
-	g.release()
+	g.Open()
 	r.waitFor("every job completed", func() bool { return r.eng.pending("shared") == 0 })
 	r.settle(r.x, b)
 	r.eng.view("shared", func(ft *fakeTenant) {

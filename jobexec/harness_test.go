@@ -62,7 +62,7 @@ func (r *rig) localNotify(sig datasource.Signal) {
 	xs := slices.Clone(r.execs)
 	r.mu.Unlock()
 	for _, x := range xs {
-		x.onJobSignal(sig)
+		x.tenants.Signal(sig)
 	}
 }
 
@@ -164,25 +164,19 @@ func tenantIDs(prefix string, n int) []string {
 // the rig reports a change, within a generous real-time bound.
 func (r *rig) waitFor(what string, cond func() bool) {
 	r.t.Helper()
-	deadline := time.NewTimer(20 * time.Second)
-	defer deadline.Stop()
-	for !cond() {
-		select {
-		case <-r.changes:
-		case <-deadline.C:
-			r.t.Fatalf("timed out waiting until %s", what)
-		}
-	}
+	dstest.Await(r.t, r.changes, what, cond)
 }
 
 // quiet reports whether the executor has nothing to do before its clock
-// moves: the dispatcher waits with its timer armed, no batch, duty,
-// maintenance or refresh runs.
+// moves: its scheduler is quiet (no batch runs, nothing is due, the
+// dispatcher, the hint reader and the sweep wait with their timers armed
+// for later), and no duty or maintenance runs.
 func (x *Executor) quiet() bool {
 	x.mu.Lock()
-	defer x.mu.Unlock()
-	return x.state == stateRunning && x.parked && x.parkedGen == x.gen && x.ready.len() == 0 &&
-		len(x.batches) == 0 && x.idle == x.cfg.Workers && x.dutiesRunning.Load() == 0 && !x.refreshPending.Load()
+	running, batches := x.state == stateRunning, len(x.batches)
+	x.mu.Unlock()
+	quiet, _ := x.tenants.Quiet()
+	return running && quiet && batches == 0 && x.dutiesRunning.Load() == 0
 }
 
 // settle waits until every executor given (the rig's when none) is quiet.
@@ -333,44 +327,13 @@ func (d *countingDir) LowerHints(ctx context.Context, hints []datasource.Hint) e
 	return d.inner.LowerHints(ctx, hints)
 }
 
-// gate blocks job bodies until opened, and tells when one is waiting.
-type gate struct {
-	open    chan struct{}
-	entered chan int64
-	once    sync.Once
-}
+// gate blocks job bodies until opened (dstest.Gate, by job ID).
+type gate struct{ *dstest.Gate[int64] }
 
-func newGate() *gate { return &gate{open: make(chan struct{}), entered: make(chan int64, 1024)} }
+func newGate() *gate { return &gate{dstest.NewGate[int64]()} }
 
 // body is a job body that waits for the gate (or its context).
-func (g *gate) body(ctx context.Context, j *engine.Job) error {
-	g.entered <- j.ID
-	select {
-	case <-g.open:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (g *gate) release() { g.once.Do(func() { close(g.open) }) }
-
-// waitEntered waits until n job bodies are waiting at the gate.
-func (g *gate) waitEntered(t testing.TB, n int) []int64 {
-	t.Helper()
-	var ids []int64
-	deadline := time.NewTimer(20 * time.Second)
-	defer deadline.Stop()
-	for len(ids) < n {
-		select {
-		case id := <-g.entered:
-			ids = append(ids, id)
-		case <-deadline.C:
-			t.Fatalf("only %d of %d jobs reached the gate", len(ids), n)
-		}
-	}
-	return ids
-}
+func (g *gate) body(ctx context.Context, j *engine.Job) error { return g.Wait(ctx, j.ID) }
 
 // stacks returns every goroutine's stack.
 func stacks() string {

@@ -44,7 +44,7 @@ func TestDisablingATenantLeavesNothingOfItBehind(t *testing.T) {
 	later := r.eng.add("acme", jobSpec{Due: now.Add(30 * time.Minute)})
 	r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: "acme", DueAt: now})
 	r.start(nil)
-	g.waitEntered(t, 1)
+	g.Reached(t, 1)
 	if jobs := taggedJobs(r.x, tenantTag("acme")); len(jobs) != 1 || jobs[0] != "jobexec/maintenance/acme" {
 		t.Fatalf("acme's gocron jobs before: %v", jobs)
 	}
@@ -53,18 +53,15 @@ func TestDisablingATenantLeavesNothingOfItBehind(t *testing.T) {
 	go func() { disabled <- r.env.Sources.Lifecycle.Disable(context.Background(), "acme") }()
 	// The hook stops polling the tenant at once, then waits for its batch.
 	r.waitFor("the tenant is forgotten", func() bool {
-		r.x.mu.Lock()
-		defer r.x.mu.Unlock()
-		_, known := r.x.tenants["acme"]
-		_, tomb := r.x.tombs["acme"]
-		return !known && tomb
+		st := r.x.tenants.Tenant("acme")
+		return !st.Known && st.Tombstoned
 	})
 	select {
 	case err := <-disabled:
 		t.Fatalf("Disable returned (%v) while the tenant's batch still ran", err)
 	default:
 	}
-	g.release()
+	g.Open()
 	if err := <-disabled; err != nil {
 		t.Fatal(err)
 	}
@@ -77,20 +74,18 @@ func TestDisablingATenantLeavesNothingOfItBehind(t *testing.T) {
 	if jobs := taggedJobs(r.x, tenantTag("acme")); len(jobs) != 0 {
 		t.Fatalf("gocron still holds %v", jobs)
 	}
-	r.x.mu.Lock()
-	for _, st := range r.x.timers {
-		if st.id == "acme" {
-			t.Error("acme is still in the timer heap")
-		}
+	st := r.x.tenants.Tenant("acme")
+	if st.Known {
+		t.Errorf("acme is still scheduled: %+v", st)
 	}
+	r.x.mu.Lock()
 	for b := range r.x.batches {
-		if b.tenant.id == "acme" {
+		if b.tenant == "acme" {
 			t.Error("a batch of acme is still registered")
 		}
 	}
-	_, seen := r.x.seenHints["acme"]
 	r.x.mu.Unlock()
-	if seen {
+	if st.HintSeen {
 		t.Error("acme's hint is still remembered")
 	}
 	waitNoStack(t, perTenantFuncs)
@@ -146,16 +141,11 @@ func TestADisableThatCannotWaitCutsTheBatchShortAndReleasesItsJobs(t *testing.T)
 	stuck := r.eng.add("acme", jobSpec{Due: now, Run: g.body})
 	r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: "acme", DueAt: now})
 	r.start(nil)
-	g.waitEntered(t, 1)
+	g.Reached(t, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	disabled := make(chan error, 1)
 	go func() { disabled <- r.env.Sources.Lifecycle.Disable(ctx, "acme") }()
-	r.waitFor("the tenant is forgotten", func() bool {
-		r.x.mu.Lock()
-		defer r.x.mu.Unlock()
-		_, known := r.x.tenants["acme"]
-		return !known
-	})
+	r.waitFor("the tenant is forgotten", func() bool { return !r.x.tenants.Tenant("acme").Known })
 	cancel() // the caller gives up waiting
 	err := <-disabled
 	if err == nil || !strings.Contains(err.Error(), "cut short") {
@@ -213,7 +203,7 @@ func TestStopCutsShortWhatDoesNotFinishInTimeAndLeavesNoGoroutine(t *testing.T) 
 	if err := r.x.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	g.waitEntered(t, 1)
+	g.Reached(t, 1)
 	r.waitFor("the other tenant's job ran", func() bool { return r.eng.completed("other") == 1 })
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan error, 1)
@@ -233,7 +223,7 @@ func TestStopCutsShortWhatDoesNotFinishInTimeAndLeavesNoGoroutine(t *testing.T) 
 			t.Fatalf("released %d, completions %v", ft.released, ft.completions)
 		}
 	})
-	waitNoStack(t, []string{"jobexec.(*Executor)", "go-co-op/gocron"})
+	waitNoStack(t, []string{"jobexec.(*Executor)", "tenantsched.(*Scheduler)", "go-co-op/gocron"})
 	if err := r.x.Stop(context.Background()); err != nil {
 		t.Fatalf("a second Stop: %v", err)
 	}

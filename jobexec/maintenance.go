@@ -82,8 +82,9 @@ func (x *Executor) scheduleMaintenance(tenant string, at time.Time) {
 	defer x.maintMu.Unlock()
 	x.mu.Lock()
 	now := x.clock.Now()
-	ok := x.state == stateRunning && !x.tombstoned(tenant, now)
+	ok := x.state == stateRunning
 	x.mu.Unlock()
+	ok = ok && !x.tenants.Tombstoned(tenant)
 	if !ok || x.maintJobs[tenant] != nil {
 		return
 	}

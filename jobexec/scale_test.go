@@ -53,9 +53,7 @@ func TestTenThousandTenantsOfWhichTenHaveWorkCostFewQueries(t *testing.T) {
 		t.Errorf("the sweep checked only %d tenants in a minute", st.SweepChecks)
 	}
 	// Idle tenants have no state.
-	r.x.mu.Lock()
-	known := len(r.x.tenants)
-	r.x.mu.Unlock()
+	known := r.x.tenants.Stats().Known
 	if known > 10 {
 		t.Errorf("the executor keeps state for %d tenants", known)
 	}

@@ -105,7 +105,7 @@ type Batch struct {
 type stats struct {
 	acquiredN, batchN, completedN, failedN, lockLostN, incidentsN atomic.Int64
 	panics, timeouts, released, acquireErrors                     atomic.Int64
-	queries, lookups, primary, hintReads, sweepChecks             atomic.Int64
+	queries, lookups, primary                                     atomic.Int64
 	renewals, renewLost, reaped                                   atomic.Int64
 	maintenance, maintErrors, maintDeferred, maintAttempts        atomic.Int64
 	acquireLatency, lateness                                      *window
@@ -215,20 +215,16 @@ func (x *Executor) Stats() Stats {
 		Failed: s.failedN.Load(), LockLost: s.lockLostN.Load(), Incidents: s.incidentsN.Load(),
 		Panics: s.panics.Load(), TimedOut: s.timeouts.Load(), Released: s.released.Load(),
 		AcquireErrors: s.acquireErrors.Load(), Queries: s.queries.Load() + s.primary.Load(), Lookups: s.lookups.Load(),
-		HintReads: s.hintReads.Load(), SweepChecks: s.sweepChecks.Load(), Renewals: s.renewals.Load(),
+		Renewals:  s.renewals.Load(),
 		RenewLost: s.renewLost.Load(), ReapedPools: s.reaped.Load(), MaintenanceRuns: s.maintenance.Load(),
 		MaintenanceErrors: s.maintErrors.Load(), MaintenanceDeferred: s.maintDeferred.Load(),
 	}
 	out.AcquireP50, out.AcquireP99, out.AcquireMax = s.acquireLatency.percentiles()
 	out.LatenessP50, out.LatenessP99, out.LatenessMax = s.lateness.percentiles()
+	ts := x.tenants.Stats()
+	out.Due, out.Scheduled = ts.Due, ts.Scheduled
+	out.HintReads, out.SweepChecks = ts.HintReads, ts.SweepChecks
 	x.mu.Lock()
-	out.Due = x.ready.len()
-	out.Scheduled = len(x.timers)
-	for _, t := range x.tenants {
-		if t.where == blocked {
-			out.Due++
-		}
-	}
 	out.Running = len(x.batches)
 	for b := range x.batches {
 		out.RunningJobs += len(b.jobs)
