@@ -59,8 +59,9 @@ type Config struct {
 	// Signals wakes the shipper for tenants with new events (TopicEvents,
 	// local and remote). Nil: no signals; hints and the sweep find the work.
 	Signals Signals
-	// Hints are read every HintInterval for tenants with unshipped events,
-	// and cleared when a tenant is drained. Nil: no hints.
+	// Hints are read for tenants with unshipped events (those that changed
+	// every HintInterval, all of them every minute), and cleared when a
+	// tenant is drained. Nil: no hints.
 	Hints Hints
 	// Directory lists active tenants for the fallback sweep. Nil: no sweep.
 	Directory Directory
@@ -124,16 +125,16 @@ type Config struct {
 	// alone. Default 5s.
 	StorageBackoff time.Duration
 
-	// HintInterval is how often the primary's hints are read (one query).
-	// Default 2s.
+	// HintInterval is how often the primary's hints that changed are read
+	// and acted on (one query). Default 2s.
 	HintInterval time.Duration
 	// RemoteDelay delays wake-ups that came from other nodes (remote
 	// signals, hints), so the node that committed, woken locally, usually
 	// ships first and this one finds nothing new. Default 1s.
 	RemoteDelay time.Duration
 	// SweepInterval paces the fallback sweep: every interval, the next
-	// SweepRate active tenants (round robin) are asked for their backlog.
-	// Default 1s.
+	// SweepRate active tenants (round robin) that the shipper knows nothing
+	// of are asked for their backlog. Default 1s.
 	SweepInterval time.Duration
 	// SweepRate is how many tenants one sweep round asks. Default 2.
 	SweepRate int

@@ -44,23 +44,27 @@
 //
 // # Knowing who has events
 //
-// Polling every tenant would cost a query per tenant per poll. The shipper
-// keeps state only for tenants it knows to have events, in a min-heap by
-// due time, and reads a tenant only when it is due. It learns of events
-// from:
+// Polling every tenant would cost a query per tenant per poll. The
+// shipper's tenantsched.Scheduler (the per-tenant scheduler it shares with
+// the job executor; its package documentation has the whole design) keeps
+// state only for tenants known to have events, in a min-heap by due time,
+// and a tenant is read only when it is due. Each batch is one turn of the
+// scheduler. It learns of events from:
 //
 //   - the engine's event signals after commit: on this node after
 //     FlushInterval (so a burst of commits ships as one batch), from other
 //     nodes RemoteDelay later (the committing node usually ships first);
 //   - the primary's wake-up hints, one query for all tenants every
-//     HintInterval, delayed like remote signals; a "refresh everything"
-//     signal (a listener reconnected) brings one hint read forward to
+//     HintInterval (acting on the hints that changed) and every minute
+//     (acting on every hint), delayed like remote signals; a "refresh
+//     everything" signal (a listener reconnected) asks for one hint read
 //     FlushInterval later (a burst of them costs one read, and reads stay
 //     a second apart), never a query per tenant; a drained tenant's hint
 //     is cleared;
 //   - a sweep of SweepRate active tenants every SweepInterval, round
-//     robin, asking each for its backlog: it finds events whose signal and
-//     hint were both lost in a crash.
+//     robin, asking each tenant the scheduler knows nothing of for its
+//     backlog: it finds events whose signal and hint were both lost in a
+//     crash.
 //
 // A drain reads batches until one comes back short, then asks the storage
 // for the backlog: events that committed but cannot be read yet (an older
@@ -69,17 +73,22 @@
 //
 // # Fairness and failures
 //
-// Up to Workers batches run at once, for all tenants. A tenant gets one
-// batch per turn; after a full batch it is queued again behind the tenants
-// already due, so a backlog of millions delays another tenant by at most
-// one batch per worker once that tenant is due.
+// Up to Workers batches run at once, for all tenants, and one per tenant
+// (its position is per tenant). A tenant gets one batch per turn; after a
+// full batch it is queued again behind the tenants already due, so a
+// backlog of millions delays another tenant by at most one batch per
+// worker once that tenant is due.
 //
-// Backoff is per tenant. A batch refused for now (a transport error, 429,
-// 5xx, a missing index) leaves its events in the outbox and the tenant
-// waits InitialBackoff, doubling with each consecutive failure up to
-// MaxBackoff, with jitter; a tenant whose own storage fails waits
-// StorageBackoff. Other tenants keep shipping meanwhile. The client's own
-// retries are off: they would hammer a struggling cluster.
+// Backoff is per tenant, kept by the scheduler. A batch refused for now (a
+// transport error, 429, 5xx, a missing index) leaves its events in the
+// outbox and the tenant waits InitialBackoff, doubling with each
+// consecutive failure up to MaxBackoff, with jitter; a tenant whose own
+// storage fails waits StorageBackoff. Other tenants keep shipping
+// meanwhile. Failures in Elasticsearch have a shared cause: the first
+// tenant whose batch ships after them brings every tenant waiting out an
+// Elasticsearch backoff forward, so the backlog drains once the cluster
+// answers rather than each tenant at the end of its own backoff. The
+// client's own retries are off: they would hammer a struggling cluster.
 //
 // # Dead letters
 //
@@ -103,18 +112,20 @@
 //
 // # Life cycle
 //
-// Start subscribes to event signals and lifecycle hooks and starts the
-// workers. A tenant disabled or dropped (Lifecycle hooks, or its storage
-// saying so) is let go of once its batch in flight has finished. Stop
-// takes no new work, lets batches in flight finish (bounded by its
-// context; then they are cancelled and their events stay in the outbox)
-// and returns once no goroutine of the shipper is left.
+// Start subscribes to event signals and lifecycle hooks, starts the
+// workers and reads the hints once. A tenant disabled or dropped
+// (Lifecycle hooks, or its storage saying so) is let go of once its batch
+// in flight has finished (bounded by the hook's context; then the batch is
+// cancelled and its events stay in the outbox); after the hooks, its
+// wake-ups are ignored for a minute unless a tenant signal says it changed
+// again. Stop takes no new work, lets batches in flight finish (bounded by
+// its context; then they are cancelled and their events stay in the
+// outbox) and returns once no goroutine of the shipper is left.
 //
 // # Testing
 //
-// Scheduling runs on Config.Clock. The loops read the time and arm their
-// timers under the shipper's lock, and report when they are quiet and what
-// is next, so tests on a fake clock advance it (under that lock) exactly
-// when nothing is running; package estest is an in-process Elasticsearch
+// Scheduling runs on Config.Clock. The scheduler reports when it is quiet
+// and what is next, so tests on a fake clock advance it exactly when
+// nothing is running; package estest is an in-process Elasticsearch
 // stand-in speaking the bulk protocol, with fault injection.
 package analytics

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tenantflow/tenantflow/analytics/estest"
 	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/datasource/dstest"
 )
 
 // epoch is the fake clock's start; its events go to the 2026.01 indices.
@@ -31,8 +32,8 @@ type harness struct {
 	clock *clockwork.FakeClock
 	out   *fakeOutbox
 	es    *estest.Server
-	sig   *fakeSignals
-	hints *fakeHints
+	sig   *dstest.Signals
+	hints *dstest.Hints
 	dir   *fakeDirectory
 	life  *fakeLifecycle
 	logs  *logBuffer
@@ -46,8 +47,8 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 		t:     t,
 		clock: clockwork.NewFakeClockAt(epoch),
 		es:    estest.New(t),
-		sig:   &fakeSignals{},
-		hints: &fakeHints{},
+		sig:   &dstest.Signals{},
+		hints: &dstest.Hints{},
 		dir:   &fakeDirectory{},
 		life:  &fakeLifecycle{},
 		logs:  &logBuffer{},
@@ -56,7 +57,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	// What the engine and the datasource do after a commit: a wake-up hint
 	// in the primary and a signal, delivered locally at once.
 	h.out.notify = func(tenant string) {
-		h.hints.lower(tenant, h.clock.Now())
+		h.hints.Lower(tenant, datasource.TopicEvents, h.clock.Now())
 		h.sig.Notify(datasource.Signal{Topic: datasource.TopicEvents, Tenant: tenant})
 	}
 	h.cfg = Config{
@@ -141,7 +142,7 @@ func (h *harness) waitUntil(s *Shipper, what string, cond func() bool, hook <-ch
 			if next.IsZero() {
 				h.t.Fatalf("waiting until %s: the shipper has nothing scheduled", what)
 			}
-			advanceIfUnchanged(s, h.clock, changes, next)
+			advanceIfUnchanged(h.clock, changes, next)
 		}
 		select {
 		case <-changes:
@@ -181,8 +182,8 @@ func (h *harness) nextRetry() time.Time {
 	defer h.ship.mu.Unlock()
 	var first time.Time
 	for _, t := range h.ship.tenants {
-		if !t.retryAt.IsZero() && (first.IsZero() || t.retryAt.Before(first)) {
-			first = t.retryAt
+		if at := h.ship.sched.Tenant(t.id).RetryAt; !at.IsZero() && (first.IsZero() || at.Before(first)) {
+			first = at
 		}
 	}
 	if first.IsZero() {
@@ -191,13 +192,27 @@ func (h *harness) nextRetry() time.Time {
 	return first
 }
 
-// advanceIfUnchanged moves the clock to next unless the shipper changed
-// since it reported changes. It holds the shipper's lock, under which the
-// shipper reads the time and arms its timers, so no timer of the shipper
-// can be armed against the time before the jump and fire late.
-func advanceIfUnchanged(s *Shipper, clock *clockwork.FakeClock, changes <-chan struct{}, next time.Time) {
+// quiet reports whether nothing is running or due now, and when the next
+// scheduled thing (a tenant, a hint read, a sweep) is due; changes is
+// closed at the shipper's next change, so it is taken first. While quiet,
+// nothing of the shipper runs until the clock moves: every loop of its
+// scheduler waits with its timer armed (re-armed when the clock jumps
+// while it arms it), so an advance to next fires them.
+func (s *Shipper) quiet() (changes <-chan struct{}, quiet bool, next time.Time) {
+	changes = s.changes()
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	off := !s.enabled || !s.started || s.stopped
+	s.mu.Unlock()
+	if off {
+		return changes, true, time.Time{}
+	}
+	quiet, next = s.sched.Quiet()
+	return changes, quiet, next
+}
+
+// advanceIfUnchanged moves the clock to next unless the shipper changed
+// since it reported changes.
+func advanceIfUnchanged(clock *clockwork.FakeClock, changes <-chan struct{}, next time.Time) {
 	if isClosed(changes) {
 		return
 	}
@@ -207,12 +222,8 @@ func advanceIfUnchanged(s *Shipper, clock *clockwork.FakeClock, changes <-chan s
 }
 
 // advance moves the fake clock, as time passing outside the shipper's
-// control would, under the shipper's lock (see advanceIfUnchanged).
-func (h *harness) advance(d time.Duration) {
-	h.ship.mu.Lock()
-	defer h.ship.mu.Unlock()
-	h.clock.Advance(d)
-}
+// control would.
+func (h *harness) advance(d time.Duration) { h.clock.Advance(d) }
 
 func isClosed(ch <-chan struct{}) bool {
 	select {
@@ -221,6 +232,12 @@ func isClosed(ch <-chan struct{}) bool {
 	default:
 		return false
 	}
+}
+
+// hinted reports whether the tenant has an events hint in the primary.
+func (h *harness) hinted(tenant string) bool {
+	_, ok := h.hints.Get(tenant, datasource.TopicEvents)
+	return ok
 }
 
 // caughtUp reports whether every given tenant's cursor passed all its

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/datasource/tenantsched"
 	"github.com/tenantflow/tenantflow/engine"
 )
 
@@ -33,30 +34,19 @@ type Outbox interface {
 
 var _ Outbox = (*engine.Engine)(nil)
 
-// Signals delivers change signals, local and remote.
-// *datasource.Signals implements it.
-type Signals interface {
-	// Subscribe calls fn for every signal of topic until unsubscribe is
-	// called.
-	Subscribe(topic datasource.Topic, fn func(datasource.Signal)) (unsubscribe func())
-}
+// Signals delivers change signals, local and remote: the shipper's
+// scheduler subscribes to events and tenant signals. *datasource.Signals
+// implements it.
+type Signals = tenantsched.Signals
 
 // Hints are the primary's per-tenant wake-up hints, recorded by every
-// node's signals. *datasource.Primary implements it.
-type Hints interface {
-	// DueHints returns up to limit hints of topic due before the given
-	// time, in one query.
-	DueHints(ctx context.Context, topic datasource.Topic, before time.Time, limit int) ([]datasource.Hint, error)
-	// SetHint sets a tenant's hint; the zero time clears it.
-	SetHint(ctx context.Context, tenant string, topic datasource.Topic, due time.Time) error
-}
+// node's signals, read and cleared by the shipper's scheduler.
+// *datasource.Primary implements it.
+type Hints = tenantsched.Hints
 
 // Directory lists tenants for the fallback sweep. *datasource.Primary
 // implements it.
-type Directory interface {
-	// ListTenants pages through tenants by ID.
-	ListTenants(ctx context.Context, params *datasource.ListTenantsParams) ([]*datasource.Tenant, error)
-}
+type Directory = tenantsched.Directory
 
 // Lifecycle tells the shipper when a tenant stops being served on this
 // node. *datasource.Lifecycle implements it.

@@ -2,12 +2,9 @@ package analytics
 
 import (
 	"bytes"
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
-	"math/bits"
-	"math/rand/v2"
 	"net/http"
 	"sync"
 	"time"
@@ -15,8 +12,8 @@ import (
 	"github.com/elastic/go-elasticsearch/v8/esutil"
 
 	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/datasource/tenantsched"
 	"github.com/tenantflow/tenantflow/engine"
-	"github.com/tenantflow/tenantflow/security"
 )
 
 // outcome is what became of one event of a batch.
@@ -58,9 +55,9 @@ func (b *batchResults) close() []itemResult {
 }
 
 // runTenant ships one batch of a tenant and returns when the tenant should
-// run next (zero: when woken again).
-func (s *Shipper) runTenant(t *tenantState) time.Time {
-	tctx := security.WithTenant(s.runCtx, t.id)
+// run next (zero: when woken again, or when a backoff ends).
+func (s *Shipper) runTenant(turn *tenantsched.Turn, t *tenantState) time.Time {
+	tctx := turn.Context() // carries the tenant
 	call := func() (context.Context, context.CancelFunc) {
 		return context.WithTimeout(tctx, s.cfg.RequestTimeout)
 	}
@@ -70,7 +67,7 @@ func (s *Shipper) runTenant(t *tenantState) time.Time {
 		st, err := s.out.ConsumerState(ctx, s.cfg.Consumer)
 		cancel()
 		if err != nil {
-			return s.storageFailed(t, "reading the shipping position", err)
+			return s.storageFailed(turn, t, "reading the shipping position", err)
 		}
 		t.position, t.known, t.fresh = st.Position, true, false
 		s.mu.Lock()
@@ -81,16 +78,16 @@ func (s *Shipper) runTenant(t *tenantState) time.Time {
 	batch, err := s.out.ReadEvents(ctx, &engine.ReadEventsParams{After: t.position, Limit: s.cfg.BatchSize})
 	cancel()
 	if err != nil {
-		return s.storageFailed(t, "reading events", err)
+		return s.storageFailed(turn, t, "reading events", err)
 	}
 	if len(batch.Events) == 0 {
-		return s.drained(t)
+		return s.drained(turn, t)
 	}
 	events := batch.Events
 	start := s.clock.Now()
 	results, err := s.ship(tctx, t.id, events)
 	if err != nil {
-		return s.shipFailed(t, events[0], err.Error(), 0)
+		return s.shipFailed(turn, t, events[0], err.Error(), 0)
 	}
 	// Everything before the first event to retry is settled: acknowledged
 	// or dead-lettered. The cursor moves past exactly those.
@@ -110,7 +107,7 @@ func (s *Shipper) runTenant(t *tenantState) time.Time {
 		err := s.out.DeadLetterEvents(ctx, s.cfg.Consumer, letters)
 		cancel()
 		if err != nil {
-			return s.storageFailed(t, "recording dead letters", err)
+			return s.storageFailed(turn, t, "recording dead letters", err)
 		}
 		for _, l := range letters {
 			s.log.Warn("Elasticsearch rejected an event; it is dead-lettered", "tenant", t.id, "event", l.EventID, "reason", l.Reason)
@@ -131,21 +128,21 @@ func (s *Shipper) runTenant(t *tenantState) time.Time {
 			// Elasticsearch has the documents; shipping them again
 			// overwrites them.
 			t.known = false
-			return s.storageFailed(t, "recording the shipping position", err)
+			return s.storageFailed(turn, t, "recording the shipping position", err)
 		}
 		t.position = to
 	}
 	now := s.clock.Now()
 	s.settled(t, events[:k], len(letters), now)
 	if k < len(events) {
-		return s.shipFailed(t, events[k], results[k].reason, k)
+		return s.shipFailed(turn, t, events[k], results[k].reason, k)
 	}
-	s.recovered(t)
+	s.recovered(turn, t)
 	if len(events) == s.cfg.BatchSize {
 		// Probably more: behind the tenants already waiting.
 		return now
 	}
-	return s.drained(t)
+	return s.drained(turn, t)
 }
 
 // ship sends a batch through the bulk indexer and returns each event's
@@ -279,13 +276,14 @@ func (s *Shipper) settled(t *tenantState, events []*engine.Event, dead int, now 
 // drained ends a drain: the storage is asked for the backlog after the
 // position. Events that committed but cannot be read yet (an older
 // transaction is still open) keep the tenant on a recheck schedule;
-// otherwise its hint is cleared and it waits for the next signal.
-func (s *Shipper) drained(t *tenantState) time.Time {
-	ctx, cancel := context.WithTimeout(security.WithTenant(s.runCtx, t.id), s.cfg.RequestTimeout)
+// otherwise its turn settles with nothing pending (its hint is cleared)
+// and it waits for the next signal.
+func (s *Shipper) drained(turn *tenantsched.Turn, t *tenantState) time.Time {
+	ctx, cancel := context.WithTimeout(turn.Context(), s.cfg.RequestTimeout)
 	defer cancel()
 	st, err := s.out.ConsumerState(ctx, s.cfg.Consumer)
 	if err != nil {
-		return s.storageFailed(t, "reading the backlog", err)
+		return s.storageFailed(turn, t, "reading the backlog", err)
 	}
 	// Positions only move forward, so the stored one is never behind ours.
 	t.position = st.Position
@@ -301,43 +299,35 @@ func (s *Shipper) drained(t *tenantState) time.Time {
 	}
 	t.rechecks = 0
 	t.fresh = true
-	if s.cfg.Hints != nil {
-		if err := s.cfg.Hints.SetHint(ctx, t.id, datasource.TopicEvents, time.Time{}); err != nil && s.runCtx.Err() == nil {
-			s.log.Debug("clearing an events hint failed; it only costs a read", "tenant", t.id, "err", err)
-		}
+	if err := turn.Settle(time.Time{}); err != nil && turn.Context().Err() == nil {
+		s.log.Debug("clearing an events hint failed; it only costs a read", "tenant", t.id, "err", err)
 	}
 	return time.Time{}
 }
 
 // shipFailed backs the tenant off after Elasticsearch refused or failed
 // (part of) a batch; the events stay in the outbox.
-func (s *Shipper) shipFailed(t *tenantState, first *engine.Event, reason string, settled int) time.Time {
+func (s *Shipper) shipFailed(turn *tenantsched.Turn, t *tenantState, first *engine.Event, reason string, settled int) time.Time {
 	s.stats.failedAttempts.Add(1)
+	d, n := turn.Failed(tenantsched.Failure{Backoff: s.esBackoff(), Cause: causeElasticsearch})
 	s.mu.Lock()
-	t.attempts++
-	n := t.attempts
-	d := backoff(s.cfg.InitialBackoff, s.cfg.MaxBackoff, n)
-	t.retryAt = s.clock.Now().Add(d)
 	t.lastError = reason
-	t.esFailing = true
-	s.esFailures++
 	if t.oldest.IsZero() || first.Time.Before(t.oldest) {
 		t.oldest = first.Time
 	}
-	at := t.retryAt
 	s.mu.Unlock()
 	if n&(n-1) == 0 { // the first failure, then every power of two
 		s.log.Warn("shipping to Elasticsearch failed; the events stay in the outbox and are retried",
 			"tenant", t.id, "attempt", n, "retry_in", d, "shipped_before_failure", settled, "reason", reason)
 	}
-	return at
+	return time.Time{}
 }
 
 // storageFailed backs the tenant off after its own storage failed, or lets
 // go of it when it is no longer served.
-func (s *Shipper) storageFailed(t *tenantState, what string, err error) time.Time {
-	if s.runCtx.Err() != nil {
-		return time.Time{} // stopping
+func (s *Shipper) storageFailed(turn *tenantsched.Turn, t *tenantState, what string, err error) time.Time {
+	if turn.Context().Err() != nil {
+		return time.Time{} // stopping, or the tenant was let go of
 	}
 	if errors.Is(err, datasource.ErrTenantDisabled) || errors.Is(err, datasource.ErrUnknownTenant) {
 		s.mu.Lock()
@@ -348,69 +338,36 @@ func (s *Shipper) storageFailed(t *tenantState, what string, err error) time.Tim
 		return time.Time{}
 	}
 	s.stats.storageErrors.Add(1)
+	d, n := turn.Failed(tenantsched.Failure{Backoff: tenantsched.Backoff{Initial: s.cfg.StorageBackoff, Max: s.cfg.StorageBackoff}})
 	s.mu.Lock()
-	t.attempts++
-	n := t.attempts
-	t.retryAt = s.clock.Now().Add(s.cfg.StorageBackoff)
 	t.lastError = what + ": " + err.Error()
-	t.esFailing = false
-	at := t.retryAt
 	s.mu.Unlock()
 	if n&(n-1) == 0 {
 		s.log.Warn("the tenant's storage failed while shipping events; retrying the tenant later",
-			"tenant", t.id, "step", what, "attempt", n, "retry_in", s.cfg.StorageBackoff, "err", err)
+			"tenant", t.id, "step", what, "attempt", n, "retry_in", d, "err", err)
 	}
-	return at
+	return time.Time{}
 }
 
 // recovered clears the failure state after a fully successful batch. When
 // the tenant had been failing in Elasticsearch, an outage probably ended:
-// the other tenants waiting out an Elasticsearch backoff retry now instead
-// of each at the end of its own backoff (up to MaxBackoff later). Their
-// failure counts stay, so if it was only this tenant's trouble that
-// passed, they back off further.
-func (s *Shipper) recovered(t *tenantState) {
+// the scheduler makes the other tenants waiting out an Elasticsearch
+// backoff retry now instead of each at the end of its own backoff (up to
+// MaxBackoff later). Their failure counts stay, so if it was only this
+// tenant's trouble that passed, they back off further.
+func (s *Shipper) recovered(turn *tenantsched.Turn, t *tenantState) {
+	n, pulled := turn.Recovered()
 	s.mu.Lock()
-	n, esBack := t.attempts, t.esFailing
-	t.attempts, t.retryAt, t.lastError, t.esFailing = 0, time.Time{}, "", false
-	pulled := 0
-	if esBack && s.esFailures > 0 {
-		s.esFailures = 0
-		now := s.clock.Now()
-		for _, u := range s.tenants {
-			if !u.esFailing || !u.retryAt.After(now) {
-				continue
-			}
-			u.retryAt = now
-			if u.index >= 0 {
-				u.due = now
-				heap.Fix(&s.queue, u.index)
-			}
-			pulled++
-		}
-		if pulled > 0 {
-			s.notifyLocked()
-		}
-	}
+	t.lastError = ""
 	s.mu.Unlock()
 	if n > 0 {
 		s.log.Info("shipping events recovered", "tenant", t.id, "failed_attempts", n, "tenants_retrying_now", pulled)
 	}
 }
 
-// backoff is the wait before attempt n+1: exponential from initial, capped
-// at max, with equal jitter so tenants failing together do not retry in
-// lockstep.
-func backoff(initial, max time.Duration, n int) time.Duration {
-	d := max
-	if shift := n - 1; shift < 62-bits.Len64(uint64(initial)) {
-		if e := initial << shift; e < max {
-			d = e
-		}
-	}
-	half := d / 2
-	if half <= 0 {
-		return d
-	}
-	return half + rand.N(half+1)
+// esBackoff is the wait after failures in Elasticsearch: exponential from
+// InitialBackoff, capped at MaxBackoff, with equal jitter so tenants
+// failing together do not retry in lockstep.
+func (s *Shipper) esBackoff() tenantsched.Backoff {
+	return tenantsched.Backoff{Initial: s.cfg.InitialBackoff, Max: s.cfg.MaxBackoff, Jitter: true}
 }

@@ -1,7 +1,6 @@
 package analytics
 
 import (
-	"container/heap"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +14,7 @@ import (
 	"github.com/jonboulle/clockwork"
 
 	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/datasource/tenantsched"
 	"github.com/tenantflow/tenantflow/engine"
 	"github.com/tenantflow/tenantflow/security"
 )
@@ -33,52 +33,30 @@ type Shipper struct {
 	bulk      esutil.BulkIndexer
 	transport *http.Transport // ours, when Config.Transport was nil
 	setup     setup
+	// sched decides which tenant ships when and runs its batches (turns)
+	// on the workers: the scheduler the job executor shares. Nil with
+	// shipping off.
+	sched *tenantsched.Scheduler
 
 	mu      sync.Mutex
 	tenants map[string]*tenantState
-	queue   dueQueue
-	// esFailures counts Elasticsearch failures since the tenants waiting
-	// for Elasticsearch were last brought forward: while it is zero, none
-	// waits beyond now, and a recovery need not look through them all.
-	esFailures  int
-	seq         uint64
-	idle        int // workers without a batch
-	busy        int // hint reads and sweeps in progress
-	started     bool
-	stopped     bool
-	nextHints   time.Time
-	nextSweep   time.Time
-	lastHints   time.Time
-	hintsWanted bool      // an All signal asked for a hint read
-	wantedAt    time.Time // when the first All signal not yet served came
-	sweepAfter  string
-	changed     chan struct{} // closed on every change, when someone waits
+	started bool
+	stopped bool
 
-	wake    chan struct{} // the dispatcher
-	bgWake  chan struct{} // the background loop
-	work    chan *tenantState
-	stop    chan struct{}
-	runCtx  context.Context
-	cancel  context.CancelFunc
-	workers sync.WaitGroup
-	loops   sync.WaitGroup
-	unsub   []func()
+	runCtx context.Context
+	cancel context.CancelFunc
+
+	chMu    sync.Mutex
+	changed chan struct{} // closed on every change, when someone waits
 
 	stats stats
 }
 
-// tenantState is what the shipper knows of one tenant.
+// tenantState is what the shipper knows of one tenant it shipped for:
+// its position and its figures. When it is due, how it backs off and
+// whether it is still served is the scheduler's.
 type tenantState struct {
-	id    string
-	due   time.Time
-	seq   uint64
-	index int // position in the queue; -1 when not queued
-
-	running    bool
-	pending    bool      // woken while running
-	pendingDue time.Time // earliest wake-up asked for while running
-	gone       bool      // disabled or dropped
-	idleCh     chan struct{}
+	id string
 
 	// position is the consumer's position as this node last learnt or
 	// set it; known is false until read from storage.
@@ -90,10 +68,6 @@ type tenantState struct {
 	// rechecks counts drains that ended with events not yet readable.
 	rechecks int
 
-	attempts  int       // consecutive failed attempts
-	retryAt   time.Time // no attempt before
-	esFailing bool      // the last attempt failed in Elasticsearch, not in storage
-
 	backlog   int64
 	oldest    time.Time // time of the oldest event read and not yet acknowledged
 	shipped   int64
@@ -101,27 +75,10 @@ type tenantState struct {
 	lastError string
 }
 
-// dueQueue orders tenants by due time, then by when they were queued, so a
-// tenant re-queued after a full batch goes behind those already waiting.
-type dueQueue []*tenantState
-
-func (q dueQueue) Len() int { return len(q) }
-func (q dueQueue) Less(i, j int) bool {
-	if !q[i].due.Equal(q[j].due) {
-		return q[i].due.Before(q[j].due)
-	}
-	return q[i].seq < q[j].seq
-}
-func (q dueQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i]; q[i].index = i; q[j].index = j }
-func (q *dueQueue) Push(x any)   { t := x.(*tenantState); t.index = len(*q); *q = append(*q, t) }
-func (q *dueQueue) Pop() any {
-	old := *q
-	t := old[len(old)-1]
-	old[len(old)-1] = nil
-	*q = old[:len(old)-1]
-	t.index = -1
-	return t
-}
+// causeElasticsearch is the shared cause of failures in Elasticsearch:
+// when one tenant ships again after them, the cluster is probably back
+// and every tenant waiting for it retries at once.
+const causeElasticsearch = "elasticsearch"
 
 // New returns a shipper. Without URLs it ships nothing and Start does
 // nothing, but Prune and DeadLetters still work.
@@ -140,16 +97,39 @@ func New(cfg Config) (*Shipper, error) {
 		log:     cfg.Logger,
 		enabled: len(cfg.URLs) > 0,
 		tenants: map[string]*tenantState{},
-		wake:    make(chan struct{}, 1),
-		bgWake:  make(chan struct{}, 1),
-		work:    make(chan *tenantState),
-		stop:    make(chan struct{}),
 		stats:   newStats(),
 	}
 	s.runCtx, s.cancel = context.WithCancel(context.Background())
 	if !s.enabled {
 		return s, nil
 	}
+	sc := tenantsched.Config{
+		Topic:             datasource.TopicEvents,
+		Work:              s.runTurn,
+		Signals:           cfg.Signals,
+		Hints:             cfg.Hints,
+		Clock:             cfg.Clock,
+		Logger:            cfg.Logger,
+		OnChange:          s.notify,
+		Workers:           cfg.Workers,
+		QueryTimeout:      cfg.RequestTimeout,
+		SignalDelay:       cfg.FlushInterval,
+		RemoteSignalDelay: cfg.RemoteDelay,
+		HintInterval:      cfg.HintInterval,
+		HintMinGap:        time.Second,
+		RefreshDelay:      cfg.FlushInterval,
+		HintDelay:         cfg.RemoteDelay,
+		HintLimit:         10_000,
+		SweepInterval:     cfg.SweepInterval,
+	}
+	if cfg.Directory != nil {
+		sc.Directory, sc.Probe, sc.SweepRate = cfg.Directory, s.probe, cfg.SweepRate
+	}
+	sched, err := tenantsched.New(sc)
+	if err != nil {
+		return nil, fmt.Errorf("analytics: %w", err)
+	}
+	s.sched = sched
 	rt := cfg.Transport
 	if rt == nil {
 		s.transport = http.DefaultTransport.(*http.Transport).Clone()
@@ -180,8 +160,9 @@ func (s *Shipper) Enabled() bool { return s.enabled }
 // OnFlushStart to OnFlushEnd.
 type flushCancel struct{}
 
-// Start subscribes to event signals and lifecycle hooks and starts the
-// workers. With shipping off it does nothing.
+// Start subscribes to event signals and lifecycle hooks, starts the
+// workers and reads the primary's hints once. With shipping off it does
+// nothing.
 func (s *Shipper) Start(ctx context.Context) error {
 	s.mu.Lock()
 	if s.started || s.stopped {
@@ -218,27 +199,17 @@ func (s *Shipper) Start(ctx context.Context) error {
 		s.mu.Unlock()
 		return fmt.Errorf("analytics: bulk indexer: %w", err)
 	}
-	if s.cfg.Signals != nil {
-		s.unsub = append(s.unsub, s.cfg.Signals.Subscribe(datasource.TopicEvents, s.onSignal))
-	}
 	if s.cfg.Lifecycle != nil {
 		s.cfg.Lifecycle.OnDisable(s.forgetTenant)
 		s.cfg.Lifecycle.OnDrop(s.forgetTenant)
 	}
 	s.mu.Lock()
 	s.bulk = bulk
-	s.idle = s.cfg.Workers
-	now := s.clock.Now()
-	s.nextHints, s.nextSweep = now, now.Add(s.cfg.SweepInterval)
-	s.notifyLocked()
 	s.mu.Unlock()
-	for i := 0; i < s.cfg.Workers; i++ {
-		s.workers.Add(1)
-		go s.worker()
+	if err := s.sched.Start(ctx); err != nil {
+		return fmt.Errorf("analytics: %w", err)
 	}
-	s.loops.Add(2)
-	go s.dispatch()
-	go s.background()
+	s.notify()
 	return nil
 }
 
@@ -258,26 +229,11 @@ func (s *Shipper) Stop(ctx context.Context) error {
 		s.cancel()
 		return nil
 	}
-	for _, u := range s.unsub {
-		u()
-	}
-	close(s.stop)
-	done := make(chan struct{})
-	go func() {
-		// A hint read or a sweep may be in a slow call: it is bounded by
-		// ctx like the batches, through the cancellation below.
-		s.loops.Wait()
-		close(s.work) // the dispatcher hands out no more work
-		s.workers.Wait()
-		close(done)
-	}()
+	// A hint read or a sweep may be in a slow call: it is bounded by ctx
+	// like the batches.
 	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("analytics: batches still running at shutdown were cancelled: %w", ctx.Err())
-		s.cancel()
-		<-done
+	if serr := s.sched.Stop(ctx); serr != nil {
+		err = fmt.Errorf("analytics: batches still running at shutdown were cancelled: %w", serr)
 	}
 	s.cancel()
 	cctx, ccancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -286,355 +242,64 @@ func (s *Shipper) Stop(ctx context.Context) error {
 	if s.transport != nil {
 		s.transport.CloseIdleConnections()
 	}
-	s.mu.Lock()
-	s.notifyLocked()
-	s.mu.Unlock()
+	s.notify()
 	return err
 }
 
 // ---- knowing who has events ----
 
 // Wake makes the shipper look at a tenant after delay (earlier wake-ups
-// win; a tenant backing off stays backing off). Signals call it; tools and
-// tests may too.
+// win; a tenant backing off stays backing off). Signals wake tenants
+// through the scheduler; tools and tests may call it too.
 func (s *Shipper) Wake(tenant string, delay time.Duration) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.scheduleLocked(tenant, s.clock.Now().Add(delay))
+	if s.sched != nil {
+		s.sched.Wake(s.clock.Now().Add(delay), tenant)
+	}
 }
 
-func (s *Shipper) scheduleLocked(tenant string, due time.Time) {
-	if s.stopped || !s.started || tenant == "" {
+// probe is the sweep's question to a tenant the scheduler knows nothing
+// of: has it events to ship?
+func (s *Shipper) probe(ctx context.Context, _ string) (time.Time, bool, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
+	defer cancel()
+	st, err := s.out.ConsumerState(ctx, s.cfg.Consumer)
+	if err != nil || st.Backlog == 0 {
+		return time.Time{}, false, err
+	}
+	return s.clock.Now(), true, nil
+}
+
+// runTurn ships one batch of a tenant, as its turn, and schedules the
+// tenant's next turn when the batch says when.
+func (s *Shipper) runTurn(turn *tenantsched.Turn) {
+	s.mu.Lock()
+	if turn.Forgotten() { // let go of since it was handed out: keep nothing of it
+		s.mu.Unlock()
 		return
 	}
-	t := s.tenants[tenant]
+	t := s.tenants[turn.Tenant()]
 	if t == nil {
-		t = &tenantState{id: tenant, index: -1, fresh: true}
-		s.tenants[tenant] = t
+		t = &tenantState{id: turn.Tenant(), fresh: true}
+		s.tenants[t.id] = t
 	}
-	if t.gone {
-		return
-	}
-	if due.Before(t.retryAt) {
-		due = t.retryAt
-	}
-	switch {
-	case t.running:
-		if !t.pending || due.Before(t.pendingDue) {
-			t.pendingDue = due
-		}
-		t.pending = true
-		return
-	case t.index >= 0:
-		if due.Before(t.due) {
-			t.due = due
-			heap.Fix(&s.queue, t.index)
-		}
-	default:
-		s.seq++
-		t.due, t.seq = due, s.seq
-		heap.Push(&s.queue, t)
-	}
-	s.notifyLocked()
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-// onSignal reacts to an events signal: a local one after FlushInterval,
-// a remote one RemoteDelay later, and an All signal (a listener
-// reconnected and may have missed signals) with one hint read
-// FlushInterval later, so a burst of them costs one read.
-func (s *Shipper) onSignal(sig datasource.Signal) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if sig.All {
-		if !s.hintsWanted {
-			s.hintsWanted, s.wantedAt = true, s.clock.Now()
-		}
-		s.notifyLocked()
-		select {
-		case s.bgWake <- struct{}{}:
-		default:
-		}
-		return
-	}
-	delay := s.cfg.FlushInterval
-	if sig.Remote {
-		delay += s.cfg.RemoteDelay
-	}
-	s.scheduleLocked(sig.Tenant, s.clock.Now().Add(delay))
-}
-
-// background reads hints and sweeps, each on its own rate-limited
-// schedule.
-func (s *Shipper) background() {
-	defer s.loops.Done()
-	for {
-		s.mu.Lock()
-		now := s.clock.Now()
-		if s.hintsWanted {
-			s.hintsWanted = false
-			if at := s.wantedHintsLocked(); at.Before(s.nextHints) {
-				s.nextHints = at
-			}
-			s.notifyLocked()
-		}
-		doHints := s.cfg.Hints != nil && !now.Before(s.nextHints)
-		doSweep := s.cfg.Directory != nil && !now.Before(s.nextSweep)
-		if doHints || doSweep {
-			if doHints {
-				s.lastHints = now
-				s.nextHints = now.Add(s.cfg.HintInterval)
-			}
-			if doSweep {
-				s.nextSweep = now.Add(s.cfg.SweepInterval)
-			}
-			s.busy++
-			s.notifyLocked()
-			s.mu.Unlock()
-			if doHints {
-				s.readHints()
-			}
-			if doSweep {
-				s.sweep()
-			}
-			s.mu.Lock()
-			s.busy--
-			s.notifyLocked()
-			s.mu.Unlock()
-			continue
-		}
-		timer, fire := s.armLocked(s.nextBackgroundLocked(), now)
-		s.mu.Unlock()
-		select {
-		case <-s.stop:
-		case <-fire:
-		case <-s.bgWake:
-		}
-		if timer != nil {
-			timer.Stop()
-		}
-		select {
-		case <-s.stop:
-			return
-		default:
-		}
-	}
-}
-
-// armLocked returns a timer that fires at the given time (none when it is
-// zero). It runs under s.mu with now read under the same hold: the timer's
-// duration is then exact even on a fake clock that a test advances while
-// holding s.mu, so an advance can never slip between reading the time and
-// arming the timer and leave the timer firing late.
-func (s *Shipper) armLocked(at, now time.Time) (clockwork.Timer, <-chan time.Time) {
-	if at.IsZero() {
-		return nil, nil
-	}
-	t := s.clock.NewTimer(at.Sub(now))
-	return t, t.Chan()
-}
-
-// wantedHintsLocked is when the hint read an All signal asked for is due:
-// FlushInterval after the signal, so a burst of them is served by one
-// read, and never closer than a second to the last read.
-func (s *Shipper) wantedHintsLocked() time.Time {
-	at := s.wantedAt.Add(s.cfg.FlushInterval)
-	if last := s.lastHints.Add(time.Second); at.Before(last) {
-		at = last
-	}
-	return at
-}
-
-// nextBackgroundLocked is when the background loop next has something to
-// do (zero: never).
-func (s *Shipper) nextBackgroundLocked() time.Time {
-	var next time.Time
-	if s.cfg.Hints != nil {
-		next = s.nextHints
-		if s.hintsWanted {
-			if at := s.wantedHintsLocked(); at.Before(next) {
-				next = at
-			}
-		}
-	}
-	if s.cfg.Directory != nil && (next.IsZero() || s.nextSweep.Before(next)) {
-		next = s.nextSweep
-	}
-	return next
-}
-
-// readHints schedules every tenant whose events hint is due, in one query.
-// Hints come from every node's commits, so they are delayed like remote
-// signals: the committing node usually ships first.
-func (s *Shipper) readHints() {
-	ctx, cancel := context.WithTimeout(s.runCtx, s.cfg.RequestTimeout)
-	defer cancel()
-	now := s.clock.Now()
-	hints, err := s.cfg.Hints.DueHints(ctx, datasource.TopicEvents, now, 10_000)
-	s.stats.hintReads.Add(1)
-	if err != nil {
-		if s.runCtx.Err() == nil {
-			s.log.Warn("reading event hints failed; relying on signals and the sweep", "err", err)
-		}
-		return
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, h := range hints {
-		s.scheduleLocked(h.Tenant, h.DueAt.Add(s.cfg.RemoteDelay))
-	}
-}
-
-// sweep asks the next few active tenants, round robin, for their backlog,
-// so work whose signal and hint were both lost is found eventually.
-func (s *Shipper) sweep() {
-	ctx, cancel := context.WithTimeout(s.runCtx, s.cfg.RequestTimeout)
-	defer cancel()
-	s.mu.Lock()
-	after := s.sweepAfter
 	s.mu.Unlock()
-	ts, err := s.cfg.Directory.ListTenants(ctx, &datasource.ListTenantsParams{
-		Status: []datasource.Status{datasource.StatusActive}, After: after, Limit: s.cfg.SweepRate})
-	s.stats.sweeps.Add(1)
-	if err != nil {
-		return
-	}
-	next := ""
-	if len(ts) == s.cfg.SweepRate {
-		next = ts[len(ts)-1].ID
-	}
-	s.mu.Lock()
-	s.sweepAfter = next
-	s.mu.Unlock()
-	for _, t := range ts {
-		st, err := s.out.ConsumerState(security.WithTenant(ctx, t.ID), s.cfg.Consumer)
-		if err != nil || st.Backlog == 0 {
-			continue
-		}
-		s.mu.Lock()
-		s.scheduleLocked(t.ID, s.clock.Now())
-		s.mu.Unlock()
-	}
-}
-
-// ---- dispatching ----
-
-// dispatch hands due tenants to idle workers, in due order.
-func (s *Shipper) dispatch() {
-	defer s.loops.Done()
-	for {
-		s.mu.Lock()
-		if s.stopped { // Stop takes no new work, even work already due
-			s.mu.Unlock()
-			return
-		}
-		now := s.clock.Now()
-		var hand []*tenantState
-		for s.idle > 0 && len(s.queue) > 0 && !s.queue[0].due.After(now) {
-			t := heap.Pop(&s.queue).(*tenantState)
-			if t.gone {
-				continue
-			}
-			t.running = true
-			s.idle--
-			hand = append(hand, t)
-		}
-		if len(hand) > 0 {
-			s.notifyLocked()
-			s.mu.Unlock()
-			// Every tenant handed out has an idle worker waiting for it.
-			for _, t := range hand {
-				s.work <- t
-			}
-			continue
-		}
-		// Nothing due, or no worker free (a finishing worker wakes us).
-		var at time.Time
-		if s.idle > 0 && len(s.queue) > 0 {
-			at = s.queue[0].due
-		}
-		timer, fire := s.armLocked(at, now)
-		s.mu.Unlock()
-		select {
-		case <-s.stop:
-		case <-s.wake:
-		case <-fire:
-		}
-		if timer != nil {
-			timer.Stop()
-		}
-		select {
-		case <-s.stop:
-			return
-		default:
-		}
-	}
-}
-
-func (s *Shipper) worker() {
-	defer s.workers.Done()
-	for t := range s.work {
-		next := s.runTenant(t)
-		s.mu.Lock()
-		t.running = false
-		s.idle++
-		switch {
-		case t.gone:
-			if t.idleCh != nil {
-				close(t.idleCh)
-				t.idleCh = nil
-			}
-		default:
-			if t.pending {
-				t.pending = false
-				if next.IsZero() || t.pendingDue.Before(next) {
-					next = t.pendingDue
-				}
-			}
-			if !next.IsZero() {
-				s.scheduleLocked(t.id, next)
-			}
-		}
-		s.notifyLocked()
-		s.mu.Unlock()
-		select {
-		case s.wake <- struct{}{}:
-		default:
-		}
+	if next := s.runTenant(turn, t); !next.IsZero() {
+		turn.Due(next)
 	}
 }
 
 // ---- tenant lifecycle ----
 
 // forgetTenant lets go of a tenant: it is no longer scheduled, and the call
-// returns once its batch in flight has finished (bounded by ctx). Its
-// events stay in its outbox.
+// returns once its batch in flight has finished (bounded by ctx, after
+// which the batch is cancelled). Its events stay in its outbox.
 func (s *Shipper) forgetTenant(ctx context.Context, tenant string) error {
+	wait := s.sched.Forget(tenant)
 	s.mu.Lock()
-	t := s.tenants[tenant]
-	var wait chan struct{}
-	if t != nil {
-		t.gone = true
-		if t.index >= 0 {
-			heap.Remove(&s.queue, t.index)
-		}
-		if t.running {
-			t.idleCh = make(chan struct{})
-			wait = t.idleCh
-		}
-		delete(s.tenants, tenant)
-		s.notifyLocked()
-	}
+	delete(s.tenants, tenant)
 	s.mu.Unlock()
-	if wait != nil {
-		select {
-		case <-wait:
-		case <-ctx.Done():
-			return fmt.Errorf("analytics: tenant %s still has a batch in flight: %w", tenant, ctx.Err())
-		}
+	if err := wait(ctx); err != nil {
+		return fmt.Errorf("analytics: tenant %s had a batch in flight, now cancelled: %w", tenant, err)
 	}
 	return nil
 }
@@ -672,51 +337,22 @@ func (s *Shipper) DeadLetters(ctx context.Context, tenant string, limit int) ([]
 
 // ---- changes, for waiting on conditions ----
 
-// notifyLocked tells whoever waits on changes that the state moved.
-func (s *Shipper) notifyLocked() {
+// notify tells whoever waits on changes that the state moved.
+func (s *Shipper) notify() {
+	s.chMu.Lock()
 	if s.changed != nil {
 		close(s.changed)
 		s.changed = nil
 	}
+	s.chMu.Unlock()
 }
 
-func (s *Shipper) changesLocked() <-chan struct{} {
+// changes returns a channel closed at the next change.
+func (s *Shipper) changes() <-chan struct{} {
+	s.chMu.Lock()
+	defer s.chMu.Unlock()
 	if s.changed == nil {
 		s.changed = make(chan struct{})
 	}
 	return s.changed
-}
-
-// quiet reports whether nothing is running or due now, and when the next
-// scheduled thing (a tenant, a hint read, a sweep) is due. Tests advance a
-// fake clock to next, holding s.mu and only while changes is still open:
-// the loops arm their timers under s.mu (armLocked), so such an advance
-// either precedes the arming (which then sees the new time) or fires the
-// timer; a loop whose deadline moved earlier holds a wake-up token, so it
-// looks at the clock again either way. Every change of what quiet reports
-// closes changes.
-func (s *Shipper) quiet() (changes <-chan struct{}, quiet bool, next time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	changes = s.changesLocked()
-	if !s.enabled || !s.started || s.stopped {
-		return changes, true, time.Time{}
-	}
-	now := s.clock.Now()
-	if s.idle != s.cfg.Workers || s.busy > 0 {
-		return changes, false, time.Time{}
-	}
-	next = s.nextBackgroundLocked()
-	if len(s.queue) > 0 {
-		if !s.queue[0].due.After(now) {
-			return changes, false, time.Time{}
-		}
-		if next.IsZero() || s.queue[0].due.Before(next) {
-			next = s.queue[0].due
-		}
-	}
-	if !next.IsZero() && !next.After(now) {
-		return changes, false, time.Time{}
-	}
-	return changes, true, next
 }

@@ -276,9 +276,10 @@ func TestBackoffIsPerTenant(t *testing.T) {
 func TestBackoffGrowsExponentiallyToTheCap(t *testing.T) {
 	t.Parallel()
 	initial, maxB := 500*time.Millisecond, time.Minute
+	s := &Shipper{cfg: Config{InitialBackoff: initial, MaxBackoff: maxB}}
 	for n, want := range map[int]time.Duration{1: initial, 2: 2 * initial, 3: 4 * initial, 8: maxB, 200: maxB} {
 		for i := 0; i < 50; i++ {
-			d := backoff(initial, maxB, n)
+			d := s.esBackoff().Delay(n)
 			if d < want/2 || d > want {
 				t.Fatalf("backoff after %d failures: %s, want within [%s, %s]", n, d, want/2, want)
 			}
@@ -409,7 +410,7 @@ func TestEventsCommittedOutOfIDOrderAreAllShipped(t *testing.T) {
 	if got := len(h.docsOf("acme")); got != 6 {
 		t.Errorf("%d documents, want 6", got)
 	}
-	if h.hints.has("acme") {
+	if h.hinted("acme") {
 		t.Error("the tenant's hint was not cleared after it was drained")
 	}
 }
@@ -436,7 +437,7 @@ func TestWithoutAURLNothingIsShippedOrReadButPruneWorks(t *testing.T) {
 	if n := h.out.totalCalls(); n != 0 {
 		t.Errorf("the outbox was called %d times with shipping off", n)
 	}
-	if h.sig.subscribers(datasource.TopicEvents) != 0 || h.hints.readCount() != 0 {
+	if h.sig.Subscribers(datasource.TopicEvents) != 0 || h.hints.Reads() != 0 {
 		t.Error("a disabled shipper subscribed to signals or read hints")
 	}
 	if len(h.es.Indices()) != 0 || h.es.Stats().Requests != 0 {
@@ -554,7 +555,7 @@ func TestHintsFindWorkWhoseSignalWasLost(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.HintInterval = 5 * time.Second })
 	// Another node committed; its NOTIFY never arrived, its hint did.
-	h.out.notify = func(tenant string) { h.hints.lower(tenant, h.clock.Now()) }
+	h.out.notify = func(tenant string) { h.hints.Lower(tenant, datasource.TopicEvents, h.clock.Now()) }
 	h.out.commitEvents("acme", 4)
 	h.out.commitEvents("globex", 2)
 	start := h.clock.Now()
@@ -562,7 +563,7 @@ func TestHintsFindWorkWhoseSignalWasLost(t *testing.T) {
 	if waited := h.clock.Since(start); waited < time.Second || waited > 10*time.Second {
 		t.Errorf("found after %s; want after the remote delay and within two hint intervals", waited)
 	}
-	if h.hints.has("acme") || h.hints.has("globex") {
+	if h.hinted("acme") || h.hinted("globex") {
 		t.Error("hints of drained tenants were not cleared")
 	}
 }
@@ -571,17 +572,17 @@ func TestAnAllSignalCausesOneHintReadNotAQueryPerTenant(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, func(c *Config) { c.HintInterval = time.Hour })
 	h.dir.add(tenantNames(30)...)
-	h.waitFor("the first hint read", func() bool { return h.hints.readCount() == 1 })
+	h.waitFor("the first hint read", func() bool { return h.hints.Reads() == 1 })
 	h.advance(2 * time.Second)
-	h.out.notify = func(tenant string) { h.hints.lower(tenant, h.clock.Now()) }
+	h.out.notify = func(tenant string) { h.hints.Lower(tenant, datasource.TopicEvents, h.clock.Now()) }
 	h.out.commitEvents("t05", 2)
-	reads, states := h.hints.readCount(), h.out.count("ConsumerState")
+	reads, states := h.hints.Reads(), h.out.count("ConsumerState")
 	// The listener reconnected: a burst of All signals.
 	for i := 0; i < 5; i++ {
 		h.sig.Notify(datasource.Signal{Topic: datasource.TopicEvents, All: true, Remote: true})
 	}
 	h.waitFor("t05 shipped", func() bool { return h.caughtUp("t05") })
-	if got := h.hints.readCount() - reads; got != 1 {
+	if got := h.hints.Reads() - reads; got != 1 {
 		t.Errorf("%d hint reads after the All signals, want 1", got)
 	}
 	// Only t05 was looked at (twice: drain start and end) plus the sweep's
@@ -744,10 +745,10 @@ func TestStopWaitsForTheBatchInFlightAndLeavesNothingRunning(t *testing.T) {
 	if !h.caughtUp("acme") {
 		t.Error("the batch in flight did not finish")
 	}
-	if n := h.sig.subscribers(datasource.TopicEvents); n != 0 {
+	if n := h.sig.Subscribers(datasource.TopicEvents); n != 0 {
 		t.Errorf("%d subscriptions left after Stop", n)
 	}
-	assertNoGoroutine(t, "analytics.(*Shipper)", "esutil.(*worker)", "elastictransport.", "net/http.(*persistConn)")
+	assertNoGoroutine(t, "analytics.(*Shipper)", "tenantsched.(*Scheduler)", "esutil.(*worker)", "elastictransport.", "net/http.(*persistConn)")
 }
 
 func TestStopCancelsABatchStuckBeyondItsDeadline(t *testing.T) {

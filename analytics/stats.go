@@ -128,13 +128,16 @@ func (s *Shipper) Stats() Stats {
 	all := make([]TenantStats, 0, len(s.tenants))
 	for _, t := range s.tenants {
 		ts := TenantStats{Tenant: t.id, Backlog: t.backlog, Shipped: t.shipped, DeadLettered: t.dead,
-			Attempts: t.attempts, LastError: t.lastError}
+			LastError: t.lastError}
 		if !t.oldest.IsZero() {
 			ts.Lag = max(now.Sub(t.oldest), 0)
 		}
-		if t.retryAt.After(now) {
-			ts.RetryAt = t.retryAt
-			out.TenantsBackingOff++
+		if s.sched != nil {
+			st := s.sched.Tenant(t.id)
+			ts.Attempts, ts.RetryAt = st.Failures, st.RetryAt
+			if !st.RetryAt.IsZero() {
+				out.TenantsBackingOff++
+			}
 		}
 		out.Backlog += t.backlog
 		all = append(all, ts)
