@@ -77,15 +77,11 @@ func (e *Engine) StartInstance(ctx context.Context, p *StartParams) (*ProcessIns
 		return nil, err
 	}
 	var out ProcessInstance
-	attempts := 0
 	_, err = e.command(ctx, func(c *core.Executor, l *loader) error {
 		var def *core.Deployed
 		var err error
-		attempts++
 		if p.DefinitionKey != "" {
-			// The first attempt plans on the cached latest version, checked
-			// when applied; a retry reads it.
-			def, err = e.latestForStart(l, p.DefinitionKey, attempts == 1)
+			def, err = e.latest(l, p.DefinitionKey)
 		} else {
 			def, err = e.definitionByIDRead(l, p.Definition.ID)
 		}

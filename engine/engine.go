@@ -149,22 +149,67 @@ func (e *Engine) handler(topic string) Handler {
 func (e *Engine) ForgetTenant(tenant string) { e.ids.Forget(tenant) }
 
 // engineEnv is the core's view of the engine during one command:
-// definitions (from the per-tenant cache, read on a miss in a short read
-// transaction of the command's loader), handlers and limits.
+// definitions the command read or the per-tenant cache holds, Go handlers
+// and limits. It reads nothing itself: what it lacks is a *core.NeedError,
+// which command reads before the next attempt.
 type engineEnv struct {
 	e *Engine
 	l *loader
 }
 
-func (v engineEnv) Handler(topic string) Handler  { return v.e.handler(topic) }
-func (v engineEnv) HandlerTimeout() time.Duration { return v.e.opts.HandlerTimeout }
-func (v engineEnv) DefaultRetries() int           { return v.e.opts.DefaultRetries }
-func (v engineEnv) MaxSteps() int                 { return v.e.opts.MaxSteps }
-func (v engineEnv) LatestDefinition(_ context.Context, key string) (*core.Deployed, error) {
-	return v.e.latestForStart(v.l, key, true)
+func (v engineEnv) HasHandler(topic string) bool { return v.e.handler(topic) != nil }
+func (v engineEnv) DefaultRetries() int          { return v.e.opts.DefaultRetries }
+func (v engineEnv) MaxSteps() int                { return v.e.opts.MaxSteps }
+func (v engineEnv) LatestDefinition(key string) (*core.Deployed, error) {
+	return v.e.latest(v.l, key)
 }
-func (v engineEnv) DefinitionByID(_ context.Context, id int64) (*core.Deployed, error) {
-	return v.e.definitionByIDRead(v.l, id)
+func (v engineEnv) DefinitionByID(id int64) (*core.Deployed, error) {
+	if d, ok := v.l.need.byID[id]; ok {
+		if d == nil {
+			return nil, core.NotFound("process definition", id)
+		}
+		return d, nil
+	}
+	return nil, &core.NeedError{DefinitionIDs: []int64{id}}
+}
+
+// RunCalls runs the handler calls a command reached, each bounded by
+// Options.HandlerTimeout, concurrently when there are several. No
+// transaction is open: the command reads before and writes after.
+func (v engineEnv) RunCalls(calls []*core.Call) {
+	if len(calls) == 1 {
+		v.e.runCall(v.l.ctx, calls[0])
+		return
+	}
+	var wg sync.WaitGroup
+	for _, c := range calls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v.e.runCall(v.l.ctx, c)
+		}()
+	}
+	wg.Wait()
+}
+
+// runCall runs one handler call; a panic or a timeout is the call's error.
+func (e *Engine) runCall(ctx context.Context, c *core.Call) {
+	h := e.handler(c.Topic)
+	if h == nil {
+		c.Err = fmt.Errorf("no handler serves topic %q any more", c.Topic)
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, e.opts.HandlerTimeout)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			c.Err = fmt.Errorf("handler for topic %q panicked: %v", c.Topic, r)
+		}
+	}()
+	c.Err = h(ctx, c.Task)
+	if c.Err == nil && ctx.Err() != nil {
+		c.Err = fmt.Errorf("handler for topic %q: %w", c.Topic, ctx.Err())
+	}
 }
 
 // definitionByIDRead is definitionByIDTx in a read transaction of l.
@@ -176,11 +221,54 @@ func (e *Engine) definitionByIDRead(l *loader, id int64) (d *core.Deployed, err 
 	return d, err
 }
 
+// needs is what a command's earlier attempts found they lacked: instances
+// to read with the ones the command reads itself, and definitions read for
+// it. They carry over from attempt to attempt.
+type needs struct {
+	instances []int64
+	latest    map[string]*core.Deployed
+	byID      map[int64]*core.Deployed // nil: read, and gone
+}
+
+// setByID records a definition read for the command (nil: it is gone).
+func (n *needs) setByID(id int64, d *core.Deployed) {
+	if n.byID == nil {
+		n.byID = map[int64]*core.Deployed{}
+	}
+	n.byID[id] = d
+}
+
+// fill reads what a *core.NeedError names.
+func (e *Engine) fill(l *loader, n *core.NeedError) error {
+	l.need.instances = append(l.need.instances, n.Instances...)
+	for _, id := range n.DefinitionIDs {
+		d, err := e.definitionByIDRead(l, id)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return err
+		}
+		l.need.setByID(id, d)
+	}
+	for _, key := range n.LatestKeys {
+		d, err := e.readLatest(l, key)
+		if err != nil {
+			return err
+		}
+		if l.need.latest == nil {
+			l.need.latest = map[string]*core.Deployed{}
+		}
+		l.need.latest[key] = d
+	}
+	return nil
+}
+
+// maxNeedRounds bounds the attempts a command makes to read what it lacks.
+const maxNeedRounds = 16
+
 // newUnit returns a command's unit of work at now, with its loader and
 // core. IDs come from the tenant's ID blocks; a block that runs dry is
 // refilled on the spot in a short transaction of its own, which is safe
 // because no transaction is open while a command decides.
-func (e *Engine) newUnit(ctx context.Context, tenant string, now time.Time) (*core.Executor, *loader) {
+func (e *Engine) newUnit(ctx context.Context, tenant string, now time.Time, n *needs) (*core.Executor, *loader) {
 	u := &core.Unit{Tenant: tenant, Now: now, NowMS: now.UnixMilli(), MaxRows: e.opts.MaxRows,
 		NewID: func() (int64, error) {
 			if id, ok := e.ids.TryNext(tenant); ok {
@@ -188,29 +276,41 @@ func (e *Engine) newUnit(ctx context.Context, tenant string, now time.Time) (*co
 			}
 			return e.ids.Next(ctx)
 		}}
-	l := &loader{ctx: ctx, e: e, u: u}
-	u.LoadInstance = l.load
-	return core.NewExecutor(ctx, u, engineEnv{e: e, l: l}), l
+	l := &loader{ctx: ctx, e: e, u: u, need: n}
+	return core.NewExecutor(u, engineEnv{e: e, l: l}), l
 }
 
 // command runs fn — which reads what it needs through the loader, each
 // read a short read-only transaction, and decides through the core, Go
 // handlers included — with no transaction open, then applies the unit in
 // one short transaction with revision checks, commits, and signals what the
-// commit created. A command that lost a race (ErrConflict: another commit
-// changed what it read) runs again from scratch, re-reading state and
-// re-running its handlers; handlers are therefore called at least once per
-// committed command, not exactly once.
+// commit created. A command that lacked something (*core.NeedError) reads
+// it and runs again. A command that lost a race (ErrConflict: another
+// commit changed what it read) runs again from scratch, re-reading state
+// and re-running its handlers; handlers are therefore called at least once
+// per committed command, not exactly once.
 func (e *Engine) command(ctx context.Context, fn func(c *core.Executor, l *loader) error) (*core.Unit, error) {
 	tenant, err := security.MustTenant(ctx)
 	if err != nil {
 		return nil, err
 	}
-	for attempt := 0; ; attempt++ {
-		c, l := e.newUnit(ctx, tenant, e.now())
-		err := fn(c, l)
+	n := &needs{}
+	for attempt, rounds := 0, 0; ; {
+		c, l := e.newUnit(ctx, tenant, e.now(), n)
+		err := l.preload()
+		if err == nil {
+			err = fn(c, l)
+		}
 		if err == nil {
 			err = c.Unit.Err
+		}
+		var need *core.NeedError
+		if errors.As(err, &need) && rounds < maxNeedRounds {
+			rounds++
+			if err := e.fill(l, need); err != nil {
+				return nil, err
+			}
+			continue
 		}
 		if err == nil {
 			err = e.write(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, l) })
@@ -221,11 +321,13 @@ func (e *Engine) command(ctx context.Context, fn func(c *core.Executor, l *loade
 			e.afterCommit(tenant, c.Unit)
 			return c.Unit, nil
 		case errors.Is(err, errStaleDefinition) && attempt < e.opts.MaxCommandRetries:
+			attempt++
 			continue // planned on a replaced version: plan again, reading it
 		case errors.Is(err, ErrConflict) && attempt < e.opts.MaxCommandRetries && retryable(err):
 			if err := e.backoff(ctx, attempt); err != nil {
 				return nil, err
 			}
+			attempt++
 			continue
 		}
 		return nil, err

@@ -161,19 +161,31 @@ func (e *Engine) commitJob(ctx context.Context, tenant, owner string, j *Job, no
 // recorded on a fresh unit (then with the job's error). It returns no
 // loader when there is nothing to commit (ErrLockLost, or storage failed).
 func (e *Engine) decideJob(ctx context.Context, tenant, owner string, j *Job, now time.Time) (*loader, error) {
-	l, row, err := e.jobUnit(ctx, tenant, owner, j, now)
+	n := &needs{}
+	var jobErr error
+	for rounds := 0; ; rounds++ {
+		l, row, err := e.jobUnit(ctx, tenant, owner, j, now, n)
+		if err != nil {
+			return nil, err
+		}
+		jobErr = runJob(l, row)
+		var need *core.NeedError
+		if errors.As(jobErr, &need) && rounds < maxNeedRounds {
+			if err := e.fill(l, need); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if jobErr == nil {
+			return l, nil
+		}
+		break
+	}
+	fl, row, err := e.jobUnit(ctx, tenant, owner, j, now, n)
 	if err != nil {
 		return nil, err
 	}
-	jobErr := runJob(l, row)
-	if jobErr == nil {
-		return l, nil
-	}
-	fl, row, err := e.jobUnit(ctx, tenant, owner, j, now)
-	if err != nil {
-		return nil, err
-	}
-	fc := core.NewExecutor(ctx, fl.u, engineEnv{e: e, l: fl})
+	fc := core.NewExecutor(fl.u, engineEnv{e: e, l: fl})
 	fc.FailJob(row, jobErr, "", errors.Is(jobErr, ErrStepBudget))
 	if fl.u.Err != nil {
 		return nil, fl.u.Err
@@ -189,18 +201,19 @@ func runJob(l *loader, row *core.JobRow) (err error) {
 			err = fmt.Errorf("job %d panicked: %v\n%s", row.ID, r, debug.Stack())
 		}
 	}()
-	c := core.NewExecutor(l.ctx, l.u, engineEnv{e: l.e, l: l})
+	c := core.NewExecutor(l.u, engineEnv{e: l.e, l: l})
 	if err := c.RunJob(row); err != nil {
 		return err
 	}
 	return l.u.Err
 }
 
-// jobUnit reads a job and its instance into a new unit, and checks that
-// owner still holds the job's lock as acquired (its revision): otherwise
-// ErrLockLost. The commit checks the revision again.
-func (e *Engine) jobUnit(ctx context.Context, tenant, owner string, j *Job, now time.Time) (*loader, *core.JobRow, error) {
-	c, l := e.newUnit(ctx, tenant, now)
+// jobUnit reads a job and its instance (or, for a job of a definition,
+// the definition) into a new unit, with what earlier attempts needed, and
+// checks that owner still holds the job's lock as acquired (its revision):
+// otherwise ErrLockLost. The commit checks the revision again.
+func (e *Engine) jobUnit(ctx context.Context, tenant, owner string, j *Job, now time.Time, n *needs) (*loader, *core.JobRow, error) {
+	c, l := e.newUnit(ctx, tenant, now, n)
 	var jc jobCols
 	err := l.read(func(tx *datasource.Tx) error {
 		if err := tx.GetContext(ctx, &jc, `SELECT `+jobColumns+` FROM tf_job WHERE id = $1`, j.ID); err != nil {
@@ -216,10 +229,20 @@ func (e *Engine) jobUnit(ctx context.Context, tenant, owner string, j *Job, now 
 			_, err := l.loadTx(tx, jc.InstanceID)
 			return err
 		}
+		if _, read := n.byID[jc.DefinitionID]; jc.DefinitionID != 0 && !read {
+			d, err := e.definitionByIDTx(ctx, tx, jc.DefinitionID)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			n.setByID(jc.DefinitionID, d) // nil: gone, and the job is dropped
+		}
 		return nil
 	})
 	if errors.Is(err, ErrLockLost) || errors.Is(err, ErrNotFound) && jc.ID != 0 {
 		return nil, nil, ErrLockLost
+	}
+	if err == nil {
+		err = l.preload()
 	}
 	if err != nil {
 		return nil, nil, err
@@ -254,11 +277,11 @@ func (e *Engine) FailJob(ctx context.Context, p *FailJobParams) error {
 	}
 	now := p.Now.UTC().Truncate(time.Millisecond)
 	for attempt := 0; ; attempt++ {
-		l, row, err := e.jobUnit(ctx, tenant, p.Owner, p.Job, now)
+		l, row, err := e.jobUnit(ctx, tenant, p.Owner, p.Job, now, &needs{})
 		if err != nil {
 			return err
 		}
-		c := core.NewExecutor(ctx, l.u, engineEnv{e: e, l: l})
+		c := core.NewExecutor(l.u, engineEnv{e: e, l: l})
 		c.FailJob(row, p.Err, "", false)
 		if l.u.Err != nil {
 			return l.u.Err

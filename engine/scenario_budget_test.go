@@ -2,6 +2,7 @@ package engine_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -158,6 +159,39 @@ func TestHandlersRunAgainWhenTheirCommandLosesARace(t *testing.T) {
 		vars, err := s.Variables(s.ctx, inst.Ref())
 		if err != nil || vars["seen"].V != "changed" {
 			t.Fatalf("variables %v %v: the committed run must be the one that saw the change", vars, err)
+		}
+	})
+}
+
+// TestHandlersOfParallelBranchesRunAtOnce serves two parallel branches of
+// one command with handlers that each wait for the other to have started:
+// the command completes only if they run concurrently.
+func TestHandlersOfParallelBranchesRunAtOnce(t *testing.T) {
+	t.Parallel()
+	forEachKindAtOnce(t, nil, func(t *testing.T, w *world) {
+		s := w.scenario(t)
+		s.deploy("parallel-handlers.bpmn")
+		left, right := make(chan struct{}), make(chan struct{})
+		meet := func(mine, other chan struct{}, name string) engine.Handler {
+			return func(ctx context.Context, task *engine.ServiceTask) error {
+				close(mine)
+				select {
+				case <-other:
+				case <-ctx.Done():
+					return fmt.Errorf("%s: the other branch's handler never started: %w", name, ctx.Err())
+				}
+				task.Set(name, true)
+				return nil
+			}
+		}
+		s.RegisterHandler("left", meet(left, right, "left"))
+		s.RegisterHandler("right", meet(right, left, "right"))
+		inst := s.start("parallel_handlers", nil)
+		s.wantEnded(inst, engine.InstanceCompleted)
+		s.wantPath(inst, "start", "fork", "left", "right", "join", "end")
+		vars, err := s.Variables(s.ctx, inst.Ref())
+		if err != nil || vars["left"].V != true || vars["right"].V != true {
+			t.Fatalf("variables %v %v", vars, err)
 		}
 	})
 }

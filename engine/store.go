@@ -324,6 +324,18 @@ type loader struct {
 	// rows), and guards conditions it was planned on; apply sends both.
 	pre    []part
 	guards []guard
+	// need is what earlier attempts of the command found they lacked.
+	need *needs
+}
+
+// preload reads the instances earlier attempts of the command needed.
+func (l *loader) preload() error {
+	for _, id := range l.need.instances {
+		if _, err := l.load(id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // write queues a statement the command writes beside its unit.
@@ -361,8 +373,23 @@ func (l *loader) load(id int64) (*core.Instance, error) {
 	return inst, nil
 }
 
+// holds reports whether the unit holds instance id.
+func (l *loader) holds(id int64) bool {
+	for _, i := range l.u.Instances {
+		if i.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
 func (l *loader) loadTx(tx *datasource.Tx, id int64) (*core.Instance, error) {
 	ctx, u := l.ctx, l.u
+	for _, i := range u.Instances {
+		if i.ID == id {
+			return i, nil
+		}
+	}
 	var ic instanceCols
 	if err := tx.GetContext(ctx, &ic, instanceSelect+` WHERE id = $1`, id); err != nil {
 		if err == sql.ErrNoRows {
@@ -378,6 +405,13 @@ func (l *loader) loadTx(tx *datasource.Tx, id int64) (*core.Instance, error) {
 	u.Instances = append(u.Instances, inst)
 	if inst.State != InstanceActive {
 		return inst, nil
+	}
+	// A called instance's caller comes along: its end continues the
+	// caller, and an error it throws may be caught there.
+	if ic.SuperInst != 0 && !l.holds(ic.SuperInst) {
+		if _, err := l.loadTx(tx, ic.SuperInst); err != nil {
+			return nil, err
+		}
 	}
 
 	var execs []execCols

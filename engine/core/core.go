@@ -1,7 +1,6 @@
 package core
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,14 +13,53 @@ import (
 )
 
 // Env is what the core needs from the engine besides the unit of work:
-// definitions, handlers, limits. Pure tests give it an in-memory one.
+// definitions it already holds, Go handlers, limits. It does no storage
+// I/O for the core: a definition it does not hold is a *NeedError, and the
+// engine reads it and runs the command again. Pure tests give it an
+// in-memory one.
 type Env interface {
-	Handler(topic string) Handler
-	LatestDefinition(ctx context.Context, key string) (*Deployed, error)
-	DefinitionByID(ctx context.Context, id int64) (*Deployed, error)
-	HandlerTimeout() time.Duration
+	// HasHandler reports whether a Go handler serves topic; a service
+	// task of a topic without one becomes an external task.
+	HasHandler(topic string) bool
+	// RunCalls runs the handler calls the command reached, with no
+	// transaction open (concurrently, when there are several): it sets
+	// each call's Err, and the values the handler Set stay on its Task.
+	RunCalls(calls []*Call)
+	// LatestDefinition returns the latest version of a process key;
+	// DefinitionByID one version.
+	LatestDefinition(key string) (*Deployed, error)
+	DefinitionByID(id int64) (*Deployed, error)
 	DefaultRetries() int
 	MaxSteps() int
+}
+
+// Call is a Go handler call a command reached. The core hands the calls
+// to Env.RunCalls once every other token of the command is at rest, and
+// carries on with their results.
+type Call struct {
+	// Topic names the handler.
+	Topic string
+	// Task is what the handler sees, and records what it sets.
+	Task *ServiceTask
+	// Err is the handler's result: nil, a *BPMNError to throw, or a
+	// failure that fails the command.
+	Err error
+
+	x  *Execution
+	el *model.Element
+}
+
+// NeedError says that a command needs rows its unit does not hold: an
+// instance (a called instance to cancel), or a definition the engine has
+// not read yet. The engine reads them and runs the command again.
+type NeedError struct {
+	Instances     []int64
+	DefinitionIDs []int64
+	LatestKeys    []string
+}
+
+func (e *NeedError) Error() string {
+	return fmt.Sprintf("the command needs instances %v, definitions %v and the latest versions of %v", e.Instances, e.DefinitionIDs, e.LatestKeys)
 }
 
 // stepKind is a unit of the core's work queue.
@@ -45,10 +83,10 @@ type step struct {
 // command runs to quiescence: all tokens wait or end before it returns.
 type Executor struct {
 	*Unit
-	ctx    context.Context
 	env    Env
 	queue  []step
 	head   int          // next step of queue to run
+	calls  []*Call      // handler calls waiting for the queue to drain
 	settle []*Execution // scopes whose inclusive joins must be re-checked
 
 	// steps counts the steps run, against the step budget; past half the
@@ -99,7 +137,13 @@ func (c *Executor) Run() error {
 			return c.Err
 		}
 		if len(c.settle) == 0 {
-			return nil
+			if len(c.calls) == 0 {
+				return nil
+			}
+			if err := c.runCalls(); err != nil {
+				return err
+			}
+			continue
 		}
 		scopes := c.settle
 		c.settle = nil
@@ -116,8 +160,8 @@ func (c *Executor) Run() error {
 
 // count charges a step to the command's step budget.
 // NewExecutor returns an executor that decides on unit u.
-func NewExecutor(ctx context.Context, u *Unit, env Env) *Executor {
-	return &Executor{Unit: u, ctx: ctx, env: env}
+func NewExecutor(u *Unit, env Env) *Executor {
+	return &Executor{Unit: u, env: env}
 }
 
 func (c *Executor) count(s step) error {
@@ -278,10 +322,10 @@ func (c *Executor) enter(x *Execution, el *model.Element) error {
 		}
 		x.State = ExecWaiting
 	case model.ServiceTask:
-		if h := c.env.Handler(el.Topic); h != nil {
-			if err := c.runHandler(x, el, h); err != nil {
-				return err
-			}
+		if c.env.HasHandler(el.Topic) {
+			c.calls = append(c.calls, &Call{Topic: el.Topic, x: x, el: el,
+				Task: &ServiceTask{Tenant: c.Tenant, InstanceID: x.InstanceID, BusinessKey: x.Inst.BusinessKey,
+					DefinitionKey: x.Inst.DefinitionKey, ElementID: el.ID, Topic: el.Topic, vars: c.lookup(x)}})
 			return nil
 		}
 		c.createExternalTask(x, el)
@@ -718,7 +762,10 @@ func (c *Executor) cancel(x *Execution) {
 		}
 	}
 	if a := c.Activity(x.ActID); a != nil && a.CalledInstanceID != 0 && a.EndedAt.IsZero() {
-		if child, err := c.InstanceByID(a.CalledInstanceID); err == nil && child.State == InstanceActive {
+		child, err := c.InstanceByID(a.CalledInstanceID)
+		if err != nil {
+			c.fail(err)
+		} else if child.State == InstanceActive {
 			c.TerminateInstance(child, "canceled by the calling activity")
 		}
 	}
@@ -1032,26 +1079,36 @@ func (c *Executor) createExternalTask(x *Execution, el *model.Element) {
 	c.NoteTopic(el.Topic)
 }
 
-// runHandler runs a Go handler for a service task inside the command, like
-// a delegate: its variables are set, a *BPMNError is thrown as a BPMN error,
-// any other error fails the command (and, in a job, the job).
-func (c *Executor) runHandler(x *Execution, el *model.Element, h Handler) (err error) {
-	st := &ServiceTask{Tenant: c.Tenant, InstanceID: x.InstanceID, BusinessKey: x.Inst.BusinessKey,
-		DefinitionKey: x.Inst.DefinitionKey, ElementID: el.ID, Topic: el.Topic, vars: c.lookup(x)}
-	ctx, cancel := context.WithTimeout(c.ctx, c.env.HandlerTimeout())
-	defer cancel()
-	func() {
-		defer func() {
-			if r := recover(); r != nil {
-				err = fmt.Errorf("handler for topic %q panicked: %v", el.Topic, r)
-			}
-		}()
-		err = h(ctx, st)
-	}()
-	if err == nil && ctx.Err() != nil {
-		err = fmt.Errorf("handler for topic %q: %w", el.Topic, ctx.Err())
+// runCalls hands the waiting handler calls to the environment and carries
+// on with their results, in the order the calls were reached.
+func (c *Executor) runCalls() error {
+	calls := c.calls
+	c.calls = nil
+	live := calls[:0]
+	for _, call := range calls {
+		// A token cancelled while its call waited needs no handler.
+		if Alive(call.x.Op) && call.x.El == call.el {
+			live = append(live, call)
+		}
 	}
-	for _, o := range st.out {
+	if len(live) == 0 {
+		return nil
+	}
+	c.env.RunCalls(live)
+	for _, call := range live {
+		if err := c.finishCall(call); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// finishCall takes a handler's result, like a delegate's: the variables it
+// set are set, a *BPMNError is thrown as a BPMN error, any other error
+// fails the command (and, in a job, the job).
+func (c *Executor) finishCall(call *Call) error {
+	x, el, err := call.x, call.el, call.Err
+	for _, o := range call.Task.out {
 		v, verr := ValueOf(o.value)
 		if verr != nil {
 			return fmt.Errorf("handler for topic %q: variable %q: %w", el.Topic, o.name, verr)
@@ -1271,7 +1328,7 @@ func (c *Executor) callActivity(x *Execution, el *model.Element) error {
 	if err != nil {
 		return c.exprError(el, "calledElement", err)
 	}
-	def, err := c.env.LatestDefinition(c.ctx, key)
+	def, err := c.env.LatestDefinition(key)
 	if err != nil {
 		return fmt.Errorf("call activity %q: %w", el.ID, err)
 	}

@@ -41,17 +41,24 @@ func newMemEnv(t testing.TB, xml string) *memEnv {
 	return env
 }
 
-func (e *memEnv) Handler(topic string) Handler  { return e.handlers[topic] }
-func (e *memEnv) HandlerTimeout() time.Duration { return time.Minute }
-func (e *memEnv) DefaultRetries() int           { return DefaultJobRetries }
-func (e *memEnv) MaxSteps() int                 { return DefaultMaxSteps }
-func (e *memEnv) LatestDefinition(_ context.Context, key string) (*Deployed, error) {
+func (e *memEnv) HasHandler(topic string) bool { return e.handlers[topic] != nil }
+func (e *memEnv) DefaultRetries() int          { return DefaultJobRetries }
+func (e *memEnv) MaxSteps() int                { return DefaultMaxSteps }
+
+// RunCalls runs the handlers one after the other.
+func (e *memEnv) RunCalls(calls []*Call) {
+	for _, c := range calls {
+		c.Err = e.handlers[c.Topic](context.Background(), c.Task)
+	}
+}
+
+func (e *memEnv) LatestDefinition(key string) (*Deployed, error) {
 	if d := e.defs[key]; d != nil {
 		return d, nil
 	}
 	return nil, NotFound("process definition", key)
 }
-func (e *memEnv) DefinitionByID(_ context.Context, id int64) (*Deployed, error) {
+func (e *memEnv) DefinitionByID(id int64) (*Deployed, error) {
 	if d := e.byID[id]; d != nil {
 		return d, nil
 	}
@@ -75,7 +82,7 @@ func newMemRun(env *memEnv) *memRun {
 func (r *memRun) do(t testing.TB, fn func(c *Executor) error) {
 	t.Helper()
 	r.u.Now, r.u.NowMS = r.now, r.now.UnixMilli()
-	c := &Executor{Unit: r.u, ctx: context.Background(), env: r.env}
+	c := NewExecutor(r.u, r.env)
 	if err := fn(c); err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +248,7 @@ func BenchmarkCoreStraightThrough(b *testing.B) {
 		var next int64
 		for pb.Next() {
 			u := &Unit{Tenant: "mem", NewID: func() (int64, error) { next++; return next, nil }}
-			c := &Executor{Unit: u, ctx: context.Background(), env: env}
+			c := NewExecutor(u, env)
 			if _, err := c.StartInstance(def, "", vars, nil, "", nil); err != nil {
 				b.Fatal(err)
 			}

@@ -30,7 +30,7 @@ var benchShapes = []benchShape{
 
 // coreStraight starts an instance that runs to its end in one command.
 func coreStraight(env *memEnv, def *Deployed, u *Unit, vars map[string]Value) (*Instance, error) {
-	c := &Executor{Unit: u, ctx: context.Background(), env: env}
+	c := NewExecutor(u, env)
 	inst, err := c.StartInstance(def, "", vars, nil, "", nil)
 	if err != nil {
 		return nil, err
@@ -55,7 +55,7 @@ func coreUserTask(env *memEnv, def *Deployed, u *Unit, vars map[string]Value) (*
 	commitMem(u)
 	u.VarUpdates, u.Events = u.VarUpdates[:0], u.Events[:0]
 	task := u.Tasks[0]
-	c := &Executor{Unit: u, ctx: context.Background(), env: env}
+	c := NewExecutor(u, env)
 	if err := c.CompleteTask(task, nil, false, "demo"); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
@@ -71,9 +72,12 @@ func (c *Executor) rescheduleOrDrop(j *JobRow, x *Execution, el *model.Element) 
 // fireTimerStart starts an instance from a timer start event and schedules
 // the next fire of a cycle.
 func (c *Executor) fireTimerStart(j *JobRow) error {
-	def := c.jobDefinition(j)
-	if def == nil {
-		Drop(&j.Op)
+	def, err := c.env.DefinitionByID(j.DefinitionID)
+	if errors.As(err, new(*NeedError)) {
+		return err
+	}
+	if err != nil {
+		Drop(&j.Op) // its definition is gone
 		return nil
 	}
 	el := def.Model.Element(j.ElementID)
@@ -98,15 +102,6 @@ func (c *Executor) fireTimerStart(j *JobRow) error {
 		Drop(&j.Op)
 	}
 	return c.Run()
-}
-
-// jobDefinition finds the definition a definition-level job belongs to.
-func (c *Executor) jobDefinition(j *JobRow) *Deployed {
-	d, err := c.env.DefinitionByID(c.ctx, j.DefinitionID)
-	if err != nil {
-		return nil
-	}
-	return d
 }
 
 // Correlate delivers a message to a waiting subscription.
@@ -199,6 +194,7 @@ func (c *Executor) ResolveIncidentsOf(jobID, extID int64) {
 		Touch(&i.Op)
 		inst, err := c.InstanceByID(i.InstanceID)
 		if err != nil {
+			c.fail(err)
 			continue
 		}
 		var el *model.Element

@@ -213,10 +213,6 @@ type Unit struct {
 	// slabs hold the rows this unit creates.
 	slabs unitSlabs
 
-	// LoadInstance brings another instance's rows into the unit (storage
-	// provides it; nil in pure tests, where everything is in memory).
-	LoadInstance func(id int64) (*Instance, error)
-
 	// After commit: what to signal.
 	EarliestJob    time.Time
 	ExternalTopics []string
@@ -245,17 +241,23 @@ func (u *Unit) NewRowID() int64 {
 	return id
 }
 
-// InstanceByID finds an instance of the unit, loading it if needed.
+// InstanceByID finds an instance of the unit; one the unit does not hold
+// is a *NeedError.
 func (u *Unit) InstanceByID(id int64) (*Instance, error) {
 	for _, i := range u.Instances {
 		if i.ID == id {
 			return i, nil
 		}
 	}
-	if u.LoadInstance == nil {
-		return nil, NotFound("process instance", id)
+	return nil, &NeedError{Instances: []int64{id}}
+}
+
+// fail records the first error of something that cannot return one: the
+// core stops at its next step and the command fails with it.
+func (u *Unit) fail(err error) {
+	if u.Err == nil {
+		u.Err = err
 	}
-	return u.LoadInstance(id)
 }
 
 func (u *Unit) Exec(id int64) *Execution {
