@@ -3,10 +3,11 @@ package engine
 import (
 	"context"
 	"fmt"
-	"github.com/tenantflow/tenantflow/engine/core"
 	"time"
 
-	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/engine/core"
+	"github.com/tenantflow/tenantflow/engine/store"
+
 	"github.com/tenantflow/tenantflow/security"
 )
 
@@ -83,7 +84,7 @@ func (e *Engine) StartInstance(ctx context.Context, p *StartParams) (*ProcessIns
 		if p.DefinitionKey != "" {
 			def, err = e.latest(l, p.DefinitionKey)
 		} else {
-			def, err = e.definitionByIDRead(l, p.Definition.ID)
+			def, err = e.definitionByID(ctx, l.u.Tenant, p.Definition.ID)
 		}
 		if err != nil {
 			return final(err)
@@ -160,31 +161,22 @@ func (e *Engine) CompleteTask(ctx context.Context, task Ref, p *CompleteTaskPara
 
 // openTask loads a task's instance and returns the task, open.
 func (e *Engine) openTask(l *loader, id int64) (*core.TaskRow, error) {
-	var r struct {
-		InstanceID int64  `db:"instance_id"`
-		State      string `db:"state"`
-	}
-	if err := l.read(func(tx *datasource.Tx) error {
-		return tx.GetContext(l.ctx, &r, `SELECT instance_id, state FROM tf_task WHERE id = $1`, id)
-	}); err != nil {
-		if isNoRows(err) {
-			return nil, final(core.NotFound("task", id))
-		}
+	snap, err := l.load(&store.LoadParams{TaskID: id})
+	if err != nil {
 		return nil, err
 	}
-	if TaskState(r.State) != TaskCreated {
-		return nil, final(fmt.Errorf("%w: task %d is %s", ErrConflict, id, r.State))
+	t := snap.Task
+	if t == nil {
+		return nil, final(core.NotFound("task", id))
 	}
-	if _, err := l.load(r.InstanceID); err != nil {
-		return nil, err
+	if t.State != TaskCreated {
+		return nil, final(fmt.Errorf("%w: task %d is %s", ErrConflict, id, t.State))
 	}
-	for _, t := range l.u.Tasks {
-		if t.ID == id && t.State == TaskCreated {
-			return t, nil
-		}
+	if !l.holds(t.InstanceID) {
+		// Completed between the two reads: a retry reports it.
+		return nil, fmt.Errorf("%w: task %d changed concurrently", ErrConflict, id)
 	}
-	// Completed between the two reads: a retry reports it.
-	return nil, fmt.Errorf("%w: task %d changed concurrently", ErrConflict, id)
+	return t, nil
 }
 
 // ClaimTask makes user the task's assignee. Claiming a task assigned to
@@ -280,46 +272,28 @@ func (e *Engine) CorrelateMessage(ctx context.Context, p *CorrelateParams) ([]*C
 	var results []*CorrelationResult
 	_, err = e.command(ctx, func(c *core.Executor, l *loader) error {
 		results = nil
-		var subs []subCols
-		q := subSelect + ` WHERE kind = 'message' AND name = $1`
-		args := []any{p.MessageName}
-		if p.Instance.ID != 0 {
-			q += ` AND instance_id = $2`
-			args = append(args, p.Instance.ID)
-		}
-		if err := l.read(func(tx *datasource.Tx) error { return tx.SelectContext(ctx, &subs, q+` ORDER BY id`, args...) }); err != nil {
+		snap, err := l.load(&store.LoadParams{Message: p.MessageName, MessageInstanceID: p.Instance.ID})
+		if err != nil {
 			return err
 		}
 		var matched []*core.SubRow
-		for _, s := range subs {
-			inst, err := l.load(s.InstanceID)
+		for _, s := range snap.Waiting {
+			inst, err := c.InstanceByID(s.InstanceID)
 			if err != nil {
 				return err
 			}
-			if p.BusinessKey != "" && inst.BusinessKey != p.BusinessKey {
+			if !core.Alive(s.Op) || p.BusinessKey != "" && inst.BusinessKey != p.BusinessKey || !matchesKeys(c, inst, keys) {
 				continue
 			}
-			if !matchesKeys(c, inst, keys) {
-				continue
-			}
-			for _, us := range c.Subs {
-				if us.ID == s.ID && core.Alive(us.Op) {
-					matched = append(matched, us)
-				}
-			}
+			matched = append(matched, s)
 		}
 		if len(matched) == 0 && p.Instance.ID == 0 {
-			var starts []subCols
-			if err := l.read(func(tx *datasource.Tx) error {
-				return tx.SelectContext(ctx, &starts, subSelect+` WHERE kind = 'message-start' AND name = $1 ORDER BY id`, p.MessageName)
-			}); err != nil {
-				return err
-			}
+			starts := snap.Starts
 			if len(starts) > 1 && !p.All {
 				return final(fmt.Errorf("%w: message %q starts %d processes", ErrAmbiguousCorrelation, p.MessageName, len(starts)))
 			}
 			for _, s := range starts {
-				def, err := e.definitionByIDRead(l, s.DefinitionID)
+				def, err := e.definitionByID(ctx, l.u.Tenant, s.DefinitionID)
 				if err != nil {
 					return err
 				}
@@ -399,7 +373,7 @@ func (e *Engine) DeleteInstance(ctx context.Context, inst Ref, reason string) er
 		return err
 	}
 	_, err := e.command(ctx, func(c *core.Executor, l *loader) error {
-		i, err := l.load(inst.ID)
+		i, err := l.instance(inst.ID)
 		if err != nil {
 			return final(err)
 		}
@@ -433,7 +407,7 @@ func (e *Engine) ModifyVariables(ctx context.Context, inst Ref, p *ModifyVariabl
 		return err
 	}
 	_, err = e.command(ctx, func(c *core.Executor, l *loader) error {
-		i, err := l.load(inst.ID)
+		i, err := l.instance(inst.ID)
 		if err != nil {
 			return final(err)
 		}
@@ -453,7 +427,7 @@ func (e *Engine) SuspendInstance(ctx context.Context, inst Ref, suspended bool) 
 		return err
 	}
 	_, err := e.command(ctx, func(c *core.Executor, l *loader) error {
-		i, err := l.load(inst.ID)
+		i, err := l.instance(inst.ID)
 		if err != nil {
 			return final(err)
 		}
@@ -473,21 +447,8 @@ func (e *Engine) SuspendDefinition(ctx context.Context, def Ref, suspended, inst
 	if err := checkRef(ctx, def); err != nil {
 		return err
 	}
-	var ids []int64
-	err := e.write(ctx, func(tx *datasource.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE tf_definition SET suspended = $1 WHERE id = $2`, suspended, def.ID)
-		if err != nil {
-			return err
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return core.NotFound("process definition", def.ID)
-		}
-		if instances {
-			return tx.SelectContext(ctx, &ids, `SELECT id FROM tf_instance WHERE definition_id = $1 AND state = 'active' AND suspended <> $2`, def.ID, suspended)
-		}
-		return nil
-	})
-	if err != nil {
+	ids, err := e.st.SuspendDefinition(ctx, &store.SuspendDefinitionParams{ID: def.ID, Suspended: suspended})
+	if err != nil || !instances {
 		return err
 	}
 	for _, id := range ids {

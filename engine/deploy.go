@@ -6,11 +6,12 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"github.com/tenantflow/tenantflow/engine/core"
 	"path"
 	"strings"
 
-	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/engine/core"
+	"github.com/tenantflow/tenantflow/engine/store"
+
 	"github.com/tenantflow/tenantflow/engine/model"
 )
 
@@ -91,23 +92,30 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 		return nil, &model.Error{Problems: problems}
 	}
 
+	var keys []string
+	for _, cr := range all {
+		for _, d := range cr.defs {
+			keys = append(keys, d.Key)
+		}
+	}
 	var out *Deployment
 	_, err := e.command(ctx, func(c *core.Executor, l *loader) error {
 		out = &Deployment{ID: c.NewRowID(), Tenant: c.Tenant, Name: p.Name, Source: p.Source, CreatedAt: c.Now}
-		type newDef struct {
-			cols definitionCols
-			res  string
-			m    *model.Definition
+		snap, err := l.load(&store.LoadParams{StartEventsOf: keys})
+		if err != nil {
+			return err
 		}
-		var created []newDef
+		// The start events of the keys deployed, to be replaced.
+		c.Jobs = append(c.Jobs, snap.StartJobs...)
+		c.Subs = append(c.Subs, snap.StartSubs...)
+		nd := &store.NewDeployment{Deployment: *out}
+		var models []*model.Definition
 		unchangedDeployment := int64(0)
 		for _, cr := range all {
 			out.Resources = append(out.Resources, cr.res.Name)
+			nd.Resources = append(nd.Resources, store.Resource{Name: cr.res.Name, Content: cr.res.Content, Hash: cr.hash})
 			for _, d := range cr.defs {
-				var latest definitionCols
-				err := l.read(func(tx *datasource.Tx) error {
-					return tx.GetContext(ctx, &latest, definitionSelect+` WHERE def_key = $1 ORDER BY version DESC LIMIT 1`, d.Key)
-				})
+				latest, err := e.st.Definition(ctx, &store.DefinitionParams{LatestKey: d.Key})
 				version := 1
 				if err == nil {
 					if p.ChangedOnly && latest.Hash == cr.hash {
@@ -115,23 +123,19 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 						continue
 					}
 					version = latest.Version + 1
-				} else if !isNoRows(err) {
+				} else if !errors.Is(err, ErrNotFound) {
 					return err
 				}
-				created = append(created, newDef{res: cr.res.Name, m: d, cols: definitionCols{ID: c.NewRowID(), Key: d.Key,
-					Version: version, Name: d.Name, DeploymentID: out.ID, ResourceName: cr.res.Name, Hash: cr.hash,
-					VersionTag: d.VersionTag, HistoryTTL: d.HistoryTimeToLive.Milliseconds(), CreatedAt: c.NowMS}})
+				nd.Definitions = append(nd.Definitions, &store.DefinitionRow{Hash: cr.hash, ProcessDefinition: ProcessDefinition{
+					ID: c.NewRowID(), Tenant: c.Tenant, Key: d.Key, Version: version, Name: d.Name, DeploymentID: out.ID,
+					ResourceName: cr.res.Name, VersionTag: d.VersionTag, HistoryTimeToLive: d.HistoryTimeToLive, CreatedAt: c.Now}})
+				models = append(models, d)
 			}
 		}
-		if len(created) == 0 && p.ChangedOnly && unchangedDeployment != 0 {
+		if len(nd.Definitions) == 0 && p.ChangedOnly && unchangedDeployment != 0 {
 			// Nothing changed: report the deployment that holds the
 			// current versions instead of creating an empty one.
-			var dep *Deployment
-			err := l.read(func(tx *datasource.Tx) error {
-				var err error
-				dep, err = e.deploymentTx(ctx, tx, unchangedDeployment)
-				return err
-			})
+			dep, err := e.st.Deployment(ctx, unchangedDeployment)
 			if err != nil {
 				return err
 			}
@@ -139,25 +143,11 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 			out.Definitions = nil
 			return nil
 		}
-		l.write(`INSERT INTO tf_deployment (id, name, source, created_at) VALUES ($1, $2, $3, $4)`,
-			out.ID, p.Name, p.Source, c.NowMS)
-		res := &batch{table: "tf_resource", cols: []string{"deployment_id", "name", "content", "hash"}}
-		for _, cr := range all {
-			res.add(out.ID, cr.res.Name, string(cr.res.Content), cr.hash)
-		}
-		l.insert(res)
-		defs := &batch{table: "tf_definition", cols: []string{"id", "def_key", "version", "name", "deployment_id",
-			"resource_name", "hash", "version_tag", "history_ttl_ms", "suspended", "created_at"}}
-		for _, nd := range created {
-			r := nd.cols
-			defs.add(r.ID, r.Key, r.Version, r.Name, r.DeploymentID, r.ResourceName, r.Hash, r.VersionTag, r.HistoryTTL, false, r.CreatedAt)
-			pd := r.public(c.Tenant)
+		l.deployments = append(l.deployments, nd)
+		for i, r := range nd.Definitions {
+			pd := r.ProcessDefinition
 			out.Definitions = append(out.Definitions, &pd)
-		}
-		l.insert(defs)
-		for _, nd := range created {
-			d := &core.Deployed{ProcessDefinition: nd.cols.public(c.Tenant), Model: nd.m}
-			if err := e.replaceStartEvents(c, l, d); err != nil {
+			if err := e.replaceStartEvents(c, &core.Deployed{ProcessDefinition: pd, Model: models[i]}); err != nil {
 				return err
 			}
 		}
@@ -171,11 +161,20 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 }
 
 // replaceStartEvents moves the timer and message start events of a key to
-// its new version: the previous version's start jobs and subscriptions go,
-// the new version's are created.
-func (e *Engine) replaceStartEvents(c *core.Executor, l *loader, d *core.Deployed) error {
-	l.write(`DELETE FROM tf_job WHERE kind = $1 AND instance_id = 0 AND def_key = $2`, string(JobTimerStart), d.Key)
-	l.write(`DELETE FROM tf_subscription WHERE kind = 'message-start' AND def_key = $1`, d.Key)
+// its new version: the previous version's start jobs and subscriptions
+// (which the command read into its unit) go, the new version's are
+// created.
+func (e *Engine) replaceStartEvents(c *core.Executor, d *core.Deployed) error {
+	for _, j := range c.Jobs {
+		if j.Kind == JobTimerStart && j.InstanceID == 0 && j.DefKey == d.Key {
+			core.Drop(&j.Op)
+		}
+	}
+	for _, s := range c.Subs {
+		if s.Kind == "message-start" && s.DefKey == d.Key {
+			core.Drop(&s.Op)
+		}
+	}
 	for _, el := range d.Model.TimerStarts {
 		var data core.JobData
 		td := el.Event.Timer
@@ -195,32 +194,4 @@ func (e *Engine) replaceStartEvents(c *core.Executor, l *loader, d *core.Deploye
 			DefKey: d.Key, ElementID: el.ID, CreatedAt: c.NowMS, Op: core.RowNew})
 	}
 	return nil
-}
-
-func (e *Engine) deploymentTx(ctx context.Context, tx *datasource.Tx, id int64) (*Deployment, error) {
-	var r struct {
-		ID        int64  `db:"id"`
-		Name      string `db:"name"`
-		Source    string `db:"source"`
-		CreatedAt int64  `db:"created_at"`
-	}
-	if err := tx.GetContext(ctx, &r, `SELECT id, name, source, created_at FROM tf_deployment WHERE id = $1`, id); err != nil {
-		if isNoRows(err) {
-			return nil, core.NotFound("deployment", id)
-		}
-		return nil, err
-	}
-	d := &Deployment{ID: r.ID, Tenant: tx.Tenant(), Name: r.Name, Source: r.Source, CreatedAt: timeOf(r.CreatedAt)}
-	if err := tx.SelectContext(ctx, &d.Resources, `SELECT name FROM tf_resource WHERE deployment_id = $1 ORDER BY name`, id); err != nil {
-		return nil, err
-	}
-	var defs []definitionCols
-	if err := tx.SelectContext(ctx, &defs, definitionSelect+` WHERE deployment_id = $1 ORDER BY def_key`, id); err != nil {
-		return nil, err
-	}
-	for i := range defs {
-		pd := defs[i].public(tx.Tenant())
-		d.Definitions = append(d.Definitions, &pd)
-	}
-	return d, nil
 }

@@ -2,22 +2,22 @@ package engine
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"github.com/tenantflow/tenantflow/engine/core"
 	"log/slog"
 	"math/rand/v2"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/tenantflow/tenantflow/engine/core"
 
 	"github.com/jonboulle/clockwork"
 
 	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/engine/bpmn"
-	"github.com/tenantflow/tenantflow/engine/model"
+	"github.com/tenantflow/tenantflow/engine/store"
+	"github.com/tenantflow/tenantflow/engine/store/sqlstore"
 	"github.com/tenantflow/tenantflow/idgen"
 	"github.com/tenantflow/tenantflow/security"
 )
@@ -89,7 +89,7 @@ func (o Options) withDefaults(src *datasource.Sources) Options {
 // run by the job executor through ExecuteJobs.
 type Engine struct {
 	src     *datasource.Sources
-	ds      *datasource.TenantAwareDataSource
+	st      store.Store
 	signals *datasource.Signals
 	ids     *idgen.Generator
 	defs    *datasource.TenantCache[*core.Deployed]
@@ -113,7 +113,7 @@ func New(src *datasource.Sources, opts Options) (*Engine, error) {
 	opts = opts.withDefaults(src)
 	return &Engine{
 		src:      src,
-		ds:       src.Tenants,
+		st:       sqlstore.New(src.Tenants),
 		signals:  src.Signals,
 		ids:      idgen.New(src.Tenants, opts.IDBlockSize),
 		defs:     datasource.NewTenantCache[*core.Deployed](src.Caches, "definition"),
@@ -212,15 +212,6 @@ func (e *Engine) runCall(ctx context.Context, c *core.Call) {
 	}
 }
 
-// definitionByIDRead is definitionByIDTx in a read transaction of l.
-func (e *Engine) definitionByIDRead(l *loader, id int64) (d *core.Deployed, err error) {
-	err = l.read(func(tx *datasource.Tx) error {
-		d, err = e.definitionByIDTx(l.ctx, tx, id)
-		return err
-	})
-	return d, err
-}
-
 // needs is what a command's earlier attempts found they lacked: instances
 // to read with the ones the command reads itself, and definitions read for
 // it. They carry over from attempt to attempt.
@@ -242,14 +233,14 @@ func (n *needs) setByID(id int64, d *core.Deployed) {
 func (e *Engine) fill(l *loader, n *core.NeedError) error {
 	l.need.instances = append(l.need.instances, n.Instances...)
 	for _, id := range n.DefinitionIDs {
-		d, err := e.definitionByIDRead(l, id)
+		d, err := e.definitionByID(l.ctx, l.u.Tenant, id)
 		if err != nil && !errors.Is(err, ErrNotFound) {
 			return err
 		}
 		l.need.setByID(id, d)
 	}
 	for _, key := range n.LatestKeys {
-		d, err := e.readLatest(l, key)
+		d, err := e.readLatest(l.ctx, l.u.Tenant, key)
 		if err != nil {
 			return err
 		}
@@ -313,11 +304,10 @@ func (e *Engine) command(ctx context.Context, fn func(c *core.Executor, l *loade
 			continue
 		}
 		if err == nil {
-			err = e.write(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, l) })
+			err = e.commit(ctx, l)
 		}
 		switch {
 		case err == nil:
-			e.commits.Add(1)
 			e.afterCommit(tenant, c.Unit)
 			return c.Unit, nil
 		case errors.Is(err, errStaleDefinition) && attempt < e.opts.MaxCommandRetries:
@@ -377,148 +367,4 @@ func (e *Engine) afterCommit(tenant string, u *core.Unit) {
 	if u.DefinitionsNew {
 		e.signals.Notify(datasource.Signal{Topic: datasource.TopicDefinitions, Tenant: tenant})
 	}
-}
-
-// read runs fn in a read-only transaction of the tenant in ctx.
-func (e *Engine) read(ctx context.Context, fn func(tx *datasource.Tx) error) error {
-	return storageError(e.ds.InReadTx(ctx, fn))
-}
-
-// write runs fn in a read-write transaction of the tenant in ctx.
-func (e *Engine) write(ctx context.Context, fn func(tx *datasource.Tx) error) error {
-	return storageError(e.ds.InTx(ctx, fn))
-}
-
-// storageError translates the datasource's errors into the engine's own,
-// keeping the datasource's error (and message) underneath: a unique
-// violation is ErrConflict, a missing row ErrNotFound.
-func storageError(err error) error {
-	var kind error
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, datasource.ErrConflict):
-		kind = ErrConflict
-	case errors.Is(err, datasource.ErrNotFound):
-		kind = ErrNotFound
-	case errors.Is(err, datasource.ErrInvalid):
-		kind = ErrInvalid
-	default:
-		return err
-	}
-	if errors.Is(err, kind) {
-		return err
-	}
-	return translated{err, kind}
-}
-
-// translated is a datasource error that also matches the engine's error
-// of the same meaning.
-type translated struct{ err, kind error }
-
-func (t translated) Error() string   { return t.err.Error() }
-func (t translated) Unwrap() []error { return []error{t.err, t.kind} }
-
-// ---- definitions ----
-
-type definitionCols struct {
-	ID           int64  `db:"id"`
-	Key          string `db:"def_key"`
-	Version      int    `db:"version"`
-	Name         string `db:"name"`
-	DeploymentID int64  `db:"deployment_id"`
-	ResourceName string `db:"resource_name"`
-	Hash         string `db:"hash"`
-	VersionTag   string `db:"version_tag"`
-	HistoryTTL   int64  `db:"history_ttl_ms"`
-	Suspended    bool   `db:"suspended"`
-	CreatedAt    int64  `db:"created_at"`
-}
-
-const definitionSelect = `SELECT id, def_key, version, name, deployment_id, resource_name, hash, version_tag,
-	history_ttl_ms, suspended, created_at FROM tf_definition`
-
-func (r *definitionCols) public(tenant string) ProcessDefinition {
-	return ProcessDefinition{ID: r.ID, Tenant: tenant, Key: r.Key, Version: r.Version, Name: r.Name, DeploymentID: r.DeploymentID,
-		ResourceName: r.ResourceName, VersionTag: r.VersionTag, HistoryTimeToLive: time.Duration(r.HistoryTTL) * time.Millisecond,
-		Suspended: r.Suspended, CreatedAt: timeOf(r.CreatedAt)}
-}
-
-// definitionByIDTx returns a compiled definition, from the per-tenant
-// cache or from storage. The cache is keyed by the immutable definition ID;
-// only the suspended flag can change, and it is re-read every time.
-func (e *Engine) definitionByIDTx(ctx context.Context, tx *datasource.Tx, id int64) (*core.Deployed, error) {
-	var r definitionCols
-	if err := tx.GetContext(ctx, &r, definitionSelect+` WHERE id = $1`, id); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return nil, core.NotFound("process definition", id)
-		}
-		return nil, err
-	}
-	return e.compiled(ctx, tx, &r)
-}
-
-// latestTx returns the latest version of a process key. It is read from
-// storage on every call, so a deployment made through any node is used at
-// once.
-func (e *Engine) latestTx(ctx context.Context, tx *datasource.Tx, key string) (*core.Deployed, error) {
-	var r definitionCols
-	err := tx.GetContext(ctx, &r, definitionSelect+` WHERE def_key = $1 ORDER BY version DESC LIMIT 1`, key)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("%w: no process definition with key %q is deployed", ErrNotFound, key)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return e.compiled(ctx, tx, &r)
-}
-
-// compiled returns the compiled model of a definition row, compiling its
-// resource on a cache miss.
-func (e *Engine) compiled(ctx context.Context, tx *datasource.Tx, r *definitionCols) (*core.Deployed, error) {
-	key := strconv.FormatInt(r.ID, 10)
-	d, ok := e.defs.Get(tx.Tenant(), key)
-	if !ok {
-		var content string
-		if err := tx.GetContext(ctx, &content, `SELECT content FROM tf_resource WHERE deployment_id = $1 AND name = $2`,
-			r.DeploymentID, r.ResourceName); err != nil {
-			return nil, fmt.Errorf("resource %q of definition %d: %w", r.ResourceName, r.ID, err)
-		}
-		ms, err := e.compile(r.ResourceName, []byte(content))
-		if err != nil {
-			return nil, err
-		}
-		for _, m := range ms {
-			if m.Key == r.Key {
-				d = &core.Deployed{Model: m}
-			}
-		}
-		if d == nil {
-			return nil, fmt.Errorf("resource %q no longer defines process %q", r.ResourceName, r.Key)
-		}
-		d.ProcessDefinition = r.public(tx.Tenant())
-		e.defs.Set(tx.Tenant(), key, d)
-	}
-	if d.Suspended != r.Suspended {
-		c := *d
-		c.Suspended = r.Suspended
-		d = &c
-	}
-	return d, nil
-}
-
-func (e *Engine) compile(name string, content []byte) ([]*model.Definition, error) {
-	defs, err := bpmn.ParseBytes(content, bpmn.Options{MaxBytes: e.opts.MaxResourceBytes})
-	if err != nil {
-		var pe *bpmn.ParseError
-		if errors.As(err, &pe) {
-			me := &model.Error{}
-			for _, p := range pe.Problems {
-				me.Problems = append(me.Problems, model.Problem{Resource: name, ElementID: p.ElementID, Line: p.Line, Message: p.Message})
-			}
-			return nil, me
-		}
-		return nil, fmt.Errorf("%w: %s: %v", ErrInvalid, name, err)
-	}
-	return model.Compile(defs, model.Options{Resource: name})
 }

@@ -2,161 +2,49 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"github.com/tenantflow/tenantflow/engine/core"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/engine/core"
+	"github.com/tenantflow/tenantflow/engine/store"
 )
 
-// Outbox positions come from the tenant's commit clock (see the outbox
-// migration): a gapless number per event, handed out in commit order, so a
-// reader resumes after a plain number and no transaction outside the
-// tenant's own event-writing ones can hold its events back. A Cursor is
-// "c" and that number.
-
-func cursorOf(pos int64) Cursor {
-	if pos == 0 {
-		return ""
-	}
-	return Cursor("c" + strconv.FormatInt(pos, 10))
-}
-
-// cursorPos resolves a cursor to a position. A cursor issued before the
-// commit clock existed resolves to the last event it had passed: "s<seq>"
-// on SQLite, where the sequence became the position, and "p<tx>.<seq>" on
-// PostgreSQL, looked up among the events that carry their transaction ID.
-func cursorPos(ctx context.Context, tx *datasource.Tx, c Cursor) (int64, error) {
-	s := string(c)
-	if s == "" {
-		return 0, nil
-	}
-	bad := fmt.Errorf("%w: cursor %q is not one this storage issued", ErrInvalid, core.Truncate(s, 40))
-	switch {
-	case strings.HasPrefix(s, "c"), tx.Dialect() == datasource.SQLite && strings.HasPrefix(s, "s"):
-		n, err := strconv.ParseInt(s[1:], 10, 64)
-		if err != nil || n < 0 {
-			return 0, bad
-		}
-		return n, nil
-	case tx.Dialect() == datasource.Postgres && strings.HasPrefix(s, "p"):
-		a, b, ok := strings.Cut(s[1:], ".")
-		if !ok {
-			return 0, bad
-		}
-		txid, err1 := strconv.ParseUint(a, 10, 64)
-		seq, err2 := strconv.ParseInt(b, 10, 64)
-		if err1 != nil || err2 != nil {
-			return 0, bad
-		}
-		var pos int64
-		err := tx.GetContext(ctx, &pos, `SELECT COALESCE(MAX(pos), 0) FROM tf_outbox
-			WHERE (tx_id, seq) <= ($1::text::xid8, $2)`, strconv.FormatUint(txid, 10), seq)
-		return pos, err
-	}
-	return 0, bad
-}
-
-type outboxCols struct {
-	Pos          int64  `db:"pos"`
-	ID           int64  `db:"id"`
-	Type         string `db:"type"`
-	At           int64  `db:"at"`
-	InstanceID   int64  `db:"instance_id"`
-	BusinessKey  string `db:"business_key"`
-	DefinitionID int64  `db:"definition_id"`
-	DefKey       string `db:"def_key"`
-	ElementID    string `db:"element_id"`
-	ElementType  string `db:"element_type"`
-	TaskID       int64  `db:"task_id"`
-	Data         string `db:"data"`
-}
-
-const outboxFields = `pos, id, type, at, instance_id, business_key, definition_id, def_key, element_id, element_type, task_id, data`
+// The outbox API types are the store's.
+type (
+	// ReadEventsParams asks for events of the tenant in the context.
+	ReadEventsParams = store.ReadEventsParams
+	// EventBatch is what ReadEvents returns.
+	EventBatch = store.EventBatch
+	// DeadLetter records an event a consumer could not deliver and gave
+	// up on.
+	DeadLetter = store.DeadLetter
+	// ConsumerState is a named outbox consumer's progress in one tenant.
+	ConsumerState = store.ConsumerState
+)
 
 // ReadEvents returns events of the tenant in ctx after p.After, in commit
-// order. Positions are handed out in commit order, so an event whose
-// transaction commits later always sorts after the returned Next: a reader
-// resuming from Next never skips one, and nothing but the tenant's own
-// event-writing transactions (which commit in moments) can hold a read back.
+// order. Every commit that appends events numbers them from the tenant's
+// commit clock, in commit order, so an event whose transaction commits
+// later always sorts after the returned Next: a reader resuming from Next
+// never skips one, and nothing but the tenant's own event-writing commits
+// (which last moments) can hold a read back.
+//
+// Errors: ErrNoTenant, ErrInvalid (a cursor this storage did not issue).
 func (e *Engine) ReadEvents(ctx context.Context, p *ReadEventsParams) (*EventBatch, error) {
 	if p == nil {
 		p = &ReadEventsParams{}
 	}
-	limit := p.Limit
-	if limit <= 0 || limit > 10_000 {
-		limit = 500
+	q := *p
+	if q.Limit <= 0 || q.Limit > 10_000 {
+		q.Limit = 500
 	}
-	out := &EventBatch{Next: p.After}
-	err := e.read(ctx, func(tx *datasource.Tx) error {
-		out.Events = out.Events[:0]
-		after, err := cursorPos(ctx, tx, p.After)
-		if err != nil {
-			return err
-		}
-		var rows []outboxCols
-		if err := tx.SelectContext(ctx, &rows, `SELECT `+outboxFields+` FROM tf_outbox WHERE pos > $1 ORDER BY pos LIMIT $2`,
-			after, limit); err != nil {
-			return err
-		}
-		types := map[EventType]bool{}
-		for _, t := range p.Types {
-			types[t] = true
-		}
-		for i := range rows {
-			r := &rows[i]
-			out.Next = cursorOf(r.Pos)
-			if len(types) > 0 && !types[EventType(r.Type)] || p.InstanceID != 0 && r.InstanceID != p.InstanceID ||
-				p.DefinitionKey != "" && r.DefKey != p.DefinitionKey {
-				continue
-			}
-			ev := &Event{ID: r.ID, Tenant: tx.Tenant(), Type: EventType(r.Type), Time: timeOf(r.At), Cursor: out.Next,
-				InstanceID: r.InstanceID, BusinessKey: r.BusinessKey, DefinitionID: r.DefinitionID, DefinitionKey: r.DefKey,
-				ElementID: r.ElementID, ElementType: r.ElementType, TaskID: r.TaskID}
-			if r.Data != "" {
-				ev.Data = json.RawMessage(r.Data)
-			}
-			out.Events = append(out.Events, ev)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	return out, nil
+	return e.st.ReadEvents(ctx, &q)
 }
 
 // ConsumerState returns a named consumer's position, backlog and dead
 // letters in the tenant of ctx. A consumer that never advanced is at the
 // beginning.
 func (e *Engine) ConsumerState(ctx context.Context, consumer string) (*ConsumerState, error) {
-	st := &ConsumerState{Consumer: consumer}
-	err := e.read(ctx, func(tx *datasource.Tx) error {
-		var row struct {
-			Position  string `db:"position"`
-			UpdatedAt int64  `db:"updated_at"`
-		}
-		err := tx.GetContext(ctx, &row, `SELECT position, updated_at FROM tf_outbox_consumer WHERE name = $1`, consumer)
-		if err != nil && !isNoRows(err) {
-			return err
-		}
-		st.Position, st.UpdatedAt = Cursor(row.Position), timeOf(row.UpdatedAt)
-		pos, err := cursorPos(ctx, tx, st.Position)
-		if err != nil {
-			return err
-		}
-		if err := tx.GetContext(ctx, &st.Backlog, `SELECT COUNT(*) FROM tf_outbox WHERE pos > $1`, pos); err != nil {
-			return err
-		}
-		return tx.GetContext(ctx, &st.DeadLetters, `SELECT COUNT(*) FROM tf_outbox_dead WHERE consumer = $1`, consumer)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return st, nil
+	return e.st.ConsumerState(ctx, consumer)
 }
 
 // AdvanceConsumer records that consumer has processed everything up to
@@ -166,24 +54,7 @@ func (e *Engine) AdvanceConsumer(ctx context.Context, consumer string, to Cursor
 	if consumer == "" {
 		return core.Invalidf("a consumer needs a name")
 	}
-	return e.write(ctx, func(tx *datasource.Tx) error {
-		next, err := cursorPos(ctx, tx, to)
-		if err != nil {
-			return err
-		}
-		var cur string
-		err = tx.GetContext(ctx, &cur, `SELECT position FROM tf_outbox_consumer WHERE name = $1`, consumer)
-		if err != nil && !isNoRows(err) {
-			return err
-		}
-		if prev, perr := cursorPos(ctx, tx, Cursor(cur)); perr == nil && prev >= next {
-			return nil
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO tf_outbox_consumer (name, position, updated_at) VALUES ($1, $2, $3)
-			ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
-			consumer, string(cursorOf(next)), e.now().UnixMilli())
-		return err
-	})
+	return e.st.AdvanceConsumer(ctx, &store.AdvanceConsumerParams{Consumer: consumer, To: to, At: e.now()})
 }
 
 // DeadLetterEvents records events a consumer gave up on, with reasons.
@@ -191,20 +62,13 @@ func (e *Engine) DeadLetterEvents(ctx context.Context, consumer string, letters 
 	if len(letters) == 0 {
 		return nil
 	}
-	return e.write(ctx, func(tx *datasource.Tx) error {
-		for _, l := range letters {
-			at := l.At
-			if at.IsZero() {
-				at = e.now()
-			}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO tf_outbox_dead (consumer, event_id, reason, at) VALUES ($1, $2, $3, $4)
-				ON CONFLICT (consumer, event_id) DO UPDATE SET reason = excluded.reason, at = excluded.at`,
-				consumer, l.EventID, core.Truncate(l.Reason, 4000), at.UnixMilli()); err != nil {
-				return err
-			}
+	now := e.now()
+	for i := range letters {
+		if letters[i].At.IsZero() {
+			letters[i].At = now
 		}
-		return nil
-	})
+	}
+	return e.st.DeadLetterEvents(ctx, consumer, letters)
 }
 
 // DeadLetters lists a consumer's dead letters, newest first.
@@ -212,24 +76,7 @@ func (e *Engine) DeadLetters(ctx context.Context, consumer string, limit int) ([
 	if limit <= 0 {
 		limit = 100
 	}
-	var out []DeadLetter
-	err := e.read(ctx, func(tx *datasource.Tx) error {
-		var rows []struct {
-			EventID int64  `db:"event_id"`
-			Reason  string `db:"reason"`
-			At      int64  `db:"at"`
-		}
-		if err := tx.SelectContext(ctx, &rows, `SELECT event_id, reason, at FROM tf_outbox_dead WHERE consumer = $1
-			ORDER BY at DESC, event_id LIMIT $2`, consumer, limit); err != nil {
-			return err
-		}
-		out = out[:0]
-		for _, r := range rows {
-			out = append(out, DeadLetter{Consumer: consumer, EventID: r.EventID, Reason: r.Reason, At: timeOf(r.At)})
-		}
-		return nil
-	})
-	return out, err
+	return e.st.DeadLetters(ctx, consumer, limit)
 }
 
 // PruneOutbox removes events older than olderThan that every consumer has
@@ -240,47 +87,5 @@ func (e *Engine) DeadLetters(ctx context.Context, consumer string, limit int) ([
 // consumer at all, every event older than olderThan goes. It returns how
 // many events it removed.
 func (e *Engine) PruneOutbox(ctx context.Context, olderThan time.Time, waitFor ...string) (int, error) {
-	removed := 0
-	err := e.write(ctx, func(tx *datasource.Tx) error {
-		var consumers []struct {
-			Name     string `db:"name"`
-			Position string `db:"position"`
-		}
-		if err := tx.SelectContext(ctx, &consumers, `SELECT name, position FROM tf_outbox_consumer`); err != nil {
-			return err
-		}
-		min := int64(-1) // no consumer: no bound
-		advanced := make(map[string]bool, len(consumers))
-		for _, c := range consumers {
-			advanced[c.Name] = true
-			p, err := cursorPos(ctx, tx, Cursor(c.Position))
-			if err != nil {
-				return err
-			}
-			if min < 0 || p < min {
-				min = p
-			}
-		}
-		for _, name := range waitFor {
-			if !advanced[name] {
-				min = 0 // before the first event
-			}
-		}
-		var res interface{ RowsAffected() (int64, error) }
-		var err error
-		if min < 0 {
-			res, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox WHERE at < $1`, olderThan.UnixMilli())
-		} else {
-			res, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox WHERE at < $1 AND pos <= $2`, olderThan.UnixMilli(), min)
-		}
-		if err != nil {
-			return err
-		}
-		n, _ := res.RowsAffected()
-		removed = int(n)
-		_, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox_dead WHERE at < $1 AND NOT EXISTS (SELECT 1 FROM tf_outbox o WHERE o.id = tf_outbox_dead.event_id)`,
-			olderThan.UnixMilli())
-		return err
-	})
-	return removed, err
+	return e.st.PruneOutbox(ctx, &store.PruneOutboxParams{OlderThan: olderThan, WaitFor: waitFor})
 }

@@ -3,26 +3,14 @@ package engine
 import (
 	"context"
 	"fmt"
-	"github.com/tenantflow/tenantflow/engine/core"
-	"strconv"
-	"strings"
 	"time"
 
-	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/engine/core"
+	"github.com/tenantflow/tenantflow/engine/store"
 )
 
 // TopicRequest asks for tasks of one topic.
-type TopicRequest struct {
-	Name         string
-	LockDuration time.Duration
-	// Variables limits the variables returned (nil: all, empty: none).
-	Variables []string
-	// LocalVariables returns only the task's local variables.
-	LocalVariables bool
-	// BusinessKey and DefinitionKeys narrow the tasks fetched.
-	BusinessKey    string
-	DefinitionKeys []string
-}
+type TopicRequest = store.TopicRequest
 
 // FetchAndLockParams asks for external tasks.
 type FetchAndLockParams struct {
@@ -52,142 +40,23 @@ func (e *Engine) FetchAndLock(ctx context.Context, p *FetchAndLockParams) ([]*Ex
 			return nil, core.Invalidf("topic %q: lockDuration must be positive", t.Name)
 		}
 	}
-	var out []*ExternalTask
-	err := e.write(ctx, func(tx *datasource.Tx) error {
-		out = out[:0]
-		now := e.now()
-		left := p.MaxTasks
-		for _, t := range p.Topics {
-			if left == 0 {
-				break
-			}
-			q := extSelect + ` WHERE topic = $1 AND lock_expires_at <= $2 AND suspended = FALSE AND (retries IS NULL OR retries > 0)`
-			args := []any{t.Name, now.UnixMilli()}
-			if t.BusinessKey != "" {
-				args = append(args, t.BusinessKey)
-				q += ` AND business_key = $` + strconv.Itoa(len(args))
-			}
-			if len(t.DefinitionKeys) > 0 {
-				marks := make([]string, len(t.DefinitionKeys))
-				for i, k := range t.DefinitionKeys {
-					args = append(args, k)
-					marks[i] = "$" + strconv.Itoa(len(args))
-				}
-				q += ` AND def_key IN (` + strings.Join(marks, ", ") + `)`
-			}
-			if p.UsePriority {
-				q += ` ORDER BY priority DESC, id`
-			} else {
-				q += ` ORDER BY id`
-			}
-			args = append(args, left)
-			q += ` LIMIT $` + strconv.Itoa(len(args))
-			if tx.Dialect() == datasource.Postgres {
-				q += ` FOR UPDATE SKIP LOCKED`
-			}
-			var rows []extCols
-			if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
-				return err
-			}
-			until := now.Add(t.LockDuration).UnixMilli()
-			for i := range rows {
-				r := &rows[i]
-				if _, err := tx.ExecContext(ctx, `UPDATE tf_external_task SET worker_id = $1, lock_expires_at = $2, revision = revision + 1 WHERE id = $3`,
-					p.WorkerID, until, r.ID); err != nil {
-					return err
-				}
-				r.WorkerID, r.LockExpiresAt, r.Revision = p.WorkerID, until, r.Revision+1
-				et := r.public(tx.Tenant())
-				vars, err := e.taskVariables(ctx, tx, r.InstanceID, r.ExecutionID, t.Variables, t.LocalVariables)
-				if err != nil {
-					return err
-				}
-				et.Variables = vars
-				out = append(out, &et)
-			}
-			left -= len(rows)
-		}
-		return nil
-	})
-	return out, err
-}
-
-// taskVariables reads the variables visible from an execution: its own
-// scope chain (local variables of enclosing scopes win) up to the instance.
-// names filters (nil: all).
-func (e *Engine) taskVariables(ctx context.Context, tx *datasource.Tx, instanceID, executionID int64, names []string, local bool) (map[string]Value, error) {
-	if names != nil && len(names) == 0 {
-		return map[string]Value{}, nil
-	}
-	var execs []struct {
-		ID       int64 `db:"id"`
-		ParentID int64 `db:"parent_id"`
-	}
-	if err := tx.SelectContext(ctx, &execs, `SELECT id, parent_id FROM tf_execution WHERE instance_id = $1`, instanceID); err != nil {
-		return nil, err
-	}
-	parent := map[int64]int64{}
-	for _, x := range execs {
-		parent[x.ID] = x.ParentID
-	}
-	depth := map[int64]int{}
-	d := 0
-	for id := executionID; id != 0; id = parent[id] {
-		depth[id] = d
-		d++
-		if local || id == instanceID {
-			break
-		}
-	}
-	var vars []varCols
-	if err := tx.SelectContext(ctx, &vars, `SELECT scope_id, name, instance_id, type, text_value, long_value, double_value, revision
-		FROM tf_variable WHERE instance_id = $1`, instanceID); err != nil {
-		return nil, err
-	}
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
-	}
-	out := map[string]Value{}
-	best := map[string]int{}
-	for i := range vars {
-		v := &vars[i]
-		dd, in := depth[v.ScopeID]
-		if !in || (names != nil && !want[v.Name]) {
-			continue
-		}
-		if b, seen := best[v.Name]; seen && b <= dd {
-			continue
-		}
-		val, err := v.value()
-		if err != nil {
-			return nil, err
-		}
-		out[v.Name], best[v.Name] = val, dd
-	}
-	return out, nil
+	return e.st.LockExternalTasks(ctx, &store.LockExternalTasksParams{WorkerID: p.WorkerID, MaxTasks: p.MaxTasks,
+		UsePriority: p.UsePriority, Topics: p.Topics, Now: e.now()})
 }
 
 // externalTask loads an external task's instance and returns the task.
 func (e *Engine) externalTask(l *loader, id int64) (*core.ExtTaskRow, error) {
-	var instanceID int64
-	if err := l.read(func(tx *datasource.Tx) error {
-		return tx.GetContext(l.ctx, &instanceID, `SELECT instance_id FROM tf_external_task WHERE id = $1`, id)
-	}); err != nil {
-		if isNoRows(err) {
-			return nil, final(core.NotFound("external task", id))
-		}
+	snap, err := l.load(&store.LoadParams{ExternalTaskID: id})
+	if err != nil {
 		return nil, err
 	}
-	if _, err := l.load(instanceID); err != nil {
-		return nil, err
+	if snap.ExternalTask == nil {
+		return nil, final(core.NotFound("external task", id))
 	}
-	for _, t := range l.u.ExtTasks {
-		if t.ID == id && core.Alive(t.Op) {
-			return t, nil
-		}
+	if !l.holds(snap.ExternalTask.InstanceID) {
+		return nil, fmt.Errorf("%w: external task %d changed concurrently", ErrConflict, id)
 	}
-	return nil, fmt.Errorf("%w: external task %d changed concurrently", ErrConflict, id)
+	return snap.ExternalTask, nil
 }
 
 // lockedBy checks that the worker holds the task's lock.

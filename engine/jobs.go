@@ -1,27 +1,16 @@
 package engine
 
-import "time"
+import (
+	"time"
+
+	"github.com/tenantflow/tenantflow/engine/store"
+)
 
 // AcquireJobsParams asks for due jobs of the tenant in the context.
-type AcquireJobsParams struct {
-	// Owner is the acquiring node's ID, written as the lock owner.
-	Owner string
-	// Now is the acquisition time (jobs due at or before it are taken, and
-	// locks expired before it are taken over). Passed in so tests control the
-	// clock.
-	Now time.Time
-	// LockFor is how long the lock lasts unless renewed.
-	LockFor time.Duration
-	// Max caps the batch.
-	Max int
-}
+type AcquireJobsParams = store.AcquireJobsParams
 
 // RenewJobLocksParams extends the locks a node holds.
-type RenewJobLocksParams struct {
-	Owner string
-	IDs   []int64
-	Until time.Time
-}
+type RenewJobLocksParams = store.RenewJobLocksParams
 
 // FailJobParams reports that a job failed on the executor side (a panic, a
 // timeout, a lost tenant), as opposed to a failure inside ExecuteJobs, which

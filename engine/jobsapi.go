@@ -4,11 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tenantflow/tenantflow/engine/core"
 	"runtime/debug"
-	"strconv"
-	"strings"
+	"slices"
 	"time"
+
+	"github.com/tenantflow/tenantflow/engine/core"
+	"github.com/tenantflow/tenantflow/engine/store"
 
 	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/security"
@@ -23,46 +24,7 @@ func (e *Engine) AcquireJobs(ctx context.Context, p *AcquireJobsParams) ([]*Job,
 	if p == nil || p.Owner == "" || p.Max <= 0 || p.LockFor <= 0 {
 		return nil, core.Invalidf("AcquireJobs needs an owner, a positive Max and LockFor")
 	}
-	now := p.Now.UnixMilli()
-	until := p.Now.Add(p.LockFor).UnixMilli()
-	var rows []jobCols
-	err := e.write(ctx, func(tx *datasource.Tx) error {
-		rows = rows[:0]
-		if tx.Dialect() == datasource.Postgres {
-			return tx.SelectContext(ctx, &rows, `WITH due AS (
-				SELECT id FROM tf_job
-				WHERE due_at <= $1 AND retries > 0 AND suspended = FALSE AND lock_expires_at <= $1
-				ORDER BY priority DESC, due_at
-				LIMIT $2
-				FOR UPDATE SKIP LOCKED)
-			UPDATE tf_job j SET lock_owner = $3, lock_expires_at = $4, revision = j.revision + 1
-			FROM due WHERE j.id = due.id
-			RETURNING `+prefixed("j.", jobColumns), now, p.Max, p.Owner, until)
-		}
-		return tx.SelectContext(ctx, &rows, `UPDATE tf_job SET lock_owner = $3, lock_expires_at = $4, revision = revision + 1
-			WHERE id IN (SELECT id FROM tf_job
-				WHERE due_at <= $1 AND retries > 0 AND suspended = FALSE AND lock_expires_at <= $1
-				ORDER BY priority DESC, due_at LIMIT $2)
-			RETURNING `+jobColumns, now, p.Max, p.Owner, until)
-	})
-	if err != nil {
-		return nil, err
-	}
-	tenant, _ := security.TenantFrom(ctx)
-	out := make([]*Job, len(rows))
-	for i := range rows {
-		j := rows[i].row(tenant).Job
-		out[i] = &j
-	}
-	return out, nil
-}
-
-func prefixed(prefix, cols string) string {
-	parts := columnList(cols)
-	for i, c := range parts {
-		parts[i] = prefix + c
-	}
-	return strings.Join(parts, ", ")
+	return e.st.AcquireJobs(ctx, p)
 }
 
 // ExecuteJobs runs a batch of jobs the caller acquired. Each job is decided
@@ -104,10 +66,7 @@ func (e *Engine) ExecuteJobs(ctx context.Context, owner string, jobs []*Job, now
 		}
 	}
 	if len(batch) > 0 {
-		err = e.write(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, batch...) })
-		if err == nil {
-			e.commits.Add(1)
-		} else {
+		if err := e.commit(ctx, batch...); err != nil {
 			// Commit each job on its own: one conflict must not cost the
 			// others their run.
 			for i, j := range jobs {
@@ -139,9 +98,8 @@ func (e *Engine) ExecuteJobs(ctx context.Context, owner string, jobs []*Job, now
 // loader that committed (nil when none did) and the job's result.
 func (e *Engine) commitJob(ctx context.Context, tenant, owner string, j *Job, now time.Time, l *loader, jobErr error) (*loader, error) {
 	for attempt := 0; ; attempt++ {
-		err := e.write(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, l) })
+		err := e.commit(ctx, l)
 		if err == nil {
-			e.commits.Add(1)
 			return l, jobErr
 		}
 		if !errors.Is(err, ErrConflict) || attempt >= e.opts.MaxCommandRetries {
@@ -214,49 +172,32 @@ func runJob(l *loader, row *core.JobRow) (err error) {
 // otherwise ErrLockLost. The commit checks the revision again.
 func (e *Engine) jobUnit(ctx context.Context, tenant, owner string, j *Job, now time.Time, n *needs) (*loader, *core.JobRow, error) {
 	c, l := e.newUnit(ctx, tenant, now, n)
-	var jc jobCols
-	err := l.read(func(tx *datasource.Tx) error {
-		if err := tx.GetContext(ctx, &jc, `SELECT `+jobColumns+` FROM tf_job WHERE id = $1`, j.ID); err != nil {
-			if isNoRows(err) {
-				return fmt.Errorf("%w: job %d no longer exists", ErrLockLost, j.ID)
-			}
-			return err
-		}
-		if jc.LockOwner != owner || jc.Revision != j.Revision {
-			return fmt.Errorf("%w: job %d is now held by %q at revision %d", ErrLockLost, j.ID, jc.LockOwner, jc.Revision)
-		}
-		if jc.InstanceID != 0 {
-			_, err := l.loadTx(tx, jc.InstanceID)
-			return err
-		}
-		if _, read := n.byID[jc.DefinitionID]; jc.DefinitionID != 0 && !read {
-			d, err := e.definitionByIDTx(ctx, tx, jc.DefinitionID)
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				return err
-			}
-			n.setByID(jc.DefinitionID, d) // nil: gone, and the job is dropped
-		}
-		return nil
-	})
-	if errors.Is(err, ErrLockLost) || errors.Is(err, ErrNotFound) && jc.ID != 0 {
-		return nil, nil, ErrLockLost
-	}
-	if err == nil {
-		err = l.preload()
+	snap, err := l.load(&store.LoadParams{JobID: j.ID, InstanceIDs: n.instances})
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil, fmt.Errorf("%w: job %d: %w", ErrLockLost, j.ID, err) // its instance is gone
 	}
 	if err != nil {
 		return nil, nil, err
 	}
-	for _, r := range c.Jobs {
-		if r.ID == j.ID {
-			if r.Revision != jc.Revision {
-				return nil, nil, ErrLockLost // moved between the two reads
+	row := snap.Job
+	if row == nil {
+		return nil, nil, fmt.Errorf("%w: job %d no longer exists", ErrLockLost, j.ID)
+	}
+	if row.LockOwner != owner || row.Revision != j.Revision {
+		return nil, nil, fmt.Errorf("%w: job %d is now held by %q at revision %d", ErrLockLost, j.ID, row.LockOwner, row.Revision)
+	}
+	if !slices.Contains(c.Jobs, row) {
+		c.Jobs = append(c.Jobs, row) // a job of a definition, or of an instance that ended
+	}
+	if row.InstanceID == 0 {
+		if _, read := n.byID[row.DefinitionID]; row.DefinitionID != 0 && !read {
+			d, err := e.definitionByID(ctx, tenant, row.DefinitionID)
+			if err != nil && !errors.Is(err, ErrNotFound) {
+				return nil, nil, err
 			}
-			return l, r, nil
+			n.setByID(row.DefinitionID, d) // nil: gone, and the job is dropped
 		}
 	}
-	row := jc.row(tenant)
-	c.Jobs = append(c.Jobs, row)
 	return l, row, nil
 }
 
@@ -286,9 +227,8 @@ func (e *Engine) FailJob(ctx context.Context, p *FailJobParams) error {
 		if l.u.Err != nil {
 			return l.u.Err
 		}
-		err = e.write(ctx, func(tx *datasource.Tx) error { return apply(ctx, tx, l) })
+		err = e.commit(ctx, l)
 		if err == nil {
-			e.commits.Add(1)
 			e.afterCommit(tenant, l.u)
 			return nil
 		}
@@ -304,32 +244,7 @@ func (e *Engine) RenewJobLocks(ctx context.Context, p *RenewJobLocksParams) ([]i
 	if p == nil || len(p.IDs) == 0 {
 		return nil, nil
 	}
-	args := []any{p.Until.UnixMilli(), p.Owner}
-	marks := make([]string, len(p.IDs))
-	for i, id := range p.IDs {
-		args = append(args, id)
-		marks[i] = "$" + strconv.Itoa(len(args))
-	}
-	var kept []int64
-	err := e.write(ctx, func(tx *datasource.Tx) error {
-		kept = kept[:0]
-		return tx.SelectContext(ctx, &kept, `UPDATE tf_job SET lock_expires_at = $1 WHERE lock_owner = $2 AND id IN (`+
-			strings.Join(marks, ", ")+`) RETURNING id`, args...)
-	})
-	if err != nil {
-		return nil, err
-	}
-	held := map[int64]bool{}
-	for _, id := range kept {
-		held[id] = true
-	}
-	var lost []int64
-	for _, id := range p.IDs {
-		if !held[id] {
-			lost = append(lost, id)
-		}
-	}
-	return lost, nil
+	return e.st.RenewJobLocks(ctx, p)
 }
 
 // ReleaseJobs unlocks jobs owner holds without running them (shutdown, a
@@ -338,17 +253,7 @@ func (e *Engine) ReleaseJobs(ctx context.Context, owner string, ids []int64) err
 	if len(ids) == 0 {
 		return nil
 	}
-	args := []any{owner}
-	marks := make([]string, len(ids))
-	for i, id := range ids {
-		args = append(args, id)
-		marks[i] = "$" + strconv.Itoa(len(args))
-	}
-	err := e.write(ctx, func(tx *datasource.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE tf_job SET lock_owner = '', lock_expires_at = 0, revision = revision + 1
-			WHERE lock_owner = $1 AND id IN (`+strings.Join(marks, ", ")+`)`, args...)
-		return err
-	})
+	err := e.st.ReleaseJobs(ctx, &store.ReleaseJobsParams{Owner: owner, IDs: ids})
 	if err == nil {
 		if tenant, ok := security.TenantFrom(ctx); ok && e.signals != nil {
 			e.signals.Notify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: tenant, DueAt: e.now()})
@@ -361,15 +266,7 @@ func (e *Engine) ReleaseJobs(ctx context.Context, owner string, ids []int64) err
 // earliest due time of a job with retries left, or the expiry of its lock
 // if that is later. ok is false when the tenant has no such job.
 func (e *Engine) NextJobDue(ctx context.Context) (due time.Time, ok bool, err error) {
-	var v *int64
-	err = e.read(ctx, func(tx *datasource.Tx) error {
-		return tx.GetContext(ctx, &v, `SELECT MIN(CASE WHEN lock_expires_at > due_at THEN lock_expires_at ELSE due_at END)
-			FROM tf_job WHERE retries > 0 AND suspended = FALSE`)
-	})
-	if err != nil || v == nil {
-		return time.Time{}, false, err
-	}
-	return timeOf(*v), true, nil
+	return e.st.NextJobDue(ctx)
 }
 
 // SetJobRetries sets a job's retries; more than zero resolves its incident
@@ -382,32 +279,15 @@ func (e *Engine) SetJobRetries(ctx context.Context, job Ref, retries int) error 
 		return core.Invalidf("retries must not be negative")
 	}
 	_, err := e.command(ctx, func(c *core.Executor, l *loader) error {
-		var jc jobCols
-		var row *core.JobRow
-		if err := l.read(func(tx *datasource.Tx) error {
-			if err := tx.GetContext(ctx, &jc, `SELECT `+jobColumns+` FROM tf_job WHERE id = $1`, job.ID); err != nil {
-				if isNoRows(err) {
-					return final(core.NotFound("job", job.ID))
-				}
-				return err
-			}
-			if jc.InstanceID != 0 {
-				_, err := l.loadTx(tx, jc.InstanceID)
-				return err
-			}
-			return nil
-		}); err != nil {
+		snap, err := l.load(&store.LoadParams{JobID: job.ID})
+		if err != nil {
 			return err
 		}
-		if jc.InstanceID != 0 {
-			for _, r := range c.Jobs {
-				if r.ID == job.ID {
-					row = r
-				}
-			}
-		}
+		row := snap.Job
 		if row == nil {
-			row = jc.row(c.Tenant)
+			return final(core.NotFound("job", job.ID))
+		}
+		if !slices.Contains(c.Jobs, row) {
 			c.Jobs = append(c.Jobs, row)
 		}
 		row.Retries = retries
@@ -451,43 +331,16 @@ func (e *Engine) RunDueJobs(ctx context.Context, now time.Time) (int, error) {
 }
 
 // CleanupHistory removes finished instances older than their definition's
-// historyTimeToLive, with their tasks, activity instances, variables and
-// incidents, in batches. It returns how many instances it removed. The job
-// executor schedules it per tenant.
+// historyTimeToLive, with every row they hold, in batches. It returns how
+// many instances it removed. The job executor schedules it per tenant.
 func (e *Engine) CleanupHistory(ctx context.Context, now time.Time) (int, error) {
+	const batch = 500
 	removed := 0
 	for {
-		var ids []int64
-		err := e.write(ctx, func(tx *datasource.Tx) error {
-			ids = ids[:0]
-			if err := tx.SelectContext(ctx, &ids, `SELECT i.id FROM tf_instance i JOIN tf_definition d ON d.id = i.definition_id
-				WHERE i.state <> 'active' AND d.history_ttl_ms > 0 AND i.ended_at IS NOT NULL
-				AND i.ended_at + d.history_ttl_ms < $1 ORDER BY i.id LIMIT 500`, now.UnixMilli()); err != nil {
-				return err
-			}
-			if len(ids) == 0 {
-				return nil
-			}
-			marks := make([]string, len(ids))
-			args := make([]any, len(ids))
-			for i, id := range ids {
-				marks[i], args[i] = "$"+strconv.Itoa(i+1), id
-			}
-			in := strings.Join(marks, ", ")
-			for _, t := range []string{"tf_activity", "tf_task", "tf_variable", "tf_variable_update", "tf_incident", "tf_execution"} {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+` WHERE instance_id IN (`+in+`)`, args...); err != nil {
-					return err
-				}
-			}
-			_, err := tx.ExecContext(ctx, `DELETE FROM tf_instance WHERE id IN (`+in+`)`, args...)
-			return err
-		})
-		if err != nil {
+		n, err := e.st.CleanupHistory(ctx, &store.CleanupHistoryParams{Now: now, Limit: batch})
+		removed += n
+		if err != nil || n < batch {
 			return removed, err
-		}
-		removed += len(ids)
-		if len(ids) < 500 {
-			return removed, nil
 		}
 	}
 }

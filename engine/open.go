@@ -3,9 +3,10 @@ package engine
 import (
 	"context"
 	"errors"
-	"github.com/tenantflow/tenantflow/engine/core"
 	"path"
 	"strings"
+
+	"github.com/tenantflow/tenantflow/engine/core"
 
 	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/security"

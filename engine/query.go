@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/tenantflow/tenantflow/engine/core"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/engine/core"
+	"github.com/tenantflow/tenantflow/engine/store"
 )
 
 // Page bounds a list query.
@@ -26,95 +25,6 @@ type Page struct {
 // MaxPageSize is the most results one list query returns.
 const MaxPageSize = 10_000
 
-// where accumulates SQL conditions with $n arguments. Values always travel
-// as arguments; only fixed column names reach the SQL text.
-type where struct {
-	conds []string
-	args  []any
-}
-
-func (w *where) arg(v any) string {
-	w.args = append(w.args, v)
-	return "$" + strconv.Itoa(len(w.args))
-}
-
-func (w *where) add(cond string, vals ...any) {
-	for _, v := range vals {
-		cond = strings.Replace(cond, "?", w.arg(v), 1)
-	}
-	w.conds = append(w.conds, cond)
-}
-
-func (w *where) in(col string, vals []string) {
-	if len(vals) == 0 {
-		return
-	}
-	marks := make([]string, len(vals))
-	for i, v := range vals {
-		marks[i] = w.arg(v)
-	}
-	w.conds = append(w.conds, col+" IN ("+strings.Join(marks, ", ")+")")
-}
-
-func (w *where) inIDs(col string, ids []int64) {
-	if len(ids) == 0 {
-		return
-	}
-	marks := make([]string, len(ids))
-	for i, v := range ids {
-		marks[i] = w.arg(v)
-	}
-	w.conds = append(w.conds, col+" IN ("+strings.Join(marks, ", ")+")")
-}
-
-func (w *where) sql() string {
-	if len(w.conds) == 0 {
-		return ""
-	}
-	return " WHERE " + strings.Join(w.conds, " AND ")
-}
-
-// tail renders ORDER BY and paging; sortCols maps the allowed SortBy names
-// to columns.
-func (w *where) tail(p Page, sortCols map[string]string, defaultSort string) (string, error) {
-	col := defaultSort
-	if p.SortBy != "" {
-		c, ok := sortCols[p.SortBy]
-		if !ok {
-			names := make([]string, 0, len(sortCols))
-			for k := range sortCols {
-				names = append(names, k)
-			}
-			return "", core.Invalidf("cannot sort by %q: use one of %s", p.SortBy, strings.Join(sortedStrings(names), ", "))
-		}
-		col = c
-	}
-	dir := " ASC"
-	if p.SortDesc {
-		dir = " DESC"
-	}
-	max := p.MaxResults
-	if max <= 0 {
-		max = 100
-	}
-	if max > MaxPageSize {
-		max = MaxPageSize
-	}
-	if p.FirstResult < 0 {
-		return "", core.Invalidf("firstResult must not be negative")
-	}
-	return " ORDER BY " + col + dir + ", id" + dir + " LIMIT " + w.arg(max) + " OFFSET " + w.arg(p.FirstResult), nil
-}
-
-func sortedStrings(s []string) []string {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j] < s[j-1]; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
-	return s
-}
-
 // VariableFilter matches a variable by name and comparison, as Camunda's
 // processVariables filters do.
 type VariableFilter struct {
@@ -124,38 +34,105 @@ type VariableFilter struct {
 	Value any
 }
 
-var filterOps = map[string]string{"eq": "=", "neq": "<>", "gt": ">", "gteq": ">=", "lt": "<", "lteq": "<=", "like": "LIKE"}
+var filterOps = map[string]store.Op{"eq": store.Eq, "neq": store.Ne, "gt": store.Gt, "gteq": store.Ge, "lt": store.Lt,
+	"lteq": store.Le, "like": store.Like}
 
-// varCond renders a variable filter on the process scope of instance
-// column instCol.
-func (w *where) varCond(instCol string, f VariableFilter) error {
-	op, ok := filterOps[strings.ToLower(f.Op)]
-	if !ok {
-		return core.Invalidf("variable filter %q: unknown operator %q: use eq, neq, gt, gteq, lt, lteq or like", f.Name, f.Op)
-	}
-	val, err := ValueOf(f.Value)
+// Every list and count is one query of the store: an entity, conditions,
+// an order and a page. Each query type of this file only says which
+// conditions its fields mean; list and count run it.
+
+// list runs a query and returns its rows as the entity's type.
+func list[T any](ctx context.Context, e *Engine, q *store.Query) ([]*T, error) {
+	rows, err := e.st.List(ctx, q)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	s, err := val.Columns()
-	if err != nil {
-		return err
+	out := make([]*T, len(rows))
+	for i, r := range rows {
+		out[i] = r.(*T)
 	}
-	var col string
-	var arg any
+	return out, nil
+}
+
+// paged adds a page to a query: sortable maps the allowed SortBy names to
+// fields; def is the order without one.
+func paged(q *store.Query, p Page, sortable map[string]store.Field, def store.Sort) (*store.Query, error) {
+	if p.FirstResult < 0 {
+		return nil, invalid("firstResult must not be negative")
+	}
+	s := def
+	if p.SortBy != "" {
+		f, ok := sortable[p.SortBy]
+		if !ok {
+			return nil, invalid("cannot sort by %q: use one of %s", p.SortBy, strings.Join(core.SortedKeys(sortable), ", "))
+		}
+		s = store.Sort{Field: f}
+	}
+	if p.SortDesc {
+		s.Desc = true
+	}
+	q.Sort = []store.Sort{s}
+	q.Limit = p.MaxResults
+	if q.Limit <= 0 {
+		q.Limit = 100
+	}
+	q.Limit = min(q.Limit, MaxPageSize)
+	q.Offset = p.FirstResult
+	return q, nil
+}
+
+func invalid(format string, args ...any) error { return core.Invalidf(format, args...) }
+
+// conds collects the conditions of a query.
+type conds []store.Cond
+
+func (c *conds) eq(f store.Field, v any) { *c = append(*c, store.Where(f, store.Eq, v)) }
+
+// set adds an equality when v is not its type's zero value.
+func set[T comparable](c *conds, f store.Field, v T) {
+	var zero T
+	if v != zero {
+		c.eq(f, v)
+	}
+}
+
+// in adds a membership condition when vs is not empty.
+func in[T any](c *conds, f store.Field, vs []T) {
+	if len(vs) > 0 {
+		*c = append(*c, store.WhereIn(f, vs))
+	}
+}
+
+func (c *conds) op(f store.Field, op store.Op, v any) { *c = append(*c, store.Where(f, op, v)) }
+
+// states filters a state field: any, the listed ones, or the default.
+func states[T any](c *conds, any bool, listed []T, def T) {
 	switch {
-	case s.Long != nil:
-		// Integers match stored integers and doubles alike.
-		col, arg = "COALESCE(v.long_value, v.double_value)", *s.Long
-	case s.Double != nil:
-		col, arg = "COALESCE(v.double_value, v.long_value)", *s.Double
-	case s.Text != nil:
-		col, arg = "v.text_value", *s.Text
+	case any:
+	case len(listed) > 0:
+		in(c, "State", listed)
 	default:
-		w.add(`EXISTS (SELECT 1 FROM tf_variable v WHERE v.scope_id = `+instCol+` AND v.name = ? AND v.type = 'Null')`, f.Name)
-		return nil
+		c.eq("State", def)
 	}
-	w.add(`EXISTS (SELECT 1 FROM tf_variable v WHERE v.scope_id = `+instCol+` AND v.name = ? AND `+col+` `+op+` ?)`, f.Name, arg)
+}
+
+// variables adds process-variable filters.
+func (c *conds) variables(fs []VariableFilter) error {
+	for _, f := range fs {
+		op, ok := filterOps[strings.ToLower(f.Op)]
+		if !ok {
+			return invalid("variable filter %q: unknown operator %q: use eq, neq, gt, gteq, lt, lteq or like", f.Name, f.Op)
+		}
+		if _, err := core.ValueOf(f.Value); err != nil {
+			return err
+		}
+		value := store.Where(store.Value, op, f.Value)
+		if f.Value == nil {
+			value = store.Cond{Field: store.Value, Op: store.IsNull}
+		}
+		*c = append(*c, store.Cond{Related: &store.Related{Entity: store.ProcessVariables,
+			Where: []store.Cond{store.Where("Name", store.Eq, f.Name), value}}})
+	}
 	return nil
 }
 
@@ -181,57 +158,37 @@ type InstanceQuery struct {
 	Page
 }
 
-var instanceSort = map[string]string{"instanceId": "id", "definitionKey": "def_key", "definitionId": "definition_id",
-	"businessKey": "business_key", "startTime": "started_at", "endTime": "ended_at"}
+var instanceSort = map[string]store.Field{"instanceId": "ID", "definitionKey": "DefinitionKey", "definitionId": "DefinitionID",
+	"businessKey": "BusinessKey", "startTime": "StartedAt", "endTime": "EndedAt"}
 
-func (q *InstanceQuery) where() (*where, error) {
-	w := &where{}
-	w.inIDs("id", q.IDs)
-	if q.DefinitionID != 0 {
-		w.add("definition_id = ?", q.DefinitionID)
-	}
-	if q.DefinitionKey != "" {
-		w.add("def_key = ?", q.DefinitionKey)
-	}
-	w.in("def_key", q.DefinitionKeys)
-	if q.BusinessKey != "" {
-		w.add("business_key = ?", q.BusinessKey)
-	}
+func (q *InstanceQuery) query() (*store.Query, error) {
+	var c conds
+	in(&c, "ID", q.IDs)
+	set(&c, "DefinitionID", q.DefinitionID)
+	set(&c, "DefinitionKey", q.DefinitionKey)
+	in(&c, "DefinitionKey", q.DefinitionKeys)
+	set(&c, "BusinessKey", q.BusinessKey)
 	if q.BusinessKeyLike != "" {
-		w.add("business_key LIKE ?", q.BusinessKeyLike)
+		c.op("BusinessKey", store.Like, q.BusinessKeyLike)
 	}
-	switch {
-	case q.AnyState:
-	case len(q.States) > 0:
-		s := make([]string, len(q.States))
-		for i, st := range q.States {
-			s[i] = string(st)
-		}
-		w.in("state", s)
-	default:
-		w.add("state = 'active'")
-	}
-	if q.SuperInstanceID != 0 {
-		w.add("super_instance_id = ?", q.SuperInstanceID)
-	}
+	states(&c, q.AnyState, q.States, InstanceActive)
+	set(&c, "SuperInstanceID", q.SuperInstanceID)
 	if q.Suspended != nil {
-		w.add("suspended = ?", *q.Suspended)
+		c.eq("Suspended", *q.Suspended)
 	}
 	if q.WithIncidents {
-		w.add("EXISTS (SELECT 1 FROM tf_incident i WHERE i.instance_id = tf_instance.id AND i.state = 'open')")
+		c = append(c, store.Cond{Related: &store.Related{Entity: store.Incidents, Where: []store.Cond{store.Where("State", store.Eq, "open")}}})
 	}
 	if !q.StartedAfter.IsZero() {
-		w.add("started_at >= ?", q.StartedAfter.UnixMilli())
+		c.op("StartedAt", store.Ge, q.StartedAfter)
 	}
 	if !q.StartedBefore.IsZero() {
-		w.add("started_at <= ?", q.StartedBefore.UnixMilli())
+		c.op("StartedAt", store.Le, q.StartedBefore)
 	}
-	for _, f := range q.Variables {
-		if err := w.varCond("tf_instance.id", f); err != nil {
-			return nil, err
-		}
+	if err := c.variables(q.Variables); err != nil {
+		return nil, err
 	}
-	return w, nil
+	return paged(&store.Query{Entity: store.Instances, Where: c}, q.Page, instanceSort, store.Sort{Field: "StartedAt"})
 }
 
 // Instances lists instances of the tenant in ctx.
@@ -239,28 +196,11 @@ func (e *Engine) Instances(ctx context.Context, q *InstanceQuery) ([]*ProcessIns
 	if q == nil {
 		q = &InstanceQuery{}
 	}
-	w, err := q.where()
+	sq, err := q.query()
 	if err != nil {
 		return nil, err
 	}
-	tail, err := w.tail(q.Page, instanceSort, "started_at")
-	if err != nil {
-		return nil, err
-	}
-	var rows []instanceCols
-	var out []*ProcessInstance
-	err = e.read(ctx, func(tx *datasource.Tx) error {
-		if err := tx.SelectContext(ctx, &rows, instanceSelect+w.sql()+tail, w.args...); err != nil {
-			return err
-		}
-		out = make([]*ProcessInstance, len(rows))
-		for i := range rows {
-			p := rows[i].public(tx.Tenant())
-			out[i] = &p
-		}
-		return nil
-	})
-	return out, err
+	return list[ProcessInstance](ctx, e, sq)
 }
 
 // CountInstances counts what Instances would list, ignoring paging.
@@ -268,19 +208,11 @@ func (e *Engine) CountInstances(ctx context.Context, q *InstanceQuery) (int64, e
 	if q == nil {
 		q = &InstanceQuery{}
 	}
-	w, err := q.where()
+	sq, err := q.query()
 	if err != nil {
 		return 0, err
 	}
-	return e.count(ctx, "tf_instance", w)
-}
-
-func (e *Engine) count(ctx context.Context, table string, w *where) (int64, error) {
-	var n int64
-	err := e.read(ctx, func(tx *datasource.Tx) error {
-		return tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM `+table+w.sql(), w.args...)
-	})
-	return n, err
+	return e.st.Count(ctx, sq)
 }
 
 // Instance returns one instance, running or finished. Errors: ErrNotFound,
@@ -304,30 +236,7 @@ func (e *Engine) Variables(ctx context.Context, inst Ref) (map[string]Value, err
 	if err := checkRef(ctx, inst); err != nil {
 		return nil, err
 	}
-	out := map[string]Value{}
-	err := e.read(ctx, func(tx *datasource.Tx) error {
-		var exists int
-		if err := tx.GetContext(ctx, &exists, `SELECT COUNT(*) FROM tf_instance WHERE id = $1`, inst.ID); err != nil {
-			return err
-		}
-		if exists == 0 {
-			return core.NotFound("process instance", inst.ID)
-		}
-		var rows []varCols
-		if err := tx.SelectContext(ctx, &rows, `SELECT scope_id, name, instance_id, type, text_value, long_value, double_value,
-			revision FROM tf_variable WHERE scope_id = $1 ORDER BY name`, inst.ID); err != nil {
-			return err
-		}
-		for i := range rows {
-			v, err := rows[i].value()
-			if err != nil {
-				return err
-			}
-			out[rows[i].Name] = v
-		}
-		return nil
-	})
-	return out, err
+	return e.st.Variables(ctx, &store.VariablesParams{InstanceID: inst.ID})
 }
 
 // ---- tasks ----
@@ -363,93 +272,62 @@ type TaskQuery struct {
 	Page
 }
 
-var taskSort = map[string]string{"id": "id", "name": "name", "priority": "priority", "assignee": "assignee",
-	"created": "created_at", "dueDate": "due_at", "followUpDate": "follow_up_at", "instanceId": "instance_id",
-	"processInstanceId": "instance_id", "taskDefinitionKey": "element_id"}
+var taskSort = map[string]store.Field{"id": "ID", "name": "Name", "priority": "Priority", "assignee": "Assignee",
+	"created": "CreatedAt", "dueDate": "Due", "followUpDate": "FollowUp", "instanceId": "InstanceID",
+	"processInstanceId": "InstanceID", "taskDefinitionKey": "ElementID"}
 
-func (q *TaskQuery) where() (*where, error) {
-	w := &where{}
-	if q.ID != 0 {
-		w.add("id = ?", q.ID)
-	}
-	w.inIDs("id", q.IDs)
-	if q.InstanceID != 0 {
-		w.add("instance_id = ?", q.InstanceID)
-	}
-	w.inIDs("instance_id", q.InstanceIDs)
-	if q.DefinitionKey != "" {
-		w.add("def_key = ?", q.DefinitionKey)
-	}
-	if q.DefinitionID != 0 {
-		w.add("definition_id = ?", q.DefinitionID)
-	}
-	if q.ElementID != "" {
-		w.add("element_id = ?", q.ElementID)
-	}
-	w.in("element_id", q.ElementIDs)
-	if q.Assignee != "" {
-		w.add("assignee = ?", q.Assignee)
-	}
+func (q *TaskQuery) query() (*store.Query, error) {
+	var c conds
+	set(&c, "ID", q.ID)
+	in(&c, "ID", q.IDs)
+	set(&c, "InstanceID", q.InstanceID)
+	in(&c, "InstanceID", q.InstanceIDs)
+	set(&c, "DefinitionKey", q.DefinitionKey)
+	set(&c, "DefinitionID", q.DefinitionID)
+	set(&c, "ElementID", q.ElementID)
+	in(&c, "ElementID", q.ElementIDs)
+	set(&c, "Assignee", q.Assignee)
 	if q.Unassigned {
-		w.add("assignee = ''")
+		c.eq("Assignee", "")
 	}
 	if q.Assigned {
-		w.add("assignee <> ''")
+		c.op("Assignee", store.Ne, "")
 	}
 	if q.CandidateUser != "" || len(q.CandidateGroups) > 0 {
-		var ors []string
+		var any []store.Cond
 		if q.CandidateUser != "" {
-			ors = append(ors, "candidate_users LIKE "+w.arg("%,"+likeEscape(q.CandidateUser)+",%"))
+			any = append(any, store.Where("CandidateUsers", store.Has, q.CandidateUser))
 		}
 		for _, g := range q.CandidateGroups {
-			ors = append(ors, "candidate_groups LIKE "+w.arg("%,"+likeEscape(g)+",%"))
+			any = append(any, store.Where("CandidateGroups", store.Has, g))
 		}
-		cond := "(" + strings.Join(ors, " OR ") + ")"
+		c = append(c, store.Cond{Any: any})
 		if !q.IncludeAssigned {
-			cond += " AND assignee = ''"
+			c.eq("Assignee", "")
 		}
-		w.conds = append(w.conds, cond)
 	}
 	if q.InvolvedUser != "" {
-		w.conds = append(w.conds, "(assignee = "+w.arg(q.InvolvedUser)+" OR candidate_users LIKE "+w.arg("%,"+likeEscape(q.InvolvedUser)+",%")+")")
+		c = append(c, store.Cond{Any: []store.Cond{store.Where("Assignee", store.Eq, q.InvolvedUser),
+			store.Where("CandidateUsers", store.Has, q.InvolvedUser)}})
 	}
-	if q.Name != "" {
-		w.add("name = ?", q.Name)
-	}
+	set(&c, "Name", q.Name)
 	if q.NameLike != "" {
-		w.add("name LIKE ?", q.NameLike)
+		c.op("Name", store.Like, q.NameLike)
 	}
 	if !q.DueBefore.IsZero() {
-		w.add("due_at <= ?", q.DueBefore.UnixMilli())
+		c.op("Due", store.Le, q.DueBefore)
 	}
 	if !q.DueAfter.IsZero() {
-		w.add("due_at >= ?", q.DueAfter.UnixMilli())
+		c.op("Due", store.Ge, q.DueAfter)
 	}
-	switch {
-	case q.AnyState:
-	case len(q.States) > 0:
-		s := make([]string, len(q.States))
-		for i, st := range q.States {
-			s[i] = string(st)
-		}
-		w.in("state", s)
-	default:
-		w.add("state = 'created'")
-	}
+	states(&c, q.AnyState, q.States, TaskCreated)
 	if q.BusinessKey != "" {
-		w.add("EXISTS (SELECT 1 FROM tf_instance i WHERE i.id = tf_task.instance_id AND i.business_key = ?)", q.BusinessKey)
+		c = append(c, store.Cond{Related: &store.Related{Entity: store.Instances, Where: []store.Cond{store.Where("BusinessKey", store.Eq, q.BusinessKey)}}})
 	}
-	for _, f := range q.ProcessVariables {
-		if err := w.varCond("tf_task.instance_id", f); err != nil {
-			return nil, err
-		}
+	if err := c.variables(q.ProcessVariables); err != nil {
+		return nil, err
 	}
-	return w, nil
-}
-
-// likeEscape keeps a value from acting as a LIKE pattern.
-func likeEscape(s string) string {
-	return strings.NewReplacer(`%`, `_`, `,`, `_`).Replace(s)
+	return paged(&store.Query{Entity: store.Tasks, Where: c}, q.Page, taskSort, store.Sort{Field: "CreatedAt"})
 }
 
 // Tasks lists user tasks of the tenant in ctx.
@@ -457,28 +335,11 @@ func (e *Engine) Tasks(ctx context.Context, q *TaskQuery) ([]*Task, error) {
 	if q == nil {
 		q = &TaskQuery{}
 	}
-	w, err := q.where()
+	sq, err := q.query()
 	if err != nil {
 		return nil, err
 	}
-	tail, err := w.tail(q.Page, taskSort, "created_at")
-	if err != nil {
-		return nil, err
-	}
-	var out []*Task
-	err = e.read(ctx, func(tx *datasource.Tx) error {
-		var rows []taskCols
-		if err := tx.SelectContext(ctx, &rows, taskSelect+w.sql()+tail, w.args...); err != nil {
-			return err
-		}
-		out = make([]*Task, len(rows))
-		for i := range rows {
-			t := rows[i].public(tx.Tenant())
-			out[i] = &t
-		}
-		return nil
-	})
-	return out, err
+	return list[Task](ctx, e, sq)
 }
 
 // CountTasks counts what Tasks would list, ignoring paging.
@@ -486,11 +347,11 @@ func (e *Engine) CountTasks(ctx context.Context, q *TaskQuery) (int64, error) {
 	if q == nil {
 		q = &TaskQuery{}
 	}
-	w, err := q.where()
+	sq, err := q.query()
 	if err != nil {
 		return 0, err
 	}
-	return e.count(ctx, "tf_task", w)
+	return e.st.Count(ctx, sq)
 }
 
 // Task returns one task (open or finished). Errors: ErrNotFound,
@@ -527,43 +388,32 @@ type ExternalTaskQuery struct {
 	Page
 }
 
-var externalSort = map[string]string{"id": "id", "lockExpirationTime": "lock_expires_at", "processInstanceId": "instance_id",
-	"processDefinitionKey": "def_key", "taskPriority": "priority", "createTime": "created_at"}
+var externalSort = map[string]store.Field{"id": "ID", "lockExpirationTime": "LockExpiresAt", "processInstanceId": "InstanceID",
+	"processDefinitionKey": "DefinitionKey", "taskPriority": "Priority", "createTime": "CreatedAt"}
 
-func (q *ExternalTaskQuery) where(now time.Time) *where {
-	w := &where{}
-	if q.ID != 0 {
-		w.add("id = ?", q.ID)
-	}
-	w.inIDs("id", q.IDs)
-	if q.Topic != "" {
-		w.add("topic = ?", q.Topic)
-	}
-	if q.WorkerID != "" {
-		w.add("worker_id = ?", q.WorkerID)
-	}
+func (q *ExternalTaskQuery) query(now time.Time) (*store.Query, error) {
+	var c conds
+	set(&c, "ID", q.ID)
+	in(&c, "ID", q.IDs)
+	set(&c, "Topic", q.Topic)
+	set(&c, "WorkerID", q.WorkerID)
 	if q.Locked {
-		w.add("worker_id <> '' AND lock_expires_at > ?", now.UnixMilli())
+		c.op("WorkerID", store.Ne, "")
+		c.op("LockExpiresAt", store.Gt, now)
 	}
 	if q.NotLocked {
-		w.add("(worker_id = '' OR lock_expires_at <= ?)", now.UnixMilli())
+		c = append(c, store.Cond{Any: []store.Cond{store.Where("WorkerID", store.Eq, ""), store.Where("LockExpiresAt", store.Le, now)}})
 	}
 	if q.WithRetriesLeft {
-		w.add("(retries IS NULL OR retries > 0)")
+		c = append(c, store.Cond{Any: []store.Cond{{Field: "Retries", Op: store.IsNull}, store.Where("Retries", store.Gt, 0)}})
 	}
 	if q.NoRetriesLeft {
-		w.add("retries = 0")
+		c.eq("Retries", 0)
 	}
-	if q.InstanceID != 0 {
-		w.add("instance_id = ?", q.InstanceID)
-	}
-	if q.ElementID != "" {
-		w.add("element_id = ?", q.ElementID)
-	}
-	if q.DefinitionKey != "" {
-		w.add("def_key = ?", q.DefinitionKey)
-	}
-	return w
+	set(&c, "InstanceID", q.InstanceID)
+	set(&c, "ElementID", q.ElementID)
+	set(&c, "DefinitionKey", q.DefinitionKey)
+	return paged(&store.Query{Entity: store.ExternalTasks, Where: c}, q.Page, externalSort, store.Sort{Field: "ID"})
 }
 
 // ExternalTasks lists external tasks of the tenant in ctx.
@@ -571,25 +421,11 @@ func (e *Engine) ExternalTasks(ctx context.Context, q *ExternalTaskQuery) ([]*Ex
 	if q == nil {
 		q = &ExternalTaskQuery{}
 	}
-	w := q.where(e.now())
-	tail, err := w.tail(q.Page, externalSort, "id")
+	sq, err := q.query(e.now())
 	if err != nil {
 		return nil, err
 	}
-	var out []*ExternalTask
-	err = e.read(ctx, func(tx *datasource.Tx) error {
-		var rows []extCols
-		if err := tx.SelectContext(ctx, &rows, extSelect+w.sql()+tail, w.args...); err != nil {
-			return err
-		}
-		out = make([]*ExternalTask, len(rows))
-		for i := range rows {
-			t := rows[i].public(tx.Tenant())
-			out[i] = &t
-		}
-		return nil
-	})
-	return out, err
+	return list[ExternalTask](ctx, e, sq)
 }
 
 // CountExternalTasks counts what ExternalTasks would list.
@@ -597,7 +433,11 @@ func (e *Engine) CountExternalTasks(ctx context.Context, q *ExternalTaskQuery) (
 	if q == nil {
 		q = &ExternalTaskQuery{}
 	}
-	return e.count(ctx, "tf_external_task", q.where(e.now()))
+	sq, err := q.query(e.now())
+	if err != nil {
+		return 0, err
+	}
+	return e.st.Count(ctx, sq)
 }
 
 // ExternalTask returns one external task. Errors: ErrNotFound,
@@ -634,40 +474,32 @@ type JobQuery struct {
 	Page
 }
 
-var jobSort = map[string]string{"jobId": "id", "jobDueDate": "due_at", "jobRetries": "retries", "jobPriority": "priority",
-	"processInstanceId": "instance_id"}
+var jobSort = map[string]store.Field{"jobId": "ID", "jobDueDate": "DueAt", "jobRetries": "Retries", "jobPriority": "Priority",
+	"processInstanceId": "InstanceID"}
 
-func (q *JobQuery) where(now time.Time) *where {
-	w := &where{}
-	if q.ID != 0 {
-		w.add("id = ?", q.ID)
-	}
-	w.inIDs("id", q.IDs)
-	if q.InstanceID != 0 {
-		w.add("instance_id = ?", q.InstanceID)
-	}
-	if q.DefinitionKey != "" {
-		w.add("def_key = ?", q.DefinitionKey)
-	}
-	if q.ElementID != "" {
-		w.add("element_id = ?", q.ElementID)
-	}
-	if q.Kind != "" {
-		w.add("kind = ?", string(q.Kind))
-	}
+func (q *JobQuery) query(now time.Time) (*store.Query, error) {
+	var c conds
+	set(&c, "ID", q.ID)
+	in(&c, "ID", q.IDs)
+	set(&c, "InstanceID", q.InstanceID)
+	set(&c, "DefinitionKey", q.DefinitionKey)
+	set(&c, "ElementID", q.ElementID)
+	set(&c, "Kind", q.Kind)
 	if q.WithRetriesLeft {
-		w.add("retries > 0")
+		c.op("Retries", store.Gt, 0)
 	}
 	if q.NoRetriesLeft {
-		w.add("retries = 0")
+		c.eq("Retries", 0)
 	}
 	if q.Executable {
-		w.add("retries > 0 AND suspended = FALSE AND due_at <= ?", now.UnixMilli())
+		c.op("Retries", store.Gt, 0)
+		c.eq("Suspended", false)
+		c.op("DueAt", store.Le, now)
 	}
 	if !q.DueBefore.IsZero() {
-		w.add("due_at < ?", q.DueBefore.UnixMilli())
+		c.op("DueAt", store.Lt, q.DueBefore)
 	}
-	return w
+	return paged(&store.Query{Entity: store.Jobs, Where: c}, q.Page, jobSort, store.Sort{Field: "DueAt"})
 }
 
 // Jobs lists jobs of the tenant in ctx.
@@ -675,25 +507,11 @@ func (e *Engine) Jobs(ctx context.Context, q *JobQuery) ([]*Job, error) {
 	if q == nil {
 		q = &JobQuery{}
 	}
-	w := q.where(e.now())
-	tail, err := w.tail(q.Page, jobSort, "due_at")
+	sq, err := q.query(e.now())
 	if err != nil {
 		return nil, err
 	}
-	var out []*Job
-	err = e.read(ctx, func(tx *datasource.Tx) error {
-		var rows []jobCols
-		if err := tx.SelectContext(ctx, &rows, `SELECT `+jobColumns+` FROM tf_job`+w.sql()+tail, w.args...); err != nil {
-			return err
-		}
-		out = make([]*Job, len(rows))
-		for i := range rows {
-			j := rows[i].row(tx.Tenant()).Job
-			out[i] = &j
-		}
-		return nil
-	})
-	return out, err
+	return list[Job](ctx, e, sq)
 }
 
 // CountJobs counts what Jobs would list.
@@ -701,7 +519,11 @@ func (e *Engine) CountJobs(ctx context.Context, q *JobQuery) (int64, error) {
 	if q == nil {
 		q = &JobQuery{}
 	}
-	return e.count(ctx, "tf_job", q.where(e.now()))
+	sq, err := q.query(e.now())
+	if err != nil {
+		return 0, err
+	}
+	return e.st.Count(ctx, sq)
 }
 
 // IncidentQuery filters incidents. By default only open ones.
@@ -717,37 +539,19 @@ type IncidentQuery struct {
 	Page
 }
 
-var incidentSort = map[string]string{"incidentId": "id", "incidentTimestamp": "created_at", "incidentType": "type",
-	"activityId": "element_id", "processInstanceId": "instance_id"}
+var incidentSort = map[string]store.Field{"incidentId": "ID", "incidentTimestamp": "CreatedAt", "incidentType": "Type",
+	"activityId": "ElementID", "processInstanceId": "InstanceID"}
 
-func (q *IncidentQuery) where() *where {
-	w := &where{}
-	if q.ID != 0 {
-		w.add("id = ?", q.ID)
-	}
-	if q.InstanceID != 0 {
-		w.add("instance_id = ?", q.InstanceID)
-	}
-	if q.DefinitionKey != "" {
-		w.add("def_key = ?", q.DefinitionKey)
-	}
-	if q.DefinitionID != 0 {
-		w.add("definition_id = ?", q.DefinitionID)
-	}
-	if q.ElementID != "" {
-		w.add("element_id = ?", q.ElementID)
-	}
-	if q.Type != "" {
-		w.add("type = ?", string(q.Type))
-	}
-	switch {
-	case q.AnyState:
-	case len(q.States) > 0:
-		w.in("state", q.States)
-	default:
-		w.add("state = 'open'")
-	}
-	return w
+func (q *IncidentQuery) query() (*store.Query, error) {
+	var c conds
+	set(&c, "ID", q.ID)
+	set(&c, "InstanceID", q.InstanceID)
+	set(&c, "DefinitionKey", q.DefinitionKey)
+	set(&c, "DefinitionID", q.DefinitionID)
+	set(&c, "ElementID", q.ElementID)
+	set(&c, "Type", q.Type)
+	states(&c, q.AnyState, q.States, "open")
+	return paged(&store.Query{Entity: store.Incidents, Where: c}, q.Page, incidentSort, store.Sort{Field: "CreatedAt"})
 }
 
 // Incidents lists incidents of the tenant in ctx.
@@ -755,25 +559,11 @@ func (e *Engine) Incidents(ctx context.Context, q *IncidentQuery) ([]*Incident, 
 	if q == nil {
 		q = &IncidentQuery{}
 	}
-	w := q.where()
-	tail, err := w.tail(q.Page, incidentSort, "created_at")
+	sq, err := q.query()
 	if err != nil {
 		return nil, err
 	}
-	var out []*Incident
-	err = e.read(ctx, func(tx *datasource.Tx) error {
-		var rows []incidentCols
-		if err := tx.SelectContext(ctx, &rows, incidentSelect+w.sql()+tail, w.args...); err != nil {
-			return err
-		}
-		out = make([]*Incident, len(rows))
-		for i := range rows {
-			inc := rows[i].public(tx.Tenant())
-			out[i] = &inc
-		}
-		return nil
-	})
-	return out, err
+	return list[Incident](ctx, e, sq)
 }
 
 // CountIncidents counts what Incidents would list.
@@ -781,7 +571,11 @@ func (e *Engine) CountIncidents(ctx context.Context, q *IncidentQuery) (int64, e
 	if q == nil {
 		q = &IncidentQuery{}
 	}
-	return e.count(ctx, "tf_incident", q.where())
+	sq, err := q.query()
+	if err != nil {
+		return 0, err
+	}
+	return e.st.Count(ctx, sq)
 }
 
 // ---- history ----
@@ -796,27 +590,23 @@ type ActivityQuery struct {
 	Page
 }
 
-var activitySort = map[string]string{"activityInstanceId": "id", "startTime": "started_at", "endTime": "ended_at",
-	"activityId": "element_id", "activityType": "element_type"}
+var activitySort = map[string]store.Field{"activityInstanceId": "ID", "startTime": "StartedAt", "endTime": "EndedAt",
+	"activityId": "ElementID", "activityType": "ElementType"}
 
-func (q *ActivityQuery) where() *where {
-	w := &where{}
-	if q.InstanceID != 0 {
-		w.add("instance_id = ?", q.InstanceID)
-	}
-	if q.ElementID != "" {
-		w.add("element_id = ?", q.ElementID)
-	}
+func (q *ActivityQuery) query() (*store.Query, error) {
+	var c conds
+	set(&c, "InstanceID", q.InstanceID)
+	set(&c, "ElementID", q.ElementID)
 	if q.Finished {
-		w.add("ended_at IS NOT NULL")
+		c = append(c, store.Cond{Field: "EndedAt", Op: store.NotNull})
 	}
 	if q.Unfinished {
-		w.add("ended_at IS NULL")
+		c = append(c, store.Cond{Field: "EndedAt", Op: store.IsNull})
 	}
 	if q.Canceled {
-		w.add("canceled = TRUE")
+		c.eq("Canceled", true)
 	}
-	return w
+	return paged(&store.Query{Entity: store.Activities, Where: c}, q.Page, activitySort, store.Sort{Field: "StartedAt"})
 }
 
 // Activities lists activity instances of the tenant in ctx: the path tokens
@@ -825,25 +615,11 @@ func (e *Engine) Activities(ctx context.Context, q *ActivityQuery) ([]*ActivityI
 	if q == nil {
 		q = &ActivityQuery{}
 	}
-	w := q.where()
-	tail, err := w.tail(q.Page, activitySort, "started_at")
+	sq, err := q.query()
 	if err != nil {
 		return nil, err
 	}
-	var out []*ActivityInstance
-	err = e.read(ctx, func(tx *datasource.Tx) error {
-		var rows []actCols
-		if err := tx.SelectContext(ctx, &rows, actSelect+w.sql()+tail, w.args...); err != nil {
-			return err
-		}
-		out = make([]*ActivityInstance, len(rows))
-		for i := range rows {
-			a := rows[i].public(tx.Tenant())
-			out[i] = &a
-		}
-		return nil
-	})
-	return out, err
+	return list[ActivityInstance](ctx, e, sq)
 }
 
 // CountActivities counts what Activities would list.
@@ -851,7 +627,11 @@ func (e *Engine) CountActivities(ctx context.Context, q *ActivityQuery) (int64, 
 	if q == nil {
 		q = &ActivityQuery{}
 	}
-	return e.count(ctx, "tf_activity", q.where())
+	sq, err := q.query()
+	if err != nil {
+		return 0, err
+	}
+	return e.st.Count(ctx, sq)
 }
 
 // VariableUpdates returns the history of an instance's variables, oldest
@@ -860,31 +640,7 @@ func (e *Engine) VariableUpdates(ctx context.Context, inst Ref) ([]*VariableUpda
 	if err := checkRef(ctx, inst); err != nil {
 		return nil, err
 	}
-	var out []*VariableUpdate
-	err := e.read(ctx, func(tx *datasource.Tx) error {
-		var rows []struct {
-			varCols
-			ID        int64  `db:"id"`
-			ElementID string `db:"element_id"`
-			TaskID    int64  `db:"task_id"`
-			At        int64  `db:"at"`
-		}
-		if err := tx.SelectContext(ctx, &rows, `SELECT id, instance_id, scope_id, name, type, text_value, long_value,
-			double_value, revision, element_id, task_id, at FROM tf_variable_update WHERE instance_id = $1 ORDER BY id`, inst.ID); err != nil {
-			return err
-		}
-		for i := range rows {
-			r := &rows[i]
-			v, err := r.value()
-			if err != nil {
-				return err
-			}
-			out = append(out, &VariableUpdate{ID: r.ID, InstanceID: r.InstanceID, ScopeID: r.ScopeID, Name: r.Name,
-				Value: v, Revision: r.Revision, ElementID: r.ElementID, TaskID: r.TaskID, At: timeOf(r.At)})
-		}
-		return nil
-	})
-	return out, err
+	return e.st.VariableUpdates(ctx, inst.ID)
 }
 
 // ---- definitions and deployments ----
@@ -903,37 +659,27 @@ type DefinitionQuery struct {
 	Page
 }
 
-var definitionSort = map[string]string{"id": "id", "key": "def_key", "name": "name", "version": "version",
-	"deploymentId": "deployment_id", "deployTime": "created_at"}
+var definitionSort = map[string]store.Field{"id": "ID", "key": "Key", "name": "Name", "version": "Version",
+	"deploymentId": "DeploymentID", "deployTime": "CreatedAt"}
 
-func (q *DefinitionQuery) where() *where {
-	w := &where{}
-	if q.ID != 0 {
-		w.add("id = ?", q.ID)
-	}
-	if q.Key != "" {
-		w.add("def_key = ?", q.Key)
-	}
-	w.in("def_key", q.Keys)
-	if q.Name != "" {
-		w.add("name = ?", q.Name)
-	}
+func (q *DefinitionQuery) query() (*store.Query, error) {
+	var c conds
+	set(&c, "ID", q.ID)
+	set(&c, "Key", q.Key)
+	in(&c, "Key", q.Keys)
+	set(&c, "Name", q.Name)
 	if q.NameLike != "" {
-		w.add("name LIKE ?", q.NameLike)
+		c.op("Name", store.Like, q.NameLike)
 	}
-	if q.DeploymentID != 0 {
-		w.add("deployment_id = ?", q.DeploymentID)
-	}
-	if q.Version != 0 {
-		w.add("version = ?", q.Version)
-	}
+	set(&c, "DeploymentID", q.DeploymentID)
+	set(&c, "Version", q.Version)
 	if q.LatestVersion {
-		w.add("version = (SELECT MAX(d2.version) FROM tf_definition d2 WHERE d2.def_key = tf_definition.def_key)")
+		c.eq(store.LatestVersion, true)
 	}
 	if q.Suspended != nil {
-		w.add("suspended = ?", *q.Suspended)
+		c.eq("Suspended", *q.Suspended)
 	}
-	return w
+	return paged(&store.Query{Entity: store.Definitions, Where: c}, q.Page, definitionSort, store.Sort{Field: "Key"})
 }
 
 // Definitions lists process definitions of the tenant in ctx.
@@ -941,25 +687,11 @@ func (e *Engine) Definitions(ctx context.Context, q *DefinitionQuery) ([]*Proces
 	if q == nil {
 		q = &DefinitionQuery{}
 	}
-	w := q.where()
-	tail, err := w.tail(q.Page, definitionSort, "def_key")
+	sq, err := q.query()
 	if err != nil {
 		return nil, err
 	}
-	var out []*ProcessDefinition
-	err = e.read(ctx, func(tx *datasource.Tx) error {
-		var rows []definitionCols
-		if err := tx.SelectContext(ctx, &rows, definitionSelect+w.sql()+tail, w.args...); err != nil {
-			return err
-		}
-		out = make([]*ProcessDefinition, len(rows))
-		for i := range rows {
-			d := rows[i].public(tx.Tenant())
-			out[i] = &d
-		}
-		return nil
-	})
-	return out, err
+	return list[ProcessDefinition](ctx, e, sq)
 }
 
 // CountDefinitions counts what Definitions would list.
@@ -967,7 +699,11 @@ func (e *Engine) CountDefinitions(ctx context.Context, q *DefinitionQuery) (int6
 	if q == nil {
 		q = &DefinitionQuery{}
 	}
-	return e.count(ctx, "tf_definition", q.where())
+	sq, err := q.query()
+	if err != nil {
+		return 0, err
+	}
+	return e.st.Count(ctx, sq)
 }
 
 // Definition returns one definition; with key set (and ref zero) the latest
@@ -998,45 +734,24 @@ func (e *Engine) DefinitionXML(ctx context.Context, def Ref) ([]byte, error) {
 	if err := checkRef(ctx, def); err != nil {
 		return nil, err
 	}
-	var content string
-	err := e.read(ctx, func(tx *datasource.Tx) error {
-		err := tx.GetContext(ctx, &content, `SELECT r.content FROM tf_resource r JOIN tf_definition d
-			ON d.deployment_id = r.deployment_id AND d.resource_name = r.name WHERE d.id = $1`, def.ID)
-		if isNoRows(err) {
-			return core.NotFound("process definition", def.ID)
-		}
-		return err
-	})
-	return []byte(content), err
+	src, err := e.st.Definition(ctx, &store.DefinitionParams{ID: def.ID, WithContent: true})
+	if err != nil {
+		return nil, err
+	}
+	return src.Content, nil
 }
 
 // Deployments lists deployments of the tenant in ctx, newest first.
 func (e *Engine) Deployments(ctx context.Context, name string, p Page) ([]*Deployment, error) {
-	w := &where{}
-	if name != "" {
-		w.add("name = ?", name)
-	}
+	var c conds
+	set(&c, "Name", name)
 	p.SortDesc = p.SortBy == "" || p.SortDesc
-	tail, err := w.tail(p, map[string]string{"id": "id", "name": "name", "deploymentTime": "created_at"}, "created_at")
+	q, err := paged(&store.Query{Entity: store.Deployments, Where: c}, p,
+		map[string]store.Field{"id": "ID", "name": "Name", "deploymentTime": "CreatedAt"}, store.Sort{Field: "CreatedAt"})
 	if err != nil {
 		return nil, err
 	}
-	var out []*Deployment
-	err = e.read(ctx, func(tx *datasource.Tx) error {
-		var ids []int64
-		if err := tx.SelectContext(ctx, &ids, `SELECT id FROM tf_deployment`+w.sql()+tail, w.args...); err != nil {
-			return err
-		}
-		for _, id := range ids {
-			d, err := e.deploymentTx(ctx, tx, id)
-			if err != nil {
-				return err
-			}
-			out = append(out, d)
-		}
-		return nil
-	})
-	return out, err
+	return list[Deployment](ctx, e, q)
 }
 
 // Deployment returns one deployment with its resources and definitions.
@@ -1044,13 +759,7 @@ func (e *Engine) Deployment(ctx context.Context, ref Ref) (*Deployment, error) {
 	if err := checkRef(ctx, ref); err != nil {
 		return nil, err
 	}
-	var d *Deployment
-	err := e.read(ctx, func(tx *datasource.Tx) error {
-		var err error
-		d, err = e.deploymentTx(ctx, tx, ref.ID)
-		return err
-	})
-	return d, err
+	return e.st.Deployment(ctx, ref.ID)
 }
 
 // DeleteDeployment removes a deployment and its definitions. Without
@@ -1060,66 +769,33 @@ func (e *Engine) DeleteDeployment(ctx context.Context, ref Ref, cascade bool) er
 	if err := checkRef(ctx, ref); err != nil {
 		return err
 	}
-	var instances []int64
-	var defIDs []int64
-	err := e.read(ctx, func(tx *datasource.Tx) error {
-		if _, err := e.deploymentTx(ctx, tx, ref.ID); err != nil {
-			return err
-		}
-		if err := tx.SelectContext(ctx, &defIDs, `SELECT id FROM tf_definition WHERE deployment_id = $1`, ref.ID); err != nil {
-			return err
-		}
-		return tx.SelectContext(ctx, &instances, `SELECT i.id FROM tf_instance i JOIN tf_definition d ON d.id = i.definition_id
-			WHERE d.deployment_id = $1 AND i.state = 'active'`, ref.ID)
-	})
+	d, err := e.st.Deployment(ctx, ref.ID)
 	if err != nil {
 		return err
 	}
-	if len(instances) > 0 && !cascade {
-		return fmt.Errorf("%w: deployment %d has %d running instances; delete with cascade to remove them too", ErrConflict, ref.ID, len(instances))
-	}
-	for _, id := range instances {
-		if err := e.DeleteInstance(ctx, IDRef(id), "deployment deleted"); err != nil && !isNotFoundOrEnded(err) {
+	var running []*ProcessInstance
+	if len(d.Definitions) > 0 {
+		ids := make([]int64, len(d.Definitions))
+		for i, def := range d.Definitions {
+			ids[i] = def.ID
+		}
+		running, err = list[ProcessInstance](ctx, e, &store.Query{Entity: store.Instances,
+			Where: []store.Cond{store.WhereIn("DefinitionID", ids), store.Where("State", store.Eq, InstanceActive)}})
+		if err != nil {
 			return err
 		}
 	}
-	return e.write(ctx, func(tx *datasource.Tx) error {
-		w := &where{}
-		w.inIDs("definition_id", defIDs)
-		if len(defIDs) > 0 {
-			for _, t := range []string{"tf_job", "tf_subscription"} {
-				if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+w.sql(), w.args...); err != nil {
-					return err
-				}
-			}
-			if cascade {
-				var ids []int64
-				if err := tx.SelectContext(ctx, &ids, `SELECT id FROM tf_instance`+w.sql(), w.args...); err != nil {
-					return err
-				}
-				if len(ids) > 0 {
-					iw := &where{}
-					iw.inIDs("instance_id", ids)
-					for _, t := range []string{"tf_activity", "tf_task", "tf_variable", "tf_variable_update", "tf_incident", "tf_execution", "tf_external_task"} {
-						if _, err := tx.ExecContext(ctx, `DELETE FROM `+t+iw.sql(), iw.args...); err != nil {
-							return err
-						}
-					}
-					if _, err := tx.ExecContext(ctx, `DELETE FROM tf_instance`+w.sql(), w.args...); err != nil {
-						return err
-					}
-				}
-			}
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM tf_definition WHERE deployment_id = $1`, ref.ID); err != nil {
+	if len(running) > 0 && !cascade {
+		return fmt.Errorf("%w: deployment %d has %d running instances; delete with cascade to remove them too", ErrConflict, ref.ID, len(running))
+	}
+	// Running instances end as deleted instances do (their called
+	// instances too), before their rows go.
+	for _, inst := range running {
+		if err := e.DeleteInstance(ctx, inst.Ref(), "deployment deleted"); err != nil && !isNotFoundOrEnded(err) {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM tf_resource WHERE deployment_id = $1`, ref.ID); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM tf_deployment WHERE id = $1`, ref.ID)
-		return err
-	})
+	}
+	return e.st.DeleteDeployment(ctx, &store.DeleteDeploymentParams{ID: ref.ID, Cascade: cascade})
 }
 
 func isNotFoundOrEnded(err error) bool {
@@ -1128,12 +804,7 @@ func isNotFoundOrEnded(err error) bool {
 
 // ActivityStatistic counts what stands at one element of a definition:
 // running activity instances, jobs out of retries and open incidents.
-type ActivityStatistic struct {
-	ElementID  string
-	Instances  int64
-	FailedJobs int64
-	Incidents  map[IncidentType]int64
-}
+type ActivityStatistic = store.ActivityStatistic
 
 // DefinitionStatistics returns, per element of a definition with anything
 // running or failing there, the counts the console draws on the diagram.
@@ -1141,53 +812,5 @@ func (e *Engine) DefinitionStatistics(ctx context.Context, def Ref) ([]ActivityS
 	if err := checkRef(ctx, def); err != nil {
 		return nil, err
 	}
-	by := map[string]*ActivityStatistic{}
-	get := func(el string) *ActivityStatistic {
-		s := by[el]
-		if s == nil {
-			s = &ActivityStatistic{ElementID: el, Incidents: map[IncidentType]int64{}}
-			by[el] = s
-		}
-		return s
-	}
-	err := e.read(ctx, func(tx *datasource.Tx) error {
-		type row struct {
-			ElementID string `db:"element_id"`
-			Type      string `db:"type"`
-			N         int64  `db:"n"`
-		}
-		var rows []row
-		if err := tx.SelectContext(ctx, &rows, `SELECT element_id, '' AS type, COUNT(*) AS n FROM tf_activity
-			WHERE definition_id = $1 AND ended_at IS NULL AND element_type <> 'multiInstanceBody' GROUP BY element_id`, def.ID); err != nil {
-			return err
-		}
-		for _, r := range rows {
-			get(r.ElementID).Instances = r.N
-		}
-		rows = rows[:0]
-		if err := tx.SelectContext(ctx, &rows, `SELECT element_id, '' AS type, COUNT(*) AS n FROM tf_job
-			WHERE definition_id = $1 AND retries = 0 GROUP BY element_id`, def.ID); err != nil {
-			return err
-		}
-		for _, r := range rows {
-			get(r.ElementID).FailedJobs = r.N
-		}
-		rows = rows[:0]
-		if err := tx.SelectContext(ctx, &rows, `SELECT element_id, type, COUNT(*) AS n FROM tf_incident
-			WHERE definition_id = $1 AND state = 'open' GROUP BY element_id, type`, def.ID); err != nil {
-			return err
-		}
-		for _, r := range rows {
-			get(r.ElementID).Incidents[IncidentType(r.Type)] = r.N
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	out := make([]ActivityStatistic, 0, len(by))
-	for _, k := range core.SortedKeys(by) {
-		out = append(out, *by[k])
-	}
-	return out, nil
+	return e.st.DefinitionStatistics(ctx, def.ID)
 }

@@ -1,0 +1,711 @@
+package sqlstore
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/engine/core"
+	"github.com/tenantflow/tenantflow/engine/store"
+)
+
+// Apply implements store.Store.
+func (s *Store) Apply(ctx context.Context, p *store.ApplyParams) error {
+	return s.write(ctx, func(tx *datasource.Tx) error {
+		a := &applier{ctx: ctx, tx: tx}
+		for _, d := range p.Deployments {
+			a.deployment(d)
+		}
+		for _, u := range p.Units {
+			if err := a.collect(u); err != nil {
+				return err
+			}
+		}
+		for _, g := range p.Latest {
+			a.guards = append(a.guards, latestGuard(g))
+		}
+		a.appendEvents()
+		return a.flush()
+	})
+}
+
+// latestGuard checks that a version is still the latest of its key, and
+// not suspended.
+func latestGuard(g store.LatestGuard) guard {
+	return guard{
+		expr: `EXISTS (SELECT 1 FROM tf_definition WHERE id = $1 AND suspended = FALSE
+			AND version = (SELECT MAX(version) FROM tf_definition WHERE def_key = $2))`,
+		args: []any{g.DefinitionID, g.Key},
+		fail: func() error { return &store.StaleDefinitionError{Key: g.Key} },
+	}
+}
+
+// ---- applying ----
+
+// outboxChunk bounds the rows of one outbox INSERT, so that the first
+// one always fits in the statement that moves the clock (maxArgs).
+const outboxChunk = 2000
+
+// columnList splits a column constant written over several lines.
+func columnList(cols string) []string {
+	parts := strings.Split(cols, ",")
+	for i, p := range parts {
+		parts[i] = strings.TrimSpace(p)
+	}
+	return parts
+}
+
+// batch collects rows for one multi-row INSERT.
+type batch struct {
+	table string
+	cols  []string
+	args  []any
+	rows  int
+
+	// clocked batches are outbox rows numbered from the tenant's commit
+	// clock (see the outbox migration): each row gets a leading pos of
+	// the clock's new value minus back (row 0), back-1 (row 1), and so on.
+	// clockRel is where the statement finds that value: the clock CTE of
+	// the same statement, or the clock table itself in a later statement.
+	clocked  bool
+	back     int
+	clockRel string
+}
+
+func (b *batch) add(vals ...any) {
+	b.args = append(b.args, vals...)
+	b.rows++
+}
+
+// exec queues the INSERT in the apply step.
+func (b *batch) exec(a *applier) {
+	if b.rows > 0 {
+		a.pending = append(a.pending, part{batch: b, want: -1})
+	}
+}
+
+// sql renders the INSERT with placeholders numbered from first.
+func (b *batch) sql(first int) string { return string(b.appendSQL(nil, first)) }
+
+// appendSQL appends the INSERT to q, writing the placeholders' numbers in
+// place: a unit's statements hold hundreds of them.
+func (b *batch) appendSQL(q []byte, first int) []byte {
+	q = append(q, "INSERT INTO "...)
+	q = append(q, b.table...)
+	q = append(q, " ("...)
+	if b.clocked {
+		q = append(q, "pos, "...)
+	}
+	for c, col := range b.cols {
+		if c > 0 {
+			q = append(q, ", "...)
+		}
+		q = append(q, col...)
+	}
+	q = append(q, ") VALUES "...)
+	n := first
+	for r := 0; r < b.rows; r++ {
+		if r > 0 {
+			q = append(q, ", "...)
+		}
+		q = append(q, '(')
+		if b.clocked {
+			q = append(q, "(SELECT last FROM "...)
+			q = append(q, b.clockRel...)
+			q = append(q, ") - "...)
+			q = strconv.AppendInt(q, int64(b.back-r), 10)
+			q = append(q, ", "...)
+		}
+		for c := range b.cols {
+			if c > 0 {
+				q = append(q, ", "...)
+			}
+			q = append(q, '$')
+			q = strconv.AppendInt(q, int64(n), 10)
+			n++
+		}
+		q = append(q, ')')
+	}
+	return q
+}
+
+// exec queues one statement of the apply step.
+func (a *applier) exec(q string, args ...any) {
+	a.pending = append(a.pending, part{sql: q, args: args, want: -1})
+}
+
+// execOne queues an UPDATE or DELETE that must hit exactly one row, or the
+// apply step fails with ErrConflict.
+func (a *applier) execOne(what string, q string, args ...any) {
+	a.pending = append(a.pending, part{sql: q, args: args, want: 1, what: what})
+}
+
+func deleteIDs(a *applier, table, col string, ids []int64) {
+	if len(ids) == 0 {
+		return
+	}
+	var q strings.Builder
+	q.WriteString("DELETE FROM " + table + " WHERE " + col + " IN (")
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("$" + strconv.Itoa(i+1))
+		args[i] = id
+	}
+	q.WriteString(")")
+	a.exec(q.String(), args...)
+}
+
+// collect turns a unit's net changes into statements of the apply step:
+// new rows inserted, changed rows updated (fenced by revisions), deleted
+// rows removed, history appended; its events wait for flush, which numbers
+// every unit's events from one move of the outbox clock. Instances that
+// were loaded move their revision, so a command that raced another on the
+// same instance fails with ErrConflict.
+func (a *applier) collect(u *core.Unit) error {
+	for _, inst := range u.Instances {
+		inst.Holds = u.ComputeHolds(inst)
+	}
+	ins := &batch{table: "tf_instance", cols: []string{"id", "definition_id", "def_key", "business_key", "state", "suspended",
+		"super_instance_id", "super_execution_id", "start_activity", "end_activity", "start_user", "delete_reason", "holds",
+		"started_at", "ended_at", "revision"}}
+	for _, i := range u.Instances {
+		switch {
+		case i.Op == core.RowNew:
+			ins.add(i.ID, i.DefinitionID, i.DefinitionKey, i.BusinessKey, string(i.State), i.Suspended, i.SuperInstanceID,
+				i.SuperExec, i.StartActivityID, i.EndActivityID, i.StartUserID, i.DeleteReason, i.Holds, msOf(i.StartedAt),
+				nullMS(i.EndedAt), 1)
+		case i.Loaded != 0:
+			a.execOne(fmt.Sprintf("process instance %d", i.ID), `UPDATE tf_instance SET state = $1, suspended = $2,
+				end_activity = $3, delete_reason = $4, holds = $5, ended_at = $6, business_key = $7, revision = revision + 1
+				WHERE id = $8 AND revision = $9`, string(i.State), i.Suspended, i.EndActivityID, i.DeleteReason, i.Holds,
+				nullMS(i.EndedAt), i.BusinessKey, i.ID, i.Loaded)
+		}
+	}
+	ins.exec(a)
+
+	ex := &batch{table: "tf_execution", cols: []string{"id", "instance_id", "parent_id", "element_id", "state", "is_scope",
+		"activity_instance_id", "flags", "data", "created_at"}}
+	var gone []int64
+	for _, x := range u.Execs {
+		data := ""
+		if x.MI != nil {
+			b, _ := json.Marshal(x.MI)
+			data = string(b)
+		}
+		switch x.Op {
+		case core.RowNew:
+			ex.add(x.ID, x.InstanceID, x.ParentID, x.ElementID(), string(x.State), x.Scope, x.ActID, x.Flags, data, x.CreatedAt)
+		case core.RowDirty:
+			a.exec(`UPDATE tf_execution SET element_id = $1, state = $2, is_scope = $3, activity_instance_id = $4,
+				flags = $5, data = $6 WHERE id = $7`, x.ElementID(), string(x.State), x.Scope, x.ActID, x.Flags, data, x.ID)
+		case core.RowGone:
+			gone = append(gone, x.ID)
+		}
+	}
+	ex.exec(a)
+	deleteIDs(a, "tf_execution", "id", gone)
+
+	if err := a.applyVariables(u); err != nil {
+		return err
+	}
+	a.applyTasks(u)
+	a.applyExternalTasks(u)
+	a.applyJobs(u)
+	a.applySubs(u)
+	a.applyIncidents(u)
+	a.applyActivities(u)
+	a.events = append(a.events, u.Events...)
+	return nil
+}
+
+func (a *applier) applyVariables(u *core.Unit) error {
+	ins := &batch{table: "tf_variable", cols: []string{"scope_id", "name", "instance_id", "type", "text_value", "long_value", "double_value", "revision"}}
+	for _, v := range u.Vars {
+		s, err := v.Val.Columns()
+		if err != nil {
+			return fmt.Errorf("variable %q: %w", v.Name, err)
+		}
+		switch v.Op {
+		case core.RowNew:
+			ins.add(v.ScopeID, v.Name, v.InstanceID, string(v.Val.Type), s.Text, s.Long, s.Double, v.Rev)
+		case core.RowDirty:
+			a.exec(`UPDATE tf_variable SET type = $1, text_value = $2, long_value = $3, double_value = $4, revision = $5
+				WHERE scope_id = $6 AND name = $7`, string(v.Val.Type), s.Text, s.Long, s.Double, v.Rev, v.ScopeID, v.Name)
+		case core.RowGone:
+			a.exec(`DELETE FROM tf_variable WHERE scope_id = $1 AND name = $2`, v.ScopeID, v.Name)
+		}
+	}
+	ins.exec(a)
+	upd := &batch{table: "tf_variable_update", cols: []string{"id", "instance_id", "scope_id", "name", "type", "text_value",
+		"long_value", "double_value", "revision", "element_id", "task_id", "at"}}
+	for _, vu := range u.VarUpdates {
+		s, err := vu.Value.Columns()
+		if err != nil {
+			return err
+		}
+		upd.add(vu.ID, vu.InstanceID, vu.ScopeID, vu.Name, string(vu.Value.Type), s.Text, s.Long, s.Double, vu.Revision, vu.ElementID, vu.TaskID, msOf(vu.At))
+	}
+	upd.exec(a)
+	return nil
+}
+
+func (a *applier) applyTasks(u *core.Unit) {
+	ins := &batch{table: "tf_task", cols: []string{"id", "instance_id", "execution_id", "definition_id", "def_key", "element_id",
+		"name", "assignee", "candidate_users", "candidate_groups", "priority", "form_key", "due_at", "follow_up_at", "state",
+		"suspended", "delete_reason", "created_at", "ended_at", "revision"}}
+	for _, t := range u.Tasks {
+		switch t.Op {
+		case core.RowNew:
+			ins.add(t.ID, t.InstanceID, t.ExecutionID, t.DefinitionID, t.DefinitionKey, t.ElementID, t.Name, t.Assignee,
+				joinList(t.CandidateUsers), joinList(t.CandidateGroups), t.Priority, t.FormKey, nullMS(t.Due), nullMS(t.FollowUp),
+				string(t.State), t.Suspended, t.DeleteReason, msOf(t.CreatedAt), nullMS(t.EndedAt), t.Revision)
+		case core.RowDirty:
+			a.execOne(fmt.Sprintf("task %d", t.ID), `UPDATE tf_task SET assignee = $1, state = $2, delete_reason = $3,
+				ended_at = $4, suspended = $5, revision = revision + 1 WHERE id = $6 AND revision = $7`,
+				t.Assignee, string(t.State), t.DeleteReason, nullMS(t.EndedAt), t.Suspended, t.ID, t.Revision)
+		}
+	}
+	ins.exec(a)
+}
+
+func (a *applier) applyExternalTasks(u *core.Unit) {
+	ins := &batch{table: "tf_external_task", cols: []string{"id", "instance_id", "execution_id", "definition_id", "def_key",
+		"element_id", "topic", "business_key", "worker_id", "lock_expires_at", "retries", "error_message", "error_details",
+		"priority", "suspended", "created_at", "revision"}}
+	for _, t := range u.ExtTasks {
+		var retries any
+		if t.Retries != nil {
+			retries = *t.Retries
+		}
+		switch t.Op {
+		case core.RowNew:
+			ins.add(t.ID, t.InstanceID, t.ExecutionID, t.DefinitionID, t.DefinitionKey, t.ElementID, t.Topic, t.BusinessKey,
+				t.WorkerID, msOf(t.LockExpiresAt), retries, t.ErrorMessage, t.ErrorDetails, t.Priority, t.Suspended, msOf(t.CreatedAt), t.Revision)
+		case core.RowDirty:
+			a.execOne(fmt.Sprintf("external task %d", t.ID), `UPDATE tf_external_task SET worker_id = $1,
+				lock_expires_at = $2, retries = $3, error_message = $4, error_details = $5, suspended = $6, priority = $7,
+				revision = revision + 1 WHERE id = $8 AND revision = $9`, t.WorkerID, msOf(t.LockExpiresAt), retries,
+				t.ErrorMessage, t.ErrorDetails, t.Suspended, t.Priority, t.ID, t.Revision)
+		case core.RowGone:
+			a.execOne(fmt.Sprintf("external task %d", t.ID), `DELETE FROM tf_external_task WHERE id = $1 AND revision = $2`, t.ID, t.Revision)
+		}
+	}
+	ins.exec(a)
+}
+
+func (a *applier) applyJobs(u *core.Unit) {
+	ins := &batch{table: "tf_job", cols: columnList(jobColumns)}
+	for _, j := range u.Jobs {
+		data := ""
+		if j.Data != (core.JobData{}) {
+			b, _ := json.Marshal(j.Data)
+			data = string(b)
+		}
+		switch j.Op {
+		case core.RowNew:
+			ins.add(j.ID, string(j.Kind), j.InstanceID, j.ExecutionID, j.DefinitionID, j.DefKey, j.ElementID, msOf(j.DueAt),
+				j.Priority, j.Retries, j.LockOwner, msOf(j.LockExpiresAt), j.ErrorMessage, j.ExcStack, data, j.Suspended, j.CreatedAt, j.Revision)
+		case core.RowDirty:
+			a.execOne(fmt.Sprintf("job %d", j.ID), `UPDATE tf_job SET due_at = $1, retries = $2, lock_owner = $3,
+				lock_expires_at = $4, exception_message = $5, exception_stack = $6, data = $7, suspended = $8,
+				revision = revision + 1 WHERE id = $9 AND revision = $10`, msOf(j.DueAt), j.Retries, j.LockOwner,
+				msOf(j.LockExpiresAt), j.ErrorMessage, j.ExcStack, data, j.Suspended, j.ID, j.Revision)
+		case core.RowGone:
+			// Fenced like an update: a job another node acquired since it
+			// was read (its revision moved) is not deleted under it.
+			a.execOne(fmt.Sprintf("job %d", j.ID), `DELETE FROM tf_job WHERE id = $1 AND revision = $2`, j.ID, j.Revision)
+		}
+	}
+	ins.exec(a)
+}
+
+func (a *applier) applySubs(u *core.Unit) {
+	ins := &batch{table: "tf_subscription", cols: []string{"id", "kind", "name", "instance_id", "execution_id", "definition_id", "def_key", "element_id", "created_at"}}
+	var gone []int64
+	for _, s := range u.Subs {
+		switch s.Op {
+		case core.RowNew:
+			ins.add(s.ID, s.Kind, s.Name, s.InstanceID, s.ExecutionID, s.DefinitionID, s.DefKey, s.ElementID, s.CreatedAt)
+		case core.RowGone:
+			gone = append(gone, s.ID)
+		}
+	}
+	ins.exec(a)
+	deleteIDs(a, "tf_subscription", "id", gone)
+}
+
+func (a *applier) applyIncidents(u *core.Unit) {
+	ins := &batch{table: "tf_incident", cols: []string{"id", "type", "instance_id", "execution_id", "definition_id", "def_key",
+		"element_id", "job_id", "external_task_id", "message", "state", "created_at", "ended_at"}}
+	for _, i := range u.Incidents {
+		switch i.Op {
+		case core.RowNew:
+			ins.add(i.ID, string(i.Type), i.InstanceID, i.ExecutionID, i.DefinitionID, i.DefinitionKey, i.ElementID, i.JobID,
+				i.ExternalTaskID, i.Message, i.State, msOf(i.CreatedAt), nullMS(i.EndedAt))
+		case core.RowDirty:
+			a.exec(`UPDATE tf_incident SET state = $1, ended_at = $2 WHERE id = $3`, i.State, nullMS(i.EndedAt), i.ID)
+		}
+	}
+	ins.exec(a)
+}
+
+func (a *applier) applyActivities(u *core.Unit) {
+	ins := &batch{table: "tf_activity", cols: []string{"id", "instance_id", "execution_id", "parent_id", "definition_id",
+		"element_id", "element_type", "name", "task_id", "called_instance_id", "canceled", "started_at", "ended_at"}}
+	for _, r := range u.Acts {
+		switch r.Op {
+		case core.RowNew:
+			ins.add(r.ID, r.InstanceID, r.ExecutionID, r.ParentID, r.DefinitionID, r.ElementID, r.ElementType, r.Name,
+				r.TaskID, r.CalledInstanceID, r.Canceled, msOf(r.StartedAt), nullMS(r.EndedAt))
+		case core.RowDirty:
+			a.exec(`UPDATE tf_activity SET ended_at = $1, canceled = $2, task_id = $3, called_instance_id = $4 WHERE id = $5`,
+				nullMS(r.EndedAt), r.Canceled, r.TaskID, r.CalledInstanceID, r.ID)
+		}
+	}
+	ins.exec(a)
+}
+
+// appendEvents moves the commit clock by the number of events of every
+// unit collected and inserts them numbered from it (see the outbox
+// migration for why).
+func (a *applier) appendEvents() {
+	events := a.events
+	if len(events) == 0 {
+		return
+	}
+	clock := part{sql: `UPDATE tf_outbox_clock SET last = last + $1`, args: []any{len(events)}, want: -1, clock: true}
+	if a.tx.Dialect() == datasource.Postgres {
+		clock.sql += ` RETURNING last`
+	}
+	a.pending = append(a.pending, clock)
+	for start := 0; start < len(events); start += outboxChunk {
+		chunk := events[start:min(start+outboxChunk, len(events))]
+		ev := &batch{table: "tf_outbox", cols: []string{"id", "type", "at", "instance_id", "business_key", "definition_id",
+			"def_key", "element_id", "element_type", "task_id", "data"}, args: make([]any, 0, 11*len(chunk)),
+			clocked: true, back: len(events) - 1 - start, clockRel: "tf_outbox_clock"}
+		for _, e := range chunk {
+			ev.add(e.ID, string(e.Type), msOf(e.Time), e.InstanceID, e.BusinessKey, e.DefinitionID, e.DefinitionKey,
+				e.ElementID, e.ElementType, e.TaskID, string(e.Data))
+		}
+		ev.exec(a)
+	}
+}
+
+// The apply step collects its statements (parts) and sends them together.
+// On SQLite, which runs in-process, they run in the order collected, those
+// without a row count to check as one multi-statement script. On
+// PostgreSQL every round trip costs, so the whole unit goes as one
+// statement of data-modifying CTEs,
+//
+//	WITH p0 AS (UPDATE … RETURNING 1), p1 AS (INSERT …), …
+//	SELECT (SELECT count(*) FROM p0), <guard>, …
+//
+// whose single result row carries the row counts the revision checks need
+// and the guards' verdicts. The sub-statements of one statement see the
+// same snapshot and must not touch the same row twice; a unit touches each
+// row once, except that a variable may be deleted and created again under
+// the same name, so variable deletions go first, on their own.
+
+// part is one statement of the apply step.
+type part struct {
+	sql   string // with placeholders $1…; or, for an insert, batch
+	args  []any
+	batch *batch
+	want  int64  // rows it must affect (a revision check), or -1
+	what  string // what a failed revision check names
+	// clock marks the statement that moves the outbox clock: on
+	// PostgreSQL it goes first, as the CTE clk, in the statement that
+	// inserts the first events.
+	clock bool
+}
+
+func (p *part) text(first int) string {
+	if p.batch != nil {
+		return p.batch.sql(first)
+	}
+	return string(appendRenumbered(nil, p.sql, first-1))
+}
+
+// appendText appends the part's statement with placeholders from first.
+func (p *part) appendText(q []byte, first int) []byte {
+	if p.batch != nil {
+		return p.batch.appendSQL(q, first)
+	}
+	return appendRenumbered(q, p.sql, first-1)
+}
+
+func (p *part) arguments() []any {
+	if p.batch != nil {
+		return p.batch.args
+	}
+	return p.args
+}
+
+// guard is a condition the unit was planned on, checked when it is applied
+// (in the same statement on PostgreSQL): a boolean SQL expression, and the
+// error to return (rolling the unit back) when it is false.
+type guard struct {
+	expr string // with placeholders $1…
+	args []any
+	fail func() error
+}
+
+// maxArgs keeps one statement under PostgreSQL's 65,535 parameters.
+const maxArgs = 30_000
+
+// applier is one apply step: the statements of one or more units of work
+// (and what their commands wrote beside them), sent in one transaction.
+type applier struct {
+	ctx     context.Context
+	tx      *datasource.Tx
+	pending []part
+	guards  []guard
+	events  []*core.Event
+}
+
+// flush sends the collected parts and checks the guards.
+func (l *applier) flush() error {
+	parts, guards := l.pending, l.guards
+	l.pending, l.guards = nil, nil
+	if l.tx.Dialect() != datasource.Postgres {
+		// In-process, a round trip costs nothing, but every statement
+		// passed to the driver does (the driver and database/sql's
+		// per-call work): parts without a row count to check go as one
+		// script, in order.
+		for i := 0; i < len(parts); {
+			j, args := i, 0
+			for j < len(parts) && parts[j].want < 0 && (j == i || args+len(parts[j].arguments()) <= maxArgs) {
+				args += len(parts[j].arguments())
+				j++
+			}
+			var err error
+			if j-i > 1 {
+				err = l.script(parts[i:j], args)
+			} else {
+				err, j = l.runPart(&parts[i]), i+1
+			}
+			if err != nil {
+				return err
+			}
+			i = j
+		}
+		for _, g := range guards {
+			var ok bool
+			if err := l.tx.GetContext(l.ctx, &ok, `SELECT `+g.expr, g.args...); err != nil {
+				return err
+			}
+			if !ok {
+				return g.fail()
+			}
+		}
+		return nil
+	}
+	// Variable deletions first: a variable deleted and set again in one
+	// unit would otherwise collide with itself. The outbox clock and the
+	// events lead the rest, so the clock's CTE and the events that read it
+	// share the first statement.
+	rest := parts[:0:0]
+	for i := range parts {
+		if strings.HasPrefix(parts[i].sql, "DELETE FROM tf_variable ") {
+			if err := l.runPart(&parts[i]); err != nil {
+				return err
+			}
+			continue
+		}
+		if parts[i].clock || parts[i].batch != nil && parts[i].batch.clocked {
+			rest = append(rest, parts[i])
+		}
+	}
+	for i := range parts {
+		if !parts[i].clock && (parts[i].batch == nil || !parts[i].batch.clocked) &&
+			!strings.HasPrefix(parts[i].sql, "DELETE FROM tf_variable ") {
+			rest = append(rest, parts[i])
+		}
+	}
+	for len(rest) > 0 || len(guards) > 0 {
+		n, args := 0, 0
+		for n < len(rest) && (n == 0 || args+len(rest[n].arguments()) <= maxArgs) {
+			args += len(rest[n].arguments())
+			n++
+		}
+		var gs []guard
+		if n == len(rest) {
+			gs, guards = guards, nil
+		}
+		if err := l.combined(rest[:n], gs); err != nil {
+			return err
+		}
+		rest = rest[n:]
+	}
+	return nil
+}
+
+// script runs parts as one multi-statement script (SQLite), numbering
+// their placeholders across the script.
+func (l *applier) script(parts []part, nargs int) error {
+	q := make([]byte, 0, 256*len(parts)+8*nargs)
+	args := make([]any, 0, nargs)
+	for i := range parts {
+		q = parts[i].appendText(q, len(args)+1)
+		q = append(q, ";\n"...)
+		args = append(args, parts[i].arguments()...)
+	}
+	if _, err := l.tx.ExecContext(l.ctx, string(q), args...); err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	return nil
+}
+
+// runPart runs one part as a statement of its own.
+func (l *applier) runPart(p *part) error {
+	res, err := l.tx.ExecContext(l.ctx, p.text(1), p.arguments()...)
+	if err != nil {
+		if p.batch != nil {
+			return fmt.Errorf("insert into %s: %w", p.batch.table, err)
+		}
+		return err
+	}
+	if p.want >= 0 {
+		if n, _ := res.RowsAffected(); n != p.want {
+			return fmt.Errorf("%w: %s was changed concurrently", core.ErrConflict, p.what)
+		}
+	}
+	return nil
+}
+
+// combined runs parts and guards as one PostgreSQL statement.
+func (l *applier) combined(parts []part, guards []guard) error {
+	if len(parts) == 1 && len(guards) == 0 {
+		return l.runPart(&parts[0])
+	}
+	n, size := 0, 64
+	for i := range parts {
+		n += len(parts[i].arguments())
+		size += 32 + len(parts[i].sql) + 8*len(parts[i].arguments())
+		if b := parts[i].batch; b != nil {
+			size += 16 * len(b.cols)
+		}
+	}
+	for _, g := range guards {
+		n += len(g.args)
+		size += len(g.expr) + 8
+	}
+	q := make([]byte, 0, size)
+	args := make([]any, 0, n)
+	var checks []int
+	clockRel := "tf_outbox_clock" // moved by an earlier statement
+	for i := range parts {
+		if parts[i].clock {
+			clockRel = "clk"
+		}
+	}
+	for i := range parts {
+		p := &parts[i]
+		if i == 0 {
+			q = append(q, "WITH "...)
+		} else {
+			q = append(q, ", "...)
+		}
+		if p.clock {
+			q = append(q, "clk"...)
+		} else {
+			q = append(q, 'p')
+			q = strconv.AppendInt(q, int64(i), 10)
+		}
+		if p.batch != nil && p.batch.clocked {
+			p.batch.clockRel = clockRel
+		}
+		q = append(q, " AS ("...)
+		q = p.appendText(q, len(args)+1)
+		if p.want >= 0 {
+			q = append(q, " RETURNING 1"...)
+			checks = append(checks, i)
+		}
+		q = append(q, ')')
+		args = append(args, p.arguments()...)
+	}
+	q = append(q, " SELECT "...)
+	cols := 0
+	for _, i := range checks {
+		if cols > 0 {
+			q = append(q, ", "...)
+		}
+		q = append(q, "(SELECT count(*) FROM p"...)
+		q = strconv.AppendInt(q, int64(i), 10)
+		q = append(q, ')')
+		cols++
+	}
+	for _, g := range guards {
+		if cols > 0 {
+			q = append(q, ", "...)
+		}
+		q = append(q, '(')
+		q = appendRenumbered(q, g.expr, len(args))
+		q = append(q, ')')
+		args = append(args, g.args...)
+		cols++
+	}
+	if cols == 0 {
+		q = append(q, '1')
+	}
+
+	counts := make([]int64, len(checks))
+	oks := make([]bool, len(guards))
+	dest := make([]any, 0, cols+1)
+	for i := range counts {
+		dest = append(dest, &counts[i])
+	}
+	for i := range oks {
+		dest = append(dest, &oks[i])
+	}
+	if len(dest) == 0 {
+		var one int
+		dest = append(dest, &one)
+	}
+	if err := l.tx.QueryRowxContext(l.ctx, string(q), args...).Scan(dest...); err != nil {
+		return err
+	}
+	for k, i := range checks {
+		if counts[k] != parts[i].want {
+			return fmt.Errorf("%w: %s was changed concurrently", core.ErrConflict, parts[i].what)
+		}
+	}
+	for i, ok := range oks {
+		if !ok {
+			return guards[i].fail()
+		}
+	}
+	return nil
+}
+
+// appendRenumbered appends an engine statement to q with its $n
+// placeholders shifted by offset. Engine SQL holds no string literal with a
+// $ sign, so every $ followed by digits is a placeholder.
+func appendRenumbered(q []byte, sql string, offset int) []byte {
+	if offset == 0 {
+		return append(q, sql...)
+	}
+	for i := 0; i < len(sql); i++ {
+		c := sql[i]
+		if c != '$' || i+1 >= len(sql) || sql[i+1] < '0' || sql[i+1] > '9' {
+			q = append(q, c)
+			continue
+		}
+		j := i + 1
+		n := 0
+		for j < len(sql) && sql[j] >= '0' && sql[j] <= '9' {
+			n = n*10 + int(sql[j]-'0')
+			j++
+		}
+		q = append(q, '$')
+		q = strconv.AppendInt(q, int64(n+offset), 10)
+		i = j - 1
+	}
+	return q
+}

@@ -1,0 +1,263 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/engine/core"
+	"github.com/tenantflow/tenantflow/engine/store"
+)
+
+// Outbox positions come from the tenant's commit clock (see the outbox
+// migration): a gapless number per event, handed out in commit order, so a
+// reader resumes after a plain number and no transaction outside the
+// tenant's own event-writing ones can hold its events back. A core.Cursor is
+// "c" and that number.
+
+func cursorOf(pos int64) core.Cursor {
+	if pos == 0 {
+		return ""
+	}
+	return core.Cursor("c" + strconv.FormatInt(pos, 10))
+}
+
+// cursorPos resolves a cursor to a position. A cursor issued before the
+// commit clock existed resolves to the last event it had passed: "s<seq>"
+// on SQLite, where the sequence became the position, and "p<tx>.<seq>" on
+// PostgreSQL, looked up among the events that carry their transaction ID.
+func cursorPos(ctx context.Context, tx *datasource.Tx, c core.Cursor) (int64, error) {
+	s := string(c)
+	if s == "" {
+		return 0, nil
+	}
+	bad := fmt.Errorf("%w: cursor %q is not one this storage issued", core.ErrInvalid, core.Truncate(s, 40))
+	switch {
+	case strings.HasPrefix(s, "c"), tx.Dialect() == datasource.SQLite && strings.HasPrefix(s, "s"):
+		n, err := strconv.ParseInt(s[1:], 10, 64)
+		if err != nil || n < 0 {
+			return 0, bad
+		}
+		return n, nil
+	case tx.Dialect() == datasource.Postgres && strings.HasPrefix(s, "p"):
+		a, b, ok := strings.Cut(s[1:], ".")
+		if !ok {
+			return 0, bad
+		}
+		txid, err1 := strconv.ParseUint(a, 10, 64)
+		seq, err2 := strconv.ParseInt(b, 10, 64)
+		if err1 != nil || err2 != nil {
+			return 0, bad
+		}
+		var pos int64
+		err := tx.GetContext(ctx, &pos, `SELECT COALESCE(MAX(pos), 0) FROM tf_outbox
+			WHERE (tx_id, seq) <= ($1::text::xid8, $2)`, strconv.FormatUint(txid, 10), seq)
+		return pos, err
+	}
+	return 0, bad
+}
+
+// ReadEvents returns events of the tenant in ctx after p.After, in commit
+// order. Positions are handed out in commit order, so an event whose
+// transaction commits later always sorts after the returned Next: a reader
+// resuming from Next never skips one, and nothing but the tenant's own
+// event-writing transactions (which commit in moments) can hold a read back.
+func (s *Store) ReadEvents(ctx context.Context, p *store.ReadEventsParams) (*store.EventBatch, error) {
+	limit := p.Limit
+	if limit <= 0 || limit > 10_000 {
+		limit = 500
+	}
+	out := &store.EventBatch{Next: p.After}
+	err := s.read(ctx, func(tx *datasource.Tx) error {
+		out.Events = out.Events[:0]
+		after, err := cursorPos(ctx, tx, p.After)
+		if err != nil {
+			return err
+		}
+		var rows []outboxCols
+		if err := tx.SelectContext(ctx, &rows, `SELECT `+outboxFields+` FROM tf_outbox WHERE pos > $1 ORDER BY pos LIMIT $2`,
+			after, limit); err != nil {
+			return err
+		}
+		types := map[core.EventType]bool{}
+		for _, t := range p.Types {
+			types[t] = true
+		}
+		for i := range rows {
+			r := &rows[i]
+			out.Next = cursorOf(r.Pos)
+			if len(types) > 0 && !types[core.EventType(r.Type)] || p.InstanceID != 0 && r.InstanceID != p.InstanceID ||
+				p.DefinitionKey != "" && r.DefKey != p.DefinitionKey {
+				continue
+			}
+			ev := &core.Event{ID: r.ID, Tenant: tx.Tenant(), Type: core.EventType(r.Type), Time: timeOf(r.At), Cursor: out.Next,
+				InstanceID: r.InstanceID, BusinessKey: r.BusinessKey, DefinitionID: r.DefinitionID, DefinitionKey: r.DefKey,
+				ElementID: r.ElementID, ElementType: r.ElementType, TaskID: r.TaskID}
+			if r.Data != "" {
+				ev.Data = json.RawMessage(r.Data)
+			}
+			out.Events = append(out.Events, ev)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ConsumerState returns a named consumer's position, backlog and dead
+// letters in the tenant of ctx. A consumer that never advanced is at the
+// beginning.
+func (s *Store) ConsumerState(ctx context.Context, consumer string) (*store.ConsumerState, error) {
+	st := &store.ConsumerState{Consumer: consumer}
+	err := s.read(ctx, func(tx *datasource.Tx) error {
+		var row struct {
+			Position  string `db:"position"`
+			UpdatedAt int64  `db:"updated_at"`
+		}
+		err := tx.GetContext(ctx, &row, `SELECT position, updated_at FROM tf_outbox_consumer WHERE name = $1`, consumer)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		st.Position, st.UpdatedAt = core.Cursor(row.Position), timeOf(row.UpdatedAt)
+		pos, err := cursorPos(ctx, tx, st.Position)
+		if err != nil {
+			return err
+		}
+		if err := tx.GetContext(ctx, &st.Backlog, `SELECT COUNT(*) FROM tf_outbox WHERE pos > $1`, pos); err != nil {
+			return err
+		}
+		return tx.GetContext(ctx, &st.DeadLetters, `SELECT COUNT(*) FROM tf_outbox_dead WHERE consumer = $1`, consumer)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// AdvanceConsumer records that consumer has processed everything up to
+// and including to. Positions only move forward: an older cursor is
+// ignored.
+func (s *Store) AdvanceConsumer(ctx context.Context, p *store.AdvanceConsumerParams) error {
+	consumer, to := p.Consumer, p.To
+	return s.write(ctx, func(tx *datasource.Tx) error {
+		next, err := cursorPos(ctx, tx, to)
+		if err != nil {
+			return err
+		}
+		var cur string
+		err = tx.GetContext(ctx, &cur, `SELECT position FROM tf_outbox_consumer WHERE name = $1`, consumer)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if prev, perr := cursorPos(ctx, tx, core.Cursor(cur)); perr == nil && prev >= next {
+			return nil
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO tf_outbox_consumer (name, position, updated_at) VALUES ($1, $2, $3)
+			ON CONFLICT (name) DO UPDATE SET position = excluded.position, updated_at = excluded.updated_at`,
+			consumer, string(cursorOf(next)), p.At.UnixMilli())
+		return err
+	})
+}
+
+// DeadLetterEvents records events a consumer gave up on, with reasons.
+func (s *Store) DeadLetterEvents(ctx context.Context, consumer string, letters []store.DeadLetter) error {
+	if len(letters) == 0 {
+		return nil
+	}
+	return s.write(ctx, func(tx *datasource.Tx) error {
+		for _, l := range letters {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO tf_outbox_dead (consumer, event_id, reason, at) VALUES ($1, $2, $3, $4)
+				ON CONFLICT (consumer, event_id) DO UPDATE SET reason = excluded.reason, at = excluded.at`,
+				consumer, l.EventID, core.Truncate(l.Reason, 4000), l.At.UnixMilli()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// DeadLetters lists a consumer's dead letters, newest first.
+func (s *Store) DeadLetters(ctx context.Context, consumer string, limit int) ([]store.DeadLetter, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var out []store.DeadLetter
+	err := s.read(ctx, func(tx *datasource.Tx) error {
+		var rows []struct {
+			EventID int64  `db:"event_id"`
+			Reason  string `db:"reason"`
+			At      int64  `db:"at"`
+		}
+		if err := tx.SelectContext(ctx, &rows, `SELECT event_id, reason, at FROM tf_outbox_dead WHERE consumer = $1
+			ORDER BY at DESC, event_id LIMIT $2`, consumer, limit); err != nil {
+			return err
+		}
+		out = out[:0]
+		for _, r := range rows {
+			out = append(out, store.DeadLetter{Consumer: consumer, EventID: r.EventID, Reason: r.Reason, At: timeOf(r.At)})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// PruneOutbox removes events older than olderThan that every consumer has
+// passed, and dead letters of events no longer in the outbox. The
+// consumers are those that ever advanced in the tenant, and each one named
+// in waitFor: a consumer that has not advanced here yet (its first
+// delivery is still failing, say) holds back every event. With no
+// consumer at all, every event older than olderThan goes. It returns how
+// many events it removed.
+func (s *Store) PruneOutbox(ctx context.Context, p *store.PruneOutboxParams) (int, error) {
+	olderThan, waitFor := p.OlderThan, p.WaitFor
+	removed := 0
+	err := s.write(ctx, func(tx *datasource.Tx) error {
+		var consumers []struct {
+			Name     string `db:"name"`
+			Position string `db:"position"`
+		}
+		if err := tx.SelectContext(ctx, &consumers, `SELECT name, position FROM tf_outbox_consumer`); err != nil {
+			return err
+		}
+		min := int64(-1) // no consumer: no bound
+		advanced := make(map[string]bool, len(consumers))
+		for _, c := range consumers {
+			advanced[c.Name] = true
+			p, err := cursorPos(ctx, tx, core.Cursor(c.Position))
+			if err != nil {
+				return err
+			}
+			if min < 0 || p < min {
+				min = p
+			}
+		}
+		for _, name := range waitFor {
+			if !advanced[name] {
+				min = 0 // before the first event
+			}
+		}
+		var res interface{ RowsAffected() (int64, error) }
+		var err error
+		if min < 0 {
+			res, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox WHERE at < $1`, olderThan.UnixMilli())
+		} else {
+			res, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox WHERE at < $1 AND pos <= $2`, olderThan.UnixMilli(), min)
+		}
+		if err != nil {
+			return err
+		}
+		n, _ := res.RowsAffected()
+		removed = int(n)
+		_, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox_dead WHERE at < $1 AND NOT EXISTS (SELECT 1 FROM tf_outbox o WHERE o.id = tf_outbox_dead.event_id)`,
+			olderThan.UnixMilli())
+		return err
+	})
+	return removed, err
+}

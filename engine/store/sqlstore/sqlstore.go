@@ -1,0 +1,75 @@
+// Package sqlstore keeps the engine's state in each tenant's SQL storage,
+// PostgreSQL or SQLite, through the tenant-aware datasource: it implements
+// store.Store over the tenant tables of migrations/tenant. It is the only
+// part of the engine that speaks SQL, and the only one that knows which
+// dialect a tenant's storage speaks: what differs between the two (the
+// apply step's statements, job acquisition, outbox positions) sits behind
+// the dialect type of dialect.go.
+//
+// # Round trips
+//
+// Every read is one short read-only transaction; Apply is one short
+// read-write transaction. On PostgreSQL an apply step is one statement of
+// data-modifying CTEs whose result row carries the revision checks and
+// guards; on SQLite, in-process, the statements go as one script.
+package sqlstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/engine/core"
+	"github.com/tenantflow/tenantflow/engine/store"
+)
+
+// Store is the SQL store. It holds no state of its own beyond the
+// datasource: safe for concurrent use.
+type Store struct {
+	ds *datasource.TenantAwareDataSource
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New returns a store over the tenants' storage of ds.
+func New(ds *datasource.TenantAwareDataSource) *Store { return &Store{ds: ds} }
+
+// read runs fn in a read-only transaction of the tenant in ctx.
+func (s *Store) read(ctx context.Context, fn func(tx *datasource.Tx) error) error {
+	return storageError(s.ds.InReadTx(ctx, fn))
+}
+
+// write runs fn in a read-write transaction of the tenant in ctx.
+func (s *Store) write(ctx context.Context, fn func(tx *datasource.Tx) error) error {
+	return storageError(s.ds.InTx(ctx, fn))
+}
+
+// storageError translates the datasource's errors into the engine's own,
+// keeping the datasource's error (and message) underneath: a unique
+// violation is core.ErrConflict, a missing row core.ErrNotFound.
+func storageError(err error) error {
+	var kind error
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, datasource.ErrConflict):
+		kind = core.ErrConflict
+	case errors.Is(err, datasource.ErrNotFound):
+		kind = core.ErrNotFound
+	case errors.Is(err, datasource.ErrInvalid):
+		kind = core.ErrInvalid
+	default:
+		return err
+	}
+	if errors.Is(err, kind) {
+		return err
+	}
+	return translated{err, kind}
+}
+
+// translated is a datasource error that also matches the engine's error
+// of the same meaning.
+type translated struct{ err, kind error }
+
+func (t translated) Error() string   { return t.err.Error() }
+func (t translated) Unwrap() []error { return []error{t.err, t.kind} }
