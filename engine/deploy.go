@@ -166,12 +166,12 @@ func (e *Engine) Deploy(ctx context.Context, p *DeployParams) (*Deployment, erro
 // created.
 func (e *Engine) replaceStartEvents(c *core.Executor, d *core.Deployed) error {
 	for _, j := range c.Jobs {
-		if j.Kind == JobTimerStart && j.InstanceID == 0 && j.DefKey == d.Key {
+		if j.Kind == JobTimerStart && j.InstanceID == 0 && j.DefinitionKey == d.Key {
 			core.Drop(&j.Op)
 		}
 	}
 	for _, s := range c.Subs {
-		if s.Kind == "message-start" && s.DefKey == d.Key {
+		if s.Kind == "message-start" && s.DefinitionKey == d.Key {
 			core.Drop(&s.Op)
 		}
 	}
@@ -187,11 +187,11 @@ func (e *Engine) replaceStartEvents(c *core.Executor, d *core.Deployed) error {
 			continue
 		}
 		j := c.NewJob(JobTimerStart, nil, el, due, data)
-		j.DefinitionID, j.DefKey = d.ID, d.Key
+		j.DefinitionID, j.DefinitionKey = d.ID, d.Key
 	}
 	for _, el := range d.Model.MessageStarts {
 		c.Subs = append(c.Subs, &core.SubRow{ID: c.NewRowID(), Kind: "message-start", Name: el.Event.Message, DefinitionID: d.ID,
-			DefKey: d.Key, ElementID: el.ID, CreatedAt: c.NowMS, Op: core.RowNew})
+			DefinitionKey: d.Key, ElementID: el.ID, CreatedAt: c.NowMS, Op: core.RowNew})
 	}
 	return nil
 }

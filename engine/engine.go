@@ -48,6 +48,9 @@ type Options struct {
 	// fails the command with ErrStepBudget naming the element, and becomes
 	// an incident when it runs in a job. Default 10,000.
 	MaxSteps int
+	// Store keeps the engine's state. Default: each tenant's SQL storage
+	// of the datasources passed to New (see New).
+	Store store.Store
 	// MaxRows bounds the rows one command creates (tokens, variables,
 	// history, events, …), with the same effect as MaxSteps. It keeps the
 	// memory of one command bounded. Default 100,000.
@@ -55,11 +58,17 @@ type Options struct {
 }
 
 func (o Options) withDefaults(src *datasource.Sources) Options {
-	if o.Clock == nil {
+	if o.Clock == nil && src != nil {
 		o.Clock = src.Config.Clock
 	}
-	if o.Logger == nil {
+	if o.Clock == nil {
+		o.Clock = clockwork.NewRealClock()
+	}
+	if o.Logger == nil && src != nil {
 		o.Logger = src.Config.Logger
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
 	if o.HandlerTimeout <= 0 {
 		o.HandlerTimeout = 30 * time.Second
@@ -91,8 +100,8 @@ type Engine struct {
 	src     *datasource.Sources
 	st      store.Store
 	signals *datasource.Signals
-	ids     *idgen.Generator
-	defs    *datasource.TenantCache[*core.Deployed]
+	ids     idSource
+	defs    definitionCache
 	opts    Options
 	clock   clockwork.Clock
 	log     *slog.Logger
@@ -105,23 +114,99 @@ type Engine struct {
 	commits atomic.Int64
 }
 
-// New returns an engine over the datasources src. It starts nothing.
+// New returns an engine over the datasources src: its state in each
+// tenant's SQL storage, its IDs from ID blocks there, its definitions in
+// src's caches, its commits signalled through src's signals. It starts
+// nothing.
+//
+// With Options.Store set, the state goes to that store instead; a store
+// that hands out IDs itself (store.IDSource, as memstore does) needs no
+// datasources at all: New(nil, Options{Store: memstore.New()}) is a whole
+// engine in memory, for tests and tools.
+//
+// Errors: a nil src without such a store.
 func New(src *datasource.Sources, opts Options) (*Engine, error) {
-	if src == nil {
-		return nil, errors.New("engine: nil datasource")
+	ids, _ := opts.Store.(store.IDSource)
+	if src == nil && ids == nil {
+		return nil, errors.New("engine: nil datasource, and no store that hands out IDs (Options.Store)")
 	}
 	opts = opts.withDefaults(src)
-	return &Engine{
+	e := &Engine{
 		src:      src,
-		st:       sqlstore.New(src.Tenants),
-		signals:  src.Signals,
-		ids:      idgen.New(src.Tenants, opts.IDBlockSize),
-		defs:     datasource.NewTenantCache[*core.Deployed](src.Caches, "definition"),
+		st:       opts.Store,
 		opts:     opts,
 		clock:    opts.Clock,
 		log:      opts.Logger,
 		handlers: map[string]Handler{},
-	}, nil
+	}
+	if src != nil {
+		e.signals = src.Signals
+		e.defs = datasource.NewTenantCache[*core.Deployed](src.Caches, "definition")
+		if e.st == nil {
+			e.st = sqlstore.New(src.Tenants)
+		}
+	} else {
+		e.defs = newMapCache()
+	}
+	if ids != nil {
+		e.ids = storeIDs{ids}
+	} else {
+		e.ids = idgen.New(src.Tenants, opts.IDBlockSize)
+	}
+	return e, nil
+}
+
+// idSource hands out row IDs per tenant: ID blocks of the tenant's storage
+// (idgen), or a store's own.
+type idSource interface {
+	// TryNext returns an ID without I/O, when it has one at hand.
+	TryNext(tenant string) (int64, bool)
+	// Next returns an ID, with I/O when needed.
+	Next(ctx context.Context) (int64, error)
+	// Forget drops what is held for a tenant.
+	Forget(tenant string)
+}
+
+// storeIDs takes IDs from a store.
+type storeIDs struct{ st store.IDSource }
+
+func (s storeIDs) TryNext(string) (int64, bool)            { return 0, false }
+func (s storeIDs) Next(ctx context.Context) (int64, error) { return s.st.NextID(ctx) }
+func (s storeIDs) Forget(string)                           {}
+
+// definitionCache keeps compiled definitions per tenant.
+type definitionCache interface {
+	Get(tenant, key string) (*core.Deployed, bool)
+	Set(tenant, key string, d *core.Deployed)
+	Delete(tenant, key string)
+}
+
+// mapCache is the definition cache of an engine without datasources: a
+// map, for an engine whose state lives only as long as the process.
+type mapCache struct {
+	mu sync.Mutex
+	m  map[[2]string]*core.Deployed
+}
+
+func newMapCache() *mapCache { return &mapCache{m: map[[2]string]*core.Deployed{}} }
+
+func (c *mapCache) Get(tenant, key string) (*core.Deployed, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	d, ok := c.m[[2]string{tenant, key}]
+	return d, ok
+}
+
+func (c *mapCache) Set(tenant, key string, d *core.Deployed) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.m[[2]string{tenant, key}] = d
+}
+
+func (c *mapCache) Delete(tenant, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.m, [2]string{tenant, key})
 }
 
 // RegisterHandler serves a service-task topic in-process with h, for every

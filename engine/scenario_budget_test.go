@@ -69,11 +69,8 @@ func TestBudgetIsAnOption(t *testing.T) {
 	forEachKindAtOnce(t, nil, func(t *testing.T, w *world) {
 		s := w.scenario(t)
 		s.deploy("task-script.bpmn")
-		small, err := engine.New(s.ds.Sources, engine.Options{MaxSteps: 3})
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, err = small.StartInstance(s.ctx, &engine.StartParams{DefinitionKey: "task_script",
+		small := s.newEngine(engine.Options{MaxSteps: 3})
+		_, err := small.StartInstance(s.ctx, &engine.StartParams{DefinitionKey: "task_script",
 			Variables: map[string]any{"price": 2, "quantity": 3, "express": false, "orderId": "o"}})
 		wantErr(t, err, engine.ErrStepBudget, "four elements with a budget of three steps")
 		inst := s.start("task_script", map[string]any{"price": 2, "quantity": 3, "express": false, "orderId": "o"})

@@ -130,15 +130,12 @@ func TestTasks(t *testing.T) {
 
 		{"service task: the handler timeout bounds a handler", func(s *sc) {
 			s.deploy("task-service-handler.bpmn")
-			e, err := engine.New(s.ds.Sources, engine.Options{Clock: s.clock, HandlerTimeout: 20 * time.Millisecond})
-			if err != nil {
-				s.t.Fatal(err)
-			}
+			e := s.newEngine(engine.Options{Clock: s.clock, HandlerTimeout: 20 * time.Millisecond})
 			e.RegisterHandler("price", func(ctx context.Context, _ *engine.ServiceTask) error {
 				<-ctx.Done()
 				return ctx.Err()
 			})
-			_, err = e.StartInstance(s.ctx, &engine.StartParams{DefinitionKey: "task_service"})
+			_, err := e.StartInstance(s.ctx, &engine.StartParams{DefinitionKey: "task_service"})
 			wantErr(s.t, err, context.DeadlineExceeded, "a handler past its timeout")
 		}},
 

@@ -1,6 +1,7 @@
 package engine_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"reflect"
@@ -15,20 +16,28 @@ import (
 	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/datasource/dstest"
 	"github.com/tenantflow/tenantflow/engine"
+	"github.com/tenantflow/tenantflow/engine/store/memstore"
 )
 
-// The scenario tests run every BPMN behaviour on both storages and assert
-// the path the tokens took (activity instances in start order) and the state
-// the instance ends in. A table test opens one datasource per storage kind;
-// each row gets its own tenant, engine and fake clock, so rows run in
-// parallel without seeing each other's jobs, events or time.
+// The scenario tests run every BPMN behaviour through the engine's API and
+// assert the path the tokens took (activity instances in start order) and
+// the state the instance ends in. BPMN behaviour is the core's: those
+// tables run on the memory store, in moments. Tables about storage (the
+// outbox, concurrency, tenancy) run on PostgreSQL and SQLite. Each row gets
+// its own tenant, engine and fake clock, so rows run in parallel without
+// seeing each other's jobs, events or time.
 
 // epoch is where every scenario's clock starts.
 var epoch = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
 
-// world is one datasource shared by the rows of a table test.
+// memory is the kind of world whose state is a memory store.
+const memory dstest.Kind = "memory"
+
+// world is one storage shared by the rows of a table test: a datasource,
+// or a memory store.
 type world struct {
 	ds   *dstest.Env
+	mem  *memstore.Store
 	kind dstest.Kind
 	n    atomic.Int64
 }
@@ -41,6 +50,7 @@ type sc struct {
 	kind   dstest.Kind
 	clock  *clockwork.FakeClock
 	tenant string
+	w      *world
 }
 
 // scenario is one row of a table test.
@@ -55,26 +65,44 @@ type scenario struct {
 // connections.
 const rowsAtOnce = 4
 
-// runScenarios runs every row on PostgreSQL and SQLite. The table test is
-// parallel with the other table tests; within it both kinds and
-// rowsAtOnce rows of each run at once.
+// runScenarios runs every row of a BPMN table on the memory store, the
+// table in parallel with the other table tests.
 func runScenarios(t *testing.T, rows []scenario) {
 	t.Parallel()
-	forEachKindAtOnce(t, nil, func(t *testing.T, w *world) {
+	runOn(t, []dstest.Kind{memory}, nil, func(t *testing.T, w *world) {
 		inParallel(t, rows, rowsAtOnce, func(t *testing.T, r scenario) { r.run(w.scenario(t)) })
 	})
 }
 
-// forEachKindAtOnce runs fn as a subtest per storage kind, both at once,
-// each with a world opened with opts.
+// runStorageScenarios runs every row on PostgreSQL, SQLite and the memory
+// store: tables whose behaviour is the storage's as much as the core's.
+func runStorageScenarios(t *testing.T, rows []scenario) {
+	t.Parallel()
+	runOn(t, append([]dstest.Kind{memory}, dstest.Kinds...), nil, func(t *testing.T, w *world) {
+		inParallel(t, rows, rowsAtOnce, func(t *testing.T, r scenario) { r.run(w.scenario(t)) })
+	})
+}
+
+// forEachKindAtOnce runs fn as a subtest per SQL storage kind, both at
+// once, each with a world opened with opts.
 func forEachKindAtOnce(t *testing.T, opts *dstest.Options, fn func(t *testing.T, w *world)) {
 	t.Helper()
-	kinds := make([]scenario, len(dstest.Kinds))
-	for i, k := range dstest.Kinds {
-		kinds[i] = scenario{name: string(k), run: func(*sc) {}}
+	runOn(t, dstest.Kinds, opts, fn)
+}
+
+// runOn runs fn as a subtest per kind, all at once.
+func runOn(t *testing.T, kinds []dstest.Kind, opts *dstest.Options, fn func(t *testing.T, w *world)) {
+	t.Helper()
+	rows := make([]scenario, len(kinds))
+	for i, k := range kinds {
+		rows[i] = scenario{name: string(k), run: func(*sc) {}}
 	}
-	inParallel(t, kinds, len(kinds), func(t *testing.T, r scenario) {
+	inParallel(t, rows, len(rows), func(t *testing.T, r scenario) {
 		kind := dstest.Kind(r.name)
+		if kind == memory {
+			fn(t, &world{mem: memstore.New(), kind: kind})
+			return
+		}
 		fn(t, &world{ds: dstest.Open(t, kind, opts), kind: kind})
 	})
 }
@@ -103,13 +131,32 @@ func inParallel(t *testing.T, rows []scenario, n int, fn func(t *testing.T, r sc
 func (w *world) scenario(t *testing.T) *sc {
 	t.Helper()
 	tenant := fmt.Sprintf("s%03d", w.n.Add(1))
-	ctx := w.ds.Tenant(t, tenant)
-	clock := clockwork.NewFakeClockAt(epoch)
-	e, err := engine.New(w.ds.Sources, engine.Options{Clock: clock})
-	if err != nil {
-		t.Fatal(err)
+	var ctx context.Context
+	if w.mem != nil {
+		ctx = engine.WithTenant(context.Background(), tenant)
+	} else {
+		ctx = w.ds.Tenant(t, tenant)
 	}
-	return &sc{env: &env{Engine: e, ds: w.ds, ctx: ctx}, t: t, kind: w.kind, clock: clock, tenant: tenant}
+	clock := clockwork.NewFakeClockAt(epoch)
+	s := &sc{env: &env{ds: w.ds, ctx: ctx}, t: t, kind: w.kind, clock: clock, tenant: tenant, w: w}
+	s.Engine = s.newEngine(engine.Options{Clock: clock})
+	return s
+}
+
+// newEngine returns another engine over the scenario's storage.
+func (s *sc) newEngine(opts engine.Options) *engine.Engine {
+	s.t.Helper()
+	var src *datasource.Sources
+	if s.w.mem != nil {
+		opts.Store = s.w.mem
+	} else {
+		src = s.w.ds.Sources
+	}
+	e, err := engine.New(src, opts)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return e
 }
 
 func (s *sc) deploy(files ...string) *engine.Deployment {
@@ -243,6 +290,13 @@ type open struct {
 
 func (s *sc) open(inst *engine.ProcessInstance) open {
 	s.t.Helper()
+	if s.w.mem != nil {
+		f, err := s.w.mem.Footprint(s.ctx, inst.ID)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		return open(f)
+	}
 	var o open
 	err := s.ds.Sources.Tenants.InReadTx(s.ctx, func(tx *datasource.Tx) error {
 		for _, q := range []struct {

@@ -1418,7 +1418,7 @@ func (c *Executor) NewJob(kind JobKind, x *Execution, el *model.Element, due tim
 	j.Job = Job{ID: c.NewRowID(), Tenant: c.Tenant, Kind: kind, ElementID: el.ID, DueAt: due, Priority: el.Priority, Retries: retries, Revision: 1}
 	if x != nil {
 		j.InstanceID, j.ExecutionID = x.InstanceID, x.ID
-		j.DefinitionID, j.DefKey = x.Inst.DefinitionID, x.Inst.DefinitionKey
+		j.DefinitionID, j.DefinitionKey = x.Inst.DefinitionID, x.Inst.DefinitionKey
 	}
 	c.Jobs = append(c.Jobs, j)
 	c.NoteJob(due)
@@ -1427,7 +1427,7 @@ func (c *Executor) NewJob(kind JobKind, x *Execution, el *model.Element, due tim
 
 func (c *Executor) subscribe(x *Execution, el *model.Element, name string) {
 	c.Subs = append(c.Subs, &SubRow{ID: c.NewRowID(), Kind: "message", Name: name, InstanceID: x.InstanceID, ExecutionID: x.ID,
-		DefinitionID: x.Inst.DefinitionID, DefKey: x.Inst.DefinitionKey, ElementID: el.ID, CreatedAt: c.NowMS, Op: RowNew})
+		DefinitionID: x.Inst.DefinitionID, DefinitionKey: x.Inst.DefinitionKey, ElementID: el.ID, CreatedAt: c.NowMS, Op: RowNew})
 }
 
 // ---- variables ----

@@ -138,13 +138,13 @@ type ExtTaskRow struct {
 // JobRow is a job with what the engine needs beyond the public Job.
 type JobRow struct {
 	Job
-	ExecutionID  int64
-	DefinitionID int64
-	DefKey       string
-	ExcStack     string
-	Data         JobData
-	CreatedAt    int64
-	Op           RowOp
+	ExecutionID   int64
+	DefinitionID  int64
+	DefinitionKey string
+	ExcStack      string
+	Data          JobData
+	CreatedAt     int64
+	Op            RowOp
 }
 
 // JobData is the persisted state of a timer job.
@@ -157,16 +157,16 @@ type JobData struct {
 }
 
 type SubRow struct {
-	ID           int64
-	Kind         string // message, message-start
-	Name         string
-	InstanceID   int64
-	ExecutionID  int64
-	DefinitionID int64
-	DefKey       string
-	ElementID    string
-	CreatedAt    int64
-	Op           RowOp
+	ID            int64
+	Kind          string // message, message-start
+	Name          string
+	InstanceID    int64
+	ExecutionID   int64
+	DefinitionID  int64
+	DefinitionKey string
+	ElementID     string
+	CreatedAt     int64
+	Op            RowOp
 }
 
 type IncidentRow struct {

@@ -178,6 +178,27 @@ var entityFields = map[Entity]map[Field]bool{
 	ProcessVariables: fieldSet("Name", string(Value)),
 }
 
+// nullable lists the fields stores keep as NULL when they have no value
+// (a zero time, a nil pointer); the others keep 0 or ”. A NULL matches
+// only IsNull and sorts after every value.
+var nullable = map[Entity]map[Field]bool{
+	Instances:     fieldSet("EndedAt"),
+	Tasks:         fieldSet("Due", "FollowUp"),
+	ExternalTasks: fieldSet("Retries"),
+	Activities:    fieldSet("EndedAt"),
+}
+
+// Nullable reports whether stores keep a field as NULL when it has no
+// value.
+func Nullable(e Entity, f Field) bool { return nullable[e][f] }
+
+// defaultSort is each entity's order when a query gives none.
+var defaultSort = map[Entity]Field{Instances: "StartedAt", Tasks: "CreatedAt", ExternalTasks: "ID", Jobs: "DueAt",
+	Incidents: "CreatedAt", Activities: "StartedAt", Definitions: "Key", Deployments: "CreatedAt"}
+
+// DefaultSort is an entity's order when a query gives none.
+func DefaultSort(e Entity) Field { return defaultSort[e] }
+
 func fieldSet(names ...string) map[Field]bool {
 	m := make(map[Field]bool, len(names))
 	for _, n := range names {

@@ -100,6 +100,14 @@ type Store interface {
 	CleanupHistory(ctx context.Context, p *CleanupHistoryParams) (int, error)
 }
 
+// IDSource is implemented by stores that hand out row IDs themselves (the
+// memory store). The engine takes IDs from ID blocks in each tenant's
+// storage otherwise (package idgen).
+type IDSource interface {
+	// NextID returns a new ID, unique within the tenant of ctx.
+	NextID(ctx context.Context) (int64, error)
+}
+
 // LoadParams says what a command reads. Every instance named or located
 // is read whole (executions, variables, open activity instances, open
 // tasks, external tasks, jobs, subscriptions, open incidents), and so is

@@ -309,7 +309,7 @@ func (a *applier) applyJobs(u *core.Unit) {
 		}
 		switch j.Op {
 		case core.RowNew:
-			ins.add(j.ID, string(j.Kind), j.InstanceID, j.ExecutionID, j.DefinitionID, j.DefKey, j.ElementID, msOf(j.DueAt),
+			ins.add(j.ID, string(j.Kind), j.InstanceID, j.ExecutionID, j.DefinitionID, j.DefinitionKey, j.ElementID, msOf(j.DueAt),
 				j.Priority, j.Retries, j.LockOwner, msOf(j.LockExpiresAt), j.ErrorMessage, j.ExcStack, data, j.Suspended, j.CreatedAt, j.Revision)
 		case core.RowDirty:
 			a.execOne(fmt.Sprintf("job %d", j.ID), `UPDATE tf_job SET due_at = $1, retries = $2, lock_owner = $3,
@@ -331,7 +331,7 @@ func (a *applier) applySubs(u *core.Unit) {
 	for _, s := range u.Subs {
 		switch s.Op {
 		case core.RowNew:
-			ins.add(s.ID, s.Kind, s.Name, s.InstanceID, s.ExecutionID, s.DefinitionID, s.DefKey, s.ElementID, s.CreatedAt)
+			ins.add(s.ID, s.Kind, s.Name, s.InstanceID, s.ExecutionID, s.DefinitionID, s.DefinitionKey, s.ElementID, s.CreatedAt)
 		case core.RowGone:
 			gone = append(gone, s.ID)
 		}

@@ -13,57 +13,49 @@ import (
 )
 
 // table is how an entity is stored: its table, the column of each field,
-// how its rows are read, and its default order.
+// and how its rows are read.
 type table struct {
 	name    string
 	columns map[store.Field]string
-	// nullable fields are NULL when zero (times, optional numbers); others
-	// hold 0 or '' instead.
-	nullable map[store.Field]bool
 	// scan reads the rows of a SELECT of the table's columns.
-	scan        func(ctx context.Context, tx *datasource.Tx, where string, args []any) ([]any, error)
-	defaultSort store.Field
+	scan func(ctx context.Context, tx *datasource.Tx, where string, args []any) ([]any, error)
 }
 
 var tables = map[store.Entity]*table{
-	store.Instances: {name: "tf_instance", defaultSort: "StartedAt",
+	store.Instances: {name: "tf_instance",
 		columns: map[store.Field]string{"ID": "id", "DefinitionID": "definition_id", "DefinitionKey": "def_key",
 			"BusinessKey": "business_key", "State": "state", "Suspended": "suspended", "SuperInstanceID": "super_instance_id",
 			"StartedAt": "started_at", "EndedAt": "ended_at"},
-		nullable: map[store.Field]bool{"EndedAt": true},
-		scan:     scanRows(instanceSelect, func(r *instanceCols, tenant string) any { p := r.public(tenant); return &p })},
-	store.Tasks: {name: "tf_task", defaultSort: "CreatedAt",
+		scan: scanRows(instanceSelect, func(r *instanceCols, tenant string) any { p := r.public(tenant); return &p })},
+	store.Tasks: {name: "tf_task",
 		columns: map[store.Field]string{"ID": "id", "InstanceID": "instance_id", "ExecutionID": "execution_id",
 			"DefinitionID": "definition_id", "DefinitionKey": "def_key", "ElementID": "element_id", "Name": "name",
 			"Assignee": "assignee", "CandidateUsers": "candidate_users", "CandidateGroups": "candidate_groups",
 			"Priority": "priority", "Due": "due_at", "FollowUp": "follow_up_at", "State": "state", "CreatedAt": "created_at"},
-		nullable: map[store.Field]bool{"Due": true, "FollowUp": true},
-		scan:     scanRows(taskSelect, func(r *taskCols, tenant string) any { t := r.public(tenant); return &t })},
-	store.ExternalTasks: {name: "tf_external_task", defaultSort: "ID",
+		scan: scanRows(taskSelect, func(r *taskCols, tenant string) any { t := r.public(tenant); return &t })},
+	store.ExternalTasks: {name: "tf_external_task",
 		columns: map[store.Field]string{"ID": "id", "InstanceID": "instance_id", "DefinitionKey": "def_key",
 			"ElementID": "element_id", "Topic": "topic", "WorkerID": "worker_id", "LockExpiresAt": "lock_expires_at",
 			"Retries": "retries", "Priority": "priority", "CreatedAt": "created_at"},
-		nullable: map[store.Field]bool{"Retries": true},
-		scan:     scanRows(extSelect, func(r *extCols, tenant string) any { t := r.public(tenant); return &t })},
-	store.Jobs: {name: "tf_job", defaultSort: "DueAt",
+		scan: scanRows(extSelect, func(r *extCols, tenant string) any { t := r.public(tenant); return &t })},
+	store.Jobs: {name: "tf_job",
 		columns: map[store.Field]string{"ID": "id", "InstanceID": "instance_id", "DefinitionKey": "def_key",
 			"ElementID": "element_id", "Kind": "kind", "DueAt": "due_at", "Priority": "priority", "Retries": "retries",
 			"Suspended": "suspended"},
 		scan: scanRows(`SELECT `+jobColumns+` FROM tf_job`, func(r *jobCols, tenant string) any { j := r.row(tenant).Job; return &j })},
-	store.Incidents: {name: "tf_incident", defaultSort: "CreatedAt",
+	store.Incidents: {name: "tf_incident",
 		columns: map[store.Field]string{"ID": "id", "InstanceID": "instance_id", "DefinitionID": "definition_id",
 			"DefinitionKey": "def_key", "ElementID": "element_id", "Type": "type", "State": "state", "CreatedAt": "created_at"},
 		scan: scanRows(incidentSelect, func(r *incidentCols, tenant string) any { i := r.public(tenant); return &i })},
-	store.Activities: {name: "tf_activity", defaultSort: "StartedAt",
+	store.Activities: {name: "tf_activity",
 		columns: map[store.Field]string{"ID": "id", "InstanceID": "instance_id", "ElementID": "element_id",
 			"ElementType": "element_type", "Canceled": "canceled", "StartedAt": "started_at", "EndedAt": "ended_at"},
-		nullable: map[store.Field]bool{"EndedAt": true},
-		scan:     scanRows(actSelect, func(r *actCols, tenant string) any { a := r.public(tenant); return &a })},
-	store.Definitions: {name: "tf_definition", defaultSort: "Key",
+		scan: scanRows(actSelect, func(r *actCols, tenant string) any { a := r.public(tenant); return &a })},
+	store.Definitions: {name: "tf_definition",
 		columns: map[store.Field]string{"ID": "id", "Key": "def_key", "Name": "name", "DeploymentID": "deployment_id",
 			"Version": "version", "Suspended": "suspended", "CreatedAt": "created_at"},
 		scan: scanRows(definitionSelect, func(r *definitionCols, tenant string) any { d := r.public(tenant); return &d })},
-	store.Deployments: {name: "tf_deployment", defaultSort: "CreatedAt",
+	store.Deployments: {name: "tf_deployment",
 		columns: map[store.Field]string{"ID": "id", "Name": "name", "CreatedAt": "created_at"},
 		scan:    scanDeployments},
 	store.ProcessVariables: {name: "tf_variable",
@@ -170,8 +162,8 @@ func (w *where) where() string {
 // tail renders ORDER BY and paging.
 func (w *where) tail(t *table, q *store.Query) {
 	sorts := q.Sort
-	if len(sorts) == 0 && t.defaultSort != "" {
-		sorts = []store.Sort{{Field: t.defaultSort}}
+	if len(sorts) == 0 && store.DefaultSort(q.Entity) != "" {
+		sorts = []store.Sort{{Field: store.DefaultSort(q.Entity)}}
 	}
 	var b strings.Builder
 	for i, s := range sorts {
@@ -237,7 +229,7 @@ func (w *where) cond(e store.Entity, rel string, c store.Cond) (string, error) {
 		if c.Op == store.NotNull {
 			null = "IS NOT NULL"
 		}
-		if t.nullable[c.Field] {
+		if store.Nullable(e, c.Field) {
 			return col + " " + null, nil
 		}
 		zero := "0"

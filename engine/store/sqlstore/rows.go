@@ -226,7 +226,7 @@ const jobColumns = `id, kind, instance_id, execution_id, definition_id, def_key,
 	lock_owner, lock_expires_at, exception_message, exception_stack, data, suspended, created_at, revision`
 
 func (r *jobCols) row(tenant string) *core.JobRow {
-	j := &core.JobRow{ExecutionID: r.ExecutionID, DefinitionID: r.DefinitionID, DefKey: r.DefKey, ExcStack: r.ExcStack, CreatedAt: r.CreatedAt}
+	j := &core.JobRow{ExecutionID: r.ExecutionID, DefinitionID: r.DefinitionID, DefinitionKey: r.DefKey, ExcStack: r.ExcStack, CreatedAt: r.CreatedAt}
 	j.Job = core.Job{ID: r.ID, Tenant: tenant, Kind: core.JobKind(r.Kind), InstanceID: r.InstanceID, ElementID: r.ElementID,
 		DueAt: timeOf(r.DueAt), Priority: r.Priority, Retries: r.Retries, LockOwner: r.LockOwner,
 		LockExpiresAt: timeOf(r.LockExpires), Revision: r.Revision, ErrorMessage: r.ExcMessage, Suspended: r.Suspended}
@@ -252,7 +252,7 @@ const subSelect = `SELECT id, kind, name, instance_id, execution_id, definition_
 
 func (r *subCols) row() *core.SubRow {
 	return &core.SubRow{ID: r.ID, Kind: r.Kind, Name: r.Name, InstanceID: r.InstanceID, ExecutionID: r.ExecutionID,
-		DefinitionID: r.DefinitionID, DefKey: r.DefKey, ElementID: r.ElementID, CreatedAt: r.CreatedAt}
+		DefinitionID: r.DefinitionID, DefinitionKey: r.DefKey, ElementID: r.ElementID, CreatedAt: r.CreatedAt}
 }
 
 type incidentCols struct {
