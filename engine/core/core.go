@@ -152,9 +152,6 @@ func (c *Executor) Run() error {
 				return err
 			}
 		}
-		if len(c.queue) == 0 {
-			return nil
-		}
 	}
 }
 
