@@ -1,7 +1,9 @@
 // Package enginetest gives the tests of a program that embeds the engine an
-// engine of their own: over a temporary SQLite directory or a throwaway
-// PostgreSQL database, with a tenant created, a fake clock, and everything
-// removed when the test ends. Tests then deploy, start, complete and
+// engine of their own: in memory, over a temporary SQLite directory or over
+// a throwaway PostgreSQL database, with a tenant created, a fake clock, and
+// everything removed when the test ends. Memory runs a test in moments and
+// suits tests of a process's behaviour; SQLite and PostgreSQL add the
+// storage a program runs on. Tests then deploy, start, complete and
 // assert in the harness's tenant without knowing how tenants are wired:
 //
 //	func TestOrderIsApproved(t *testing.T) {
@@ -38,6 +40,7 @@ import (
 	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/datasource/dstest"
 	"github.com/tenantflow/tenantflow/engine"
+	"github.com/tenantflow/tenantflow/engine/store/memstore"
 )
 
 // Storage is where a harness keeps its tenant's data.
@@ -45,14 +48,17 @@ type Storage = dstest.Kind
 
 // The storages a harness can use.
 const (
+	// Memory keeps the tenant in memory (engine/store/memstore): no
+	// database, and Harness.Sources is nil.
+	Memory Storage = "memory"
 	// SQLite keeps the tenant in a file of a temporary directory.
 	SQLite Storage = dstest.SQLite
 	// Postgres keeps the tenant in a schema of a throwaway database.
 	Postgres Storage = dstest.Postgres
 )
 
-// Storages lists both, for tests that run against each.
-var Storages = []Storage{SQLite, Postgres}
+// Storages lists every storage, for tests that run against each.
+var Storages = []Storage{Memory, SQLite, Postgres}
 
 // Epoch is when a harness's fake clock starts, unless Options.Now says
 // otherwise.
@@ -86,7 +92,7 @@ type Harness struct {
 	// directly.
 	Clock *clockwork.FakeClock
 	// Sources are the datasources under the engine (to create more tenants,
-	// or to look behind the engine's back).
+	// or to look behind the engine's back); nil in Memory.
 	Sources *datasource.Sources
 	// Storage is where the data lives.
 	Storage Storage
@@ -108,24 +114,31 @@ func New(t testing.TB, opts *Options) *Harness {
 		now = Epoch
 	}
 	clock := clockwork.NewFakeClockAt(now)
-	env := dstest.Open(t, kind, &dstest.Options{Config: datasource.Config{Clock: clock}})
 	tenant := opts.Tenant
 	if tenant == "" {
 		tenant = "test"
 	}
-	ctx := env.Tenant(t, tenant)
 	eo := opts.Engine
 	if eo.Clock == nil {
 		eo.Clock = clock
 	}
-	e, err := engine.New(env.Sources, eo)
+	var src *datasource.Sources
+	var ctx context.Context
+	if kind == Memory {
+		eo.Store = memstore.New()
+		ctx = engine.WithTenant(context.Background(), tenant)
+	} else {
+		env := dstest.Open(t, kind, &dstest.Options{Config: datasource.Config{Clock: clock}})
+		src, ctx = env.Sources, env.Tenant(t, tenant)
+	}
+	e, err := engine.New(src, eo)
 	if err != nil {
 		t.Fatalf("enginetest: %v", err)
 	}
 	for topic, h := range opts.Handlers {
 		e.RegisterHandler(topic, h)
 	}
-	return &Harness{Engine: e, Ctx: ctx, Tenant: tenant, Clock: clock, Sources: env.Sources, Storage: kind}
+	return &Harness{Engine: e, Ctx: ctx, Tenant: tenant, Clock: clock, Sources: src, Storage: kind}
 }
 
 // ForEachStorage runs fn as a subtest per storage, each with its own
@@ -149,6 +162,9 @@ func ForEachStorage(t *testing.T, opts *Options, fn func(t *testing.T, h *Harnes
 // another.
 func (h *Harness) OtherTenant(t testing.TB, id string) context.Context {
 	t.Helper()
+	if h.Sources == nil {
+		return engine.WithTenant(context.Background(), id)
+	}
 	if _, err := h.Sources.Lifecycle.Create(context.Background(), &datasource.CreateTenantParams{ID: id}); err != nil {
 		t.Fatalf("enginetest: create tenant %s: %v", id, err)
 	}

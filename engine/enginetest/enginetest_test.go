@@ -84,7 +84,12 @@ func TestHelpersDriveAProcessToItsEnd(t *testing.T) {
 
 // Another tenant of the same storage sees nothing of the harness's tenant.
 func TestOtherTenantIsSeparate(t *testing.T) {
-	h := enginetest.New(t, &enginetest.Options{Tenant: "shop"})
+	enginetest.ForEachStorage(t, &enginetest.Options{Tenant: "shop"}, func(t *testing.T, h *enginetest.Harness) {
+		otherTenantIsSeparate(t, h)
+	})
+}
+
+func otherTenantIsSeparate(t *testing.T, h *enginetest.Harness) {
 	h.Deploy(t, orderXML)
 	other := h.OtherTenant(t, "rival")
 	if _, err := h.StartInstance(other, &engine.StartParams{DefinitionKey: "order"}); err == nil {
