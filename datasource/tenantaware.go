@@ -155,9 +155,9 @@ func (ds *TenantAwareDataSource) InTx(ctx context.Context, fn func(*Tx) error) e
 	return ds.inTx(ctx, false, fn)
 }
 
-// InReadTx is InTx for work that only reads. On SQLite it runs on the read
-// pool, concurrently with the single writer; on PostgreSQL it is a plain
-// transaction.
+// InReadTx is InTx for work that only reads, on one snapshot: on SQLite it
+// runs on the read pool, concurrently with the single writer; on
+// PostgreSQL it is a read-only REPEATABLE READ transaction.
 func (ds *TenantAwareDataSource) InReadTx(ctx context.Context, fn func(*Tx) error) error {
 	return ds.inTx(ctx, true, fn)
 }
@@ -178,7 +178,14 @@ func (ds *TenantAwareDataSource) inTx(ctx context.Context, readOnly bool, fn fun
 	}
 	defer func() { <-sem }()
 
-	stx, err := db.BeginTxx(ctx, nil)
+	var opts *sql.TxOptions
+	if readOnly && p.dialect == Postgres {
+		// Every statement of a read sees one snapshot, as SQLite's read
+		// transactions do: a caller reading a row and then what belongs
+		// to it never sees two commits' worth of state.
+		opts = &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true}
+	}
+	stx, err := db.BeginTxx(ctx, opts)
 	if err != nil {
 		return ds.connFailed(ctx, p, err)
 	}

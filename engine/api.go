@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tenantflow/tenantflow/engine/core"
@@ -172,8 +173,8 @@ func (e *Engine) openTask(l *loader, id int64) (*core.TaskRow, error) {
 	if t.State != TaskCreated {
 		return nil, final(fmt.Errorf("%w: task %d is %s", ErrConflict, id, t.State))
 	}
-	if !l.holds(t.InstanceID) {
-		// Completed between the two reads: a retry reports it.
+	if !slices.Contains(l.u.Tasks, t) {
+		// Completed since the unit read its instance: a retry reports it.
 		return nil, fmt.Errorf("%w: task %d changed concurrently", ErrConflict, id)
 	}
 	return t, nil

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/tenantflow/tenantflow/engine/core"
@@ -53,7 +54,8 @@ func (e *Engine) externalTask(l *loader, id int64) (*core.ExtTaskRow, error) {
 	if snap.ExternalTask == nil {
 		return nil, final(core.NotFound("external task", id))
 	}
-	if !l.holds(snap.ExternalTask.InstanceID) {
+	if !slices.Contains(l.u.ExtTasks, snap.ExternalTask) {
+		// Completed since the unit read its instance: a retry reports it.
 		return nil, fmt.Errorf("%w: external task %d changed concurrently", ErrConflict, id)
 	}
 	return snap.ExternalTask, nil
