@@ -116,6 +116,12 @@ func parsePG(dsn string, password Secret) (pq.Config, error) {
 	if cfg.ApplicationName == "" {
 		cfg.ApplicationName = "tenantflow"
 	}
+	// Parameters in the Bind message of an unnamed statement: a statement
+	// with parameters is one round trip (Parse, Bind, Execute, Sync sent
+	// together) instead of two (lib/pq otherwise waits for the Parse's
+	// description before it binds). Values still travel as text, []byte
+	// as bytes.
+	cfg.BinaryParameters = true
 	return cfg, nil
 }
 
