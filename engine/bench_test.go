@@ -25,6 +25,8 @@ import (
 // client count of the pgbench baseline). They report, per shape:
 //
 //   - instances/s, and allocs/op where one op is one instance;
+//   - round-trips/instance: exchanges with the database per instance
+//     (statements, and each transaction's BEGIN and COMMIT);
 //   - commits/instance: transactions the engine committed per instance; on
 //     PostgreSQL also pg-tx/instance, the distinct transaction IDs the
 //     server stamped on the instances' outbox rows;
@@ -171,7 +173,7 @@ func BenchmarkDurable(b *testing.B) {
 			})
 			for _, s := range benchShapes {
 				b.Run(s.name, func(b *testing.B) {
-					commits0 := engine.Commits(v.e)
+					commits0, trips0 := engine.Commits(v.e), engine.RoundTrips(v.e)
 					ids0 := v.idCounter(b)
 					b.ReportAllocs()
 					b.ResetTimer()
@@ -180,6 +182,7 @@ func BenchmarkDurable(b *testing.B) {
 					rate := float64(b.N) / b.Elapsed().Seconds()
 					b.ReportMetric(rate, "instances/s")
 					b.ReportMetric(float64(engine.Commits(v.e)-commits0)/float64(b.N), "commits/instance")
+					b.ReportMetric(float64(engine.RoundTrips(v.e)-trips0)/float64(b.N), "round-trips/instance")
 					b.ReportMetric(float64(v.idCounter(b)-ids0)/float64(b.N), "ids/instance")
 					if insertTPS > 0 {
 						b.ReportMetric(rate/insertTPS, "vs-insert")

@@ -109,6 +109,9 @@ type Engine struct {
 	mu       sync.RWMutex
 	handlers map[string]Handler
 
+	// groups queues the commits of concurrent commands per tenant.
+	groups commitGroups
+
 	// commits counts the transactions commands and job batches committed,
 	// so benchmarks can check what an instance costs.
 	commits atomic.Int64
@@ -389,7 +392,7 @@ func (e *Engine) command(ctx context.Context, fn func(c *core.Executor, l *loade
 			continue
 		}
 		if err == nil {
-			err = e.commit(ctx, l)
+			err = e.commitGrouped(ctx, l)
 		}
 		switch {
 		case err == nil:

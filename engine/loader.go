@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/tenantflow/tenantflow/engine/core"
@@ -165,7 +166,8 @@ func (e *Engine) commit(ctx context.Context, loaders ...*loader) error {
 		p.Latest = append(p.Latest, l.latest...)
 	}
 	err := e.st.Apply(ctx, p)
-	if stale, ok := err.(*store.StaleDefinitionError); ok {
+	var stale *store.StaleDefinitionError
+	if errors.As(err, &stale) {
 		e.defs.Delete(loaders[0].u.Tenant, latestKey(stale.Key))
 		return errStaleDefinition
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/engine/core"
 	"github.com/tenantflow/tenantflow/engine/store"
 )
@@ -17,7 +16,7 @@ var instanceTables = []string{"tf_activity", "tf_task", "tf_variable", "tf_varia
 	"tf_execution", "tf_external_task", "tf_job", "tf_subscription"}
 
 // removeInstances deletes instances and every row they hold.
-func removeInstances(ctx context.Context, tx *datasource.Tx, ids []int64) error {
+func removeInstances(ctx context.Context, tx *dbtx, ids []int64) error {
 	if len(ids) == 0 {
 		return nil
 	}
@@ -34,7 +33,7 @@ func removeInstances(ctx context.Context, tx *datasource.Tx, ids []int64) error 
 // CleanupHistory implements store.Store.
 func (s *Store) CleanupHistory(ctx context.Context, p *store.CleanupHistoryParams) (int, error) {
 	var ids []int64
-	err := s.write(ctx, func(tx *datasource.Tx) error {
+	err := s.write(ctx, func(tx *dbtx) error {
 		ids = ids[:0]
 		if err := tx.SelectContext(ctx, &ids, `SELECT i.id FROM tf_instance i JOIN tf_definition d ON d.id = i.definition_id
 			WHERE i.state <> 'active' AND d.history_ttl_ms > 0 AND i.ended_at IS NOT NULL
@@ -48,7 +47,7 @@ func (s *Store) CleanupHistory(ctx context.Context, p *store.CleanupHistoryParam
 
 // DeleteDeployment implements store.Store.
 func (s *Store) DeleteDeployment(ctx context.Context, p *store.DeleteDeploymentParams) error {
-	return s.write(ctx, func(tx *datasource.Tx) error {
+	return s.write(ctx, func(tx *dbtx) error {
 		if _, err := deploymentTx(ctx, tx, p.ID); err != nil {
 			return err
 		}
@@ -88,7 +87,7 @@ func (s *Store) DeleteDeployment(ctx context.Context, p *store.DeleteDeploymentP
 // SuspendDefinition implements store.Store.
 func (s *Store) SuspendDefinition(ctx context.Context, p *store.SuspendDefinitionParams) ([]int64, error) {
 	var ids []int64
-	err := s.write(ctx, func(tx *datasource.Tx) error {
+	err := s.write(ctx, func(tx *dbtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE tf_definition SET suspended = $1 WHERE id = $2`, p.Suspended, p.ID)
 		if err != nil {
 			return err
@@ -115,7 +114,7 @@ func (s *Store) DefinitionStatistics(ctx context.Context, definitionID int64) ([
 		}
 		return st
 	}
-	err := s.read(ctx, func(tx *datasource.Tx) error {
+	err := s.read(ctx, func(tx *dbtx) error {
 		type row struct {
 			ElementID string `db:"element_id"`
 			Type      string `db:"type"`
@@ -160,7 +159,7 @@ func (s *Store) DefinitionStatistics(ctx context.Context, definitionID int64) ([
 // VariableUpdates implements store.Store.
 func (s *Store) VariableUpdates(ctx context.Context, instanceID int64) ([]*core.VariableUpdate, error) {
 	var out []*core.VariableUpdate
-	err := s.read(ctx, func(tx *datasource.Tx) error {
+	err := s.read(ctx, func(tx *dbtx) error {
 		out = out[:0]
 		var rows []struct {
 			varCols

@@ -3,33 +3,64 @@ package sqlstore
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/lib/pq"
 
 	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/engine/core"
 	"github.com/tenantflow/tenantflow/engine/store"
 )
 
-// Apply implements store.Store.
+// Apply implements store.Store. On PostgreSQL the units' changes go as
+// one statement whenever they fit in one (always, but for huge units),
+// with every revision check and guard inside it (tf_assert): with no
+// transaction around it, a command commits in one round trip. Otherwise,
+// and on SQLite, the statements share a transaction.
 func (s *Store) Apply(ctx context.Context, p *store.ApplyParams) error {
-	return s.write(ctx, func(tx *datasource.Tx) error {
-		a := &applier{ctx: ctx, tx: tx}
-		for _, d := range p.Deployments {
-			a.deployment(d)
+	d, err := s.ds.Dialect(ctx)
+	if err != nil {
+		return storageError(err)
+	}
+	a := &applier{ctx: ctx, pg: d == datasource.Postgres}
+	for _, dep := range p.Deployments {
+		a.deployment(dep)
+	}
+	for _, u := range p.Units {
+		if err := a.collect(u); err != nil {
+			return err
 		}
-		for _, u := range p.Units {
-			if err := a.collect(u); err != nil {
+	}
+	for _, g := range p.Latest {
+		a.guards = append(a.guards, latestGuard(g))
+	}
+	a.appendEvents()
+	if !a.pg {
+		return s.write(ctx, a.flushSQLite)
+	}
+	stmts := a.statements()
+	run := func(tx *dbtx) error {
+		a.tx = tx
+		for _, st := range stmts {
+			if err := a.combined(st.parts, st.guards); err != nil {
 				return err
 			}
 		}
-		for _, g := range p.Latest {
-			a.guards = append(a.guards, latestGuard(g))
-		}
-		a.appendEvents()
-		return a.flush()
-	})
+		return nil
+	}
+	if len(stmts) == 1 {
+		err = s.statement(ctx, run)
+	} else {
+		err = s.write(ctx, run)
+	}
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "TF001" {
+		return &store.StaleDefinitionError{Key: pqErr.Detail}
+	}
+	return err
 }
 
 // latestGuard checks that a version is still the latest of its key, and
@@ -39,7 +70,7 @@ func latestGuard(g store.LatestGuard) guard {
 		expr: `EXISTS (SELECT 1 FROM tf_definition WHERE id = $1 AND suspended = FALSE
 			AND version = (SELECT MAX(version) FROM tf_definition WHERE def_key = $2))`,
 		args: []any{g.DefinitionID, g.Key},
-		fail: func() error { return &store.StaleDefinitionError{Key: g.Key} },
+		key:  g.Key,
 	}
 }
 
@@ -226,12 +257,43 @@ func (a *applier) collect(u *core.Unit) error {
 
 func (a *applier) applyVariables(u *core.Unit) error {
 	ins := &batch{table: "tf_variable", cols: []string{"scope_id", "name", "instance_id", "type", "text_value", "long_value", "double_value", "revision"}}
+	// A variable deleted and set again in one unit is one update: the
+	// statements of one apply must not touch a row twice.
+	type key struct {
+		scope int64
+		name  string
+	}
+	var gone map[key]bool
+	for _, v := range u.Vars {
+		if v.Op == core.RowGone {
+			if gone == nil {
+				gone = map[key]bool{}
+			}
+			gone[key{v.ScopeID, v.Name}] = true
+		}
+	}
+	var reborn map[key]bool
+	for _, v := range u.Vars {
+		if v.Op == core.RowNew && gone[key{v.ScopeID, v.Name}] {
+			if reborn == nil {
+				reborn = map[key]bool{}
+			}
+			reborn[key{v.ScopeID, v.Name}] = true
+		}
+	}
 	for _, v := range u.Vars {
 		s, err := v.Val.Columns()
 		if err != nil {
 			return fmt.Errorf("variable %q: %w", v.Name, err)
 		}
-		switch v.Op {
+		op := v.Op
+		switch k := (key{v.ScopeID, v.Name}); {
+		case op == core.RowGone && reborn[k]:
+			continue
+		case op == core.RowNew && reborn[k]:
+			op = core.RowDirty
+		}
+		switch op {
 		case core.RowNew:
 			ins.add(v.ScopeID, v.Name, v.InstanceID, string(v.Val.Type), s.Text, s.Long, s.Double, v.Rev)
 		case core.RowDirty:
@@ -380,7 +442,7 @@ func (a *applier) appendEvents() {
 		return
 	}
 	clock := part{sql: `UPDATE tf_outbox_clock SET last = last + $1`, args: []any{len(events)}, want: -1, clock: true}
-	if a.tx.Dialect() == datasource.Postgres {
+	if a.pg {
 		clock.sql += ` RETURNING last`
 	}
 	a.pending = append(a.pending, clock)
@@ -453,7 +515,7 @@ func (p *part) arguments() []any {
 type guard struct {
 	expr string // with placeholders $1…
 	args []any
-	fail func() error
+	key  string // the process key of a latest-version guard
 }
 
 // maxArgs keeps one statement under PostgreSQL's 65,535 parameters.
@@ -463,87 +525,89 @@ const maxArgs = 30_000
 // (and what their commands wrote beside them), sent in one transaction.
 type applier struct {
 	ctx     context.Context
-	tx      *datasource.Tx
+	tx      *dbtx
+	pg      bool
 	pending []part
 	guards  []guard
 	events  []*core.Event
 }
 
-// flush sends the collected parts and checks the guards.
-func (l *applier) flush() error {
+// flushSQLite sends the collected parts in the transaction tx: in
+// process, a round trip costs nothing, but every statement passed to the
+// driver does (the driver and database/sql's per-call work), so parts
+// without a row count to check go as one script, in order; the guards
+// follow.
+func (l *applier) flushSQLite(tx *dbtx) error {
+	l.tx = tx
 	parts, guards := l.pending, l.guards
-	l.pending, l.guards = nil, nil
-	if l.tx.Dialect() != datasource.Postgres {
-		// In-process, a round trip costs nothing, but every statement
-		// passed to the driver does (the driver and database/sql's
-		// per-call work): parts without a row count to check go as one
-		// script, in order.
-		for i := 0; i < len(parts); {
-			j, args := i, 0
-			for j < len(parts) && parts[j].want < 0 && (j == i || args+len(parts[j].arguments()) <= maxArgs) {
-				args += len(parts[j].arguments())
-				j++
-			}
-			var err error
-			if j-i > 1 {
-				err = l.script(parts[i:j], args)
-			} else {
-				err, j = l.runPart(&parts[i]), i+1
-			}
-			if err != nil {
-				return err
-			}
-			i = j
+	for i := 0; i < len(parts); {
+		j, args := i, 0
+		for j < len(parts) && parts[j].want < 0 && (j == i || args+len(parts[j].arguments()) <= maxArgs) {
+			args += len(parts[j].arguments())
+			j++
 		}
-		for _, g := range guards {
-			var ok bool
-			if err := l.tx.GetContext(l.ctx, &ok, `SELECT `+g.expr, g.args...); err != nil {
-				return err
-			}
-			if !ok {
-				return g.fail()
-			}
+		var err error
+		if j-i > 1 {
+			err = l.script(parts[i:j], args)
+		} else {
+			err, j = l.runPart(&parts[i]), i+1
 		}
-		return nil
+		if err != nil {
+			return err
+		}
+		i = j
 	}
-	// Variable deletions first: a variable deleted and set again in one
-	// unit would otherwise collide with itself. The outbox clock and the
-	// events lead the rest, so the clock's CTE and the events that read it
-	// share the first statement.
-	rest := parts[:0:0]
-	for i := range parts {
-		if strings.HasPrefix(parts[i].sql, "DELETE FROM tf_variable ") {
-			if err := l.runPart(&parts[i]); err != nil {
-				return err
-			}
-			continue
+	for _, g := range guards {
+		var ok bool
+		if err := l.tx.GetContext(l.ctx, &ok, `SELECT `+g.expr, g.args...); err != nil {
+			return err
 		}
-		if parts[i].clock || parts[i].batch != nil && parts[i].batch.clocked {
-			rest = append(rest, parts[i])
+		if !ok {
+			return &store.StaleDefinitionError{Key: g.key}
 		}
 	}
-	for i := range parts {
-		if !parts[i].clock && (parts[i].batch == nil || !parts[i].batch.clocked) &&
-			!strings.HasPrefix(parts[i].sql, "DELETE FROM tf_variable ") {
-			rest = append(rest, parts[i])
+	return nil
+}
+
+// statement is one PostgreSQL statement of an apply step: parts as
+// data-modifying CTEs, and guards checked in it.
+type statement struct {
+	parts  []part
+	guards []guard
+}
+
+// statements splits the collected parts into PostgreSQL statements below
+// maxArgs parameters each, the guards in the last. The outbox clock and the
+// events lead, so the clock's CTE and the events that read it share the
+// first statement.
+func (l *applier) statements() []statement {
+	rest := make([]part, 0, len(l.pending))
+	for _, p := range l.pending {
+		if p.clock || p.batch != nil && p.batch.clocked {
+			rest = append(rest, p)
 		}
 	}
+	for _, p := range l.pending {
+		if !p.clock && (p.batch == nil || !p.batch.clocked) {
+			rest = append(rest, p)
+		}
+	}
+	guards := l.guards
+	var out []statement
 	for len(rest) > 0 || len(guards) > 0 {
 		n, args := 0, 0
 		for n < len(rest) && (n == 0 || args+len(rest[n].arguments()) <= maxArgs) {
 			args += len(rest[n].arguments())
 			n++
 		}
-		var gs []guard
+		st := statement{parts: rest[:n]}
 		if n == len(rest) {
-			gs, guards = guards, nil
+			st.guards, guards = guards, nil
 		}
-		if err := l.combined(rest[:n], gs); err != nil {
-			return err
-		}
+		out = append(out, st)
 		rest = rest[n:]
 	}
-	return nil
+	return out
 }
 
 // script runs parts as one multi-statement script (SQLite), numbering
@@ -594,7 +658,7 @@ func (l *applier) combined(parts []part, guards []guard) error {
 	}
 	for _, g := range guards {
 		n += len(g.args)
-		size += len(g.expr) + 8
+		size += len(g.expr) + 40
 	}
 	q := make([]byte, 0, size)
 	args := make([]any, 0, n)
@@ -630,58 +694,47 @@ func (l *applier) combined(parts []part, guards []guard) error {
 		q = append(q, ')')
 		args = append(args, p.arguments()...)
 	}
+	// The checks fail the statement itself (tf_assert), so that nothing of
+	// it stays when one fails, with or without a transaction around it.
 	q = append(q, " SELECT "...)
 	cols := 0
 	for _, i := range checks {
 		if cols > 0 {
 			q = append(q, ", "...)
 		}
-		q = append(q, "(SELECT count(*) FROM p"...)
+		q = append(q, "tf_assert((SELECT count(*) FROM p"...)
 		q = strconv.AppendInt(q, int64(i), 10)
-		q = append(q, ')')
+		q = append(q, ") = "...)
+		q = strconv.AppendInt(q, parts[i].want, 10)
+		q = append(q, ", $"...)
+		args = append(args, parts[i].what)
+		q = strconv.AppendInt(q, int64(len(args)), 10)
+		q = append(q, ", FALSE)"...)
 		cols++
 	}
 	for _, g := range guards {
 		if cols > 0 {
 			q = append(q, ", "...)
 		}
-		q = append(q, '(')
+		q = append(q, "tf_assert(("...)
 		q = appendRenumbered(q, g.expr, len(args))
-		q = append(q, ')')
 		args = append(args, g.args...)
+		q = append(q, "), $"...)
+		args = append(args, g.key)
+		q = strconv.AppendInt(q, int64(len(args)), 10)
+		q = append(q, ", TRUE)"...)
 		cols++
 	}
 	if cols == 0 {
 		q = append(q, '1')
+		cols = 1
 	}
-
-	counts := make([]int64, len(checks))
-	oks := make([]bool, len(guards))
-	dest := make([]any, 0, cols+1)
-	for i := range counts {
-		dest = append(dest, &counts[i])
+	ones := make([]int, cols) // a check that failed raised instead
+	dest := make([]any, cols)
+	for i := range ones {
+		dest[i] = &ones[i]
 	}
-	for i := range oks {
-		dest = append(dest, &oks[i])
-	}
-	if len(dest) == 0 {
-		var one int
-		dest = append(dest, &one)
-	}
-	if err := l.tx.QueryRowxContext(l.ctx, string(q), args...).Scan(dest...); err != nil {
-		return err
-	}
-	for k, i := range checks {
-		if counts[k] != parts[i].want {
-			return fmt.Errorf("%w: %s was changed concurrently", core.ErrConflict, parts[i].what)
-		}
-	}
-	for i, ok := range oks {
-		if !ok {
-			return guards[i].fail()
-		}
-	}
-	return nil
+	return l.tx.QueryRowxContext(l.ctx, string(q), args...).Scan(dest...)
 }
 
 // appendRenumbered appends an engine statement to q with its $n

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/engine/core"
 	"github.com/tenantflow/tenantflow/engine/store"
 )
@@ -14,7 +13,7 @@ import (
 // Definition implements store.Store.
 func (s *Store) Definition(ctx context.Context, p *store.DefinitionParams) (*store.DefinitionSource, error) {
 	var src *store.DefinitionSource
-	err := s.read(ctx, func(tx *datasource.Tx) error {
+	err := s.read(ctx, func(tx *dbtx) error {
 		var err error
 		src, err = definitionSource(ctx, tx, p)
 		return err
@@ -22,7 +21,7 @@ func (s *Store) Definition(ctx context.Context, p *store.DefinitionParams) (*sto
 	return src, err
 }
 
-func definitionSource(ctx context.Context, tx *datasource.Tx, p *store.DefinitionParams) (*store.DefinitionSource, error) {
+func definitionSource(ctx context.Context, tx *dbtx, p *store.DefinitionParams) (*store.DefinitionSource, error) {
 	var r definitionCols
 	var err error
 	if p.LatestKey != "" {
@@ -54,7 +53,7 @@ func definitionSource(ctx context.Context, tx *datasource.Tx, p *store.Definitio
 // Deployment implements store.Store.
 func (s *Store) Deployment(ctx context.Context, id int64) (*core.Deployment, error) {
 	var d *core.Deployment
-	err := s.read(ctx, func(tx *datasource.Tx) error {
+	err := s.read(ctx, func(tx *dbtx) error {
 		var err error
 		d, err = deploymentTx(ctx, tx, id)
 		return err
@@ -62,7 +61,7 @@ func (s *Store) Deployment(ctx context.Context, id int64) (*core.Deployment, err
 	return d, err
 }
 
-func deploymentTx(ctx context.Context, tx *datasource.Tx, id int64) (*core.Deployment, error) {
+func deploymentTx(ctx context.Context, tx *dbtx, id int64) (*core.Deployment, error) {
 	var r struct {
 		ID        int64  `db:"id"`
 		Name      string `db:"name"`

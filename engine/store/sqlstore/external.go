@@ -4,7 +4,6 @@ import (
 	"context"
 	"strconv"
 
-	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/engine/core"
 	"github.com/tenantflow/tenantflow/engine/store"
 )
@@ -14,7 +13,7 @@ import (
 // different tasks without waiting for each other.
 func (s *Store) LockExternalTasks(ctx context.Context, p *store.LockExternalTasksParams) ([]*core.ExternalTask, error) {
 	var out []*core.ExternalTask
-	err := s.write(ctx, func(tx *datasource.Tx) error {
+	err := s.write(ctx, func(tx *dbtx) error {
 		out = out[:0]
 		now := p.Now
 		left := p.MaxTasks
@@ -74,7 +73,7 @@ func (s *Store) LockExternalTasks(ctx context.Context, p *store.LockExternalTask
 // Variables implements store.Store.
 func (s *Store) Variables(ctx context.Context, p *store.VariablesParams) (map[string]core.Value, error) {
 	var out map[string]core.Value
-	err := s.read(ctx, func(tx *datasource.Tx) error {
+	err := s.read(ctx, func(tx *dbtx) error {
 		var exists int
 		if err := tx.GetContext(ctx, &exists, `SELECT COUNT(*) FROM tf_instance WHERE id = $1`, p.InstanceID); err != nil {
 			return err
@@ -92,7 +91,7 @@ func (s *Store) Variables(ctx context.Context, p *store.VariablesParams) (map[st
 // scopeVariables reads the variables visible from a scope: the
 // execution's own, then its enclosing scopes' up to the instance, inner
 // ones winning.
-func scopeVariables(ctx context.Context, tx *datasource.Tx, p *store.VariablesParams) (map[string]core.Value, error) {
+func scopeVariables(ctx context.Context, tx *dbtx, p *store.VariablesParams) (map[string]core.Value, error) {
 	if p.Names != nil && len(p.Names) == 0 {
 		return map[string]core.Value{}, nil
 	}

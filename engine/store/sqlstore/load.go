@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/engine/core"
 	"github.com/tenantflow/tenantflow/engine/store"
 )
@@ -17,7 +16,7 @@ import (
 // Load implements store.Store.
 func (s *Store) Load(ctx context.Context, p *store.LoadParams) (*store.Snapshot, error) {
 	snap := &store.Snapshot{}
-	err := s.read(ctx, func(tx *datasource.Tx) error {
+	err := s.read(ctx, func(tx *dbtx) error {
 		snap = &store.Snapshot{}
 		r := &reader{ctx: ctx, tx: tx, p: p, snap: snap, tenant: tx.Tenant(), seen: map[int64]bool{}}
 		return r.load()
@@ -31,7 +30,7 @@ func (s *Store) Load(ctx context.Context, p *store.LoadParams) (*store.Snapshot,
 // reader is one Load.
 type reader struct {
 	ctx    context.Context
-	tx     *datasource.Tx
+	tx     *dbtx
 	p      *store.LoadParams
 	snap   *store.Snapshot
 	tenant string

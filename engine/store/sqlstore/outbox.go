@@ -31,7 +31,7 @@ func cursorOf(pos int64) core.Cursor {
 // commit clock existed resolves to the last event it had passed: "s<seq>"
 // on SQLite, where the sequence became the position, and "p<tx>.<seq>" on
 // PostgreSQL, looked up among the events that carry their transaction ID.
-func cursorPos(ctx context.Context, tx *datasource.Tx, c core.Cursor) (int64, error) {
+func cursorPos(ctx context.Context, tx *dbtx, c core.Cursor) (int64, error) {
 	s := string(c)
 	if s == "" {
 		return 0, nil
@@ -73,7 +73,7 @@ func (s *Store) ReadEvents(ctx context.Context, p *store.ReadEventsParams) (*sto
 		limit = 500
 	}
 	out := &store.EventBatch{Next: p.After}
-	err := s.read(ctx, func(tx *datasource.Tx) error {
+	err := s.read(ctx, func(tx *dbtx) error {
 		out.Events = out.Events[:0]
 		after, err := cursorPos(ctx, tx, p.After)
 		if err != nil {
@@ -116,7 +116,7 @@ func (s *Store) ReadEvents(ctx context.Context, p *store.ReadEventsParams) (*sto
 // beginning.
 func (s *Store) ConsumerState(ctx context.Context, consumer string) (*store.ConsumerState, error) {
 	st := &store.ConsumerState{Consumer: consumer}
-	err := s.read(ctx, func(tx *datasource.Tx) error {
+	err := s.read(ctx, func(tx *dbtx) error {
 		var row struct {
 			Position  string `db:"position"`
 			UpdatedAt int64  `db:"updated_at"`
@@ -146,7 +146,7 @@ func (s *Store) ConsumerState(ctx context.Context, consumer string) (*store.Cons
 // ignored.
 func (s *Store) AdvanceConsumer(ctx context.Context, p *store.AdvanceConsumerParams) error {
 	consumer, to := p.Consumer, p.To
-	return s.write(ctx, func(tx *datasource.Tx) error {
+	return s.write(ctx, func(tx *dbtx) error {
 		next, err := cursorPos(ctx, tx, to)
 		if err != nil {
 			return err
@@ -171,7 +171,7 @@ func (s *Store) DeadLetterEvents(ctx context.Context, consumer string, letters [
 	if len(letters) == 0 {
 		return nil
 	}
-	return s.write(ctx, func(tx *datasource.Tx) error {
+	return s.write(ctx, func(tx *dbtx) error {
 		for _, l := range letters {
 			if _, err := tx.ExecContext(ctx, `INSERT INTO tf_outbox_dead (consumer, event_id, reason, at) VALUES ($1, $2, $3, $4)
 				ON CONFLICT (consumer, event_id) DO UPDATE SET reason = excluded.reason, at = excluded.at`,
@@ -189,7 +189,7 @@ func (s *Store) DeadLetters(ctx context.Context, consumer string, limit int) ([]
 		limit = 100
 	}
 	var out []store.DeadLetter
-	err := s.read(ctx, func(tx *datasource.Tx) error {
+	err := s.read(ctx, func(tx *dbtx) error {
 		var rows []struct {
 			EventID int64  `db:"event_id"`
 			Reason  string `db:"reason"`
@@ -218,7 +218,7 @@ func (s *Store) DeadLetters(ctx context.Context, consumer string, limit int) ([]
 func (s *Store) PruneOutbox(ctx context.Context, p *store.PruneOutboxParams) (int, error) {
 	olderThan, waitFor := p.OlderThan, p.WaitFor
 	removed := 0
-	err := s.write(ctx, func(tx *datasource.Tx) error {
+	err := s.write(ctx, func(tx *dbtx) error {
 		var consumers []struct {
 			Name     string `db:"name"`
 			Position string `db:"position"`

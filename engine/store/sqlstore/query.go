@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/engine/core"
 	"github.com/tenantflow/tenantflow/engine/store"
 )
@@ -18,7 +17,7 @@ type table struct {
 	name    string
 	columns map[store.Field]string
 	// scan reads the rows of a SELECT of the table's columns.
-	scan func(ctx context.Context, tx *datasource.Tx, where string, args []any) ([]any, error)
+	scan func(ctx context.Context, tx *dbtx, where string, args []any) ([]any, error)
 }
 
 var tables = map[store.Entity]*table{
@@ -63,8 +62,8 @@ var tables = map[store.Entity]*table{
 }
 
 // scanRows reads rows of type R selected by sel and converts each.
-func scanRows[R any](sel string, conv func(r *R, tenant string) any) func(ctx context.Context, tx *datasource.Tx, where string, args []any) ([]any, error) {
-	return func(ctx context.Context, tx *datasource.Tx, where string, args []any) ([]any, error) {
+func scanRows[R any](sel string, conv func(r *R, tenant string) any) func(ctx context.Context, tx *dbtx, where string, args []any) ([]any, error) {
+	return func(ctx context.Context, tx *dbtx, where string, args []any) ([]any, error) {
 		var rows []R
 		if err := tx.SelectContext(ctx, &rows, sel+where, args...); err != nil {
 			return nil, err
@@ -77,7 +76,7 @@ func scanRows[R any](sel string, conv func(r *R, tenant string) any) func(ctx co
 	}
 }
 
-func scanDeployments(ctx context.Context, tx *datasource.Tx, where string, args []any) ([]any, error) {
+func scanDeployments(ctx context.Context, tx *dbtx, where string, args []any) ([]any, error) {
 	var ids []int64
 	if err := tx.SelectContext(ctx, &ids, `SELECT id FROM tf_deployment`+where, args...); err != nil {
 		return nil, err
@@ -101,7 +100,7 @@ func (s *Store) List(ctx context.Context, q *store.Query) ([]any, error) {
 	}
 	w.tail(t, q)
 	var out []any
-	err = s.read(ctx, func(tx *datasource.Tx) error {
+	err = s.read(ctx, func(tx *dbtx) error {
 		var err error
 		out, err = t.scan(ctx, tx, w.where(), w.args)
 		return err
@@ -116,7 +115,7 @@ func (s *Store) Count(ctx context.Context, q *store.Query) (int64, error) {
 		return 0, err
 	}
 	var n int64
-	err = s.read(ctx, func(tx *datasource.Tx) error {
+	err = s.read(ctx, func(tx *dbtx) error {
 		return tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM `+t.name+w.where(), w.args...)
 	})
 	return n, err

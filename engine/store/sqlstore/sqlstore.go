@@ -16,7 +16,11 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"sync/atomic"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/engine/core"
@@ -24,9 +28,52 @@ import (
 )
 
 // Store is the SQL store. It holds no state of its own beyond the
-// datasource: safe for concurrent use.
+// datasource and a count: safe for concurrent use.
 type Store struct {
 	ds *datasource.TenantAwareDataSource
+	// roundTrips counts the exchanges with the database: each statement,
+	// and the BEGIN and COMMIT of each transaction.
+	roundTrips atomic.Int64
+}
+
+// RoundTrips returns how many exchanges with the databases the store made
+// so far (statements, and the BEGIN and COMMIT of each transaction), for
+// benchmarks that report what a command costs.
+func (s *Store) RoundTrips() int64 { return s.roundTrips.Load() }
+
+// dbtx is what the store's statements go through: a transaction, or a
+// connection whose one statement commits by itself. It counts them.
+type dbtx struct {
+	datasource.Queryer
+	n *atomic.Int64
+}
+
+func (q *dbtx) GetContext(ctx context.Context, dest any, query string, args ...any) error {
+	q.n.Add(1)
+	return q.Queryer.GetContext(ctx, dest, query, args...)
+}
+
+func (q *dbtx) SelectContext(ctx context.Context, dest any, query string, args ...any) error {
+	q.n.Add(1)
+	return q.Queryer.SelectContext(ctx, dest, query, args...)
+}
+
+func (q *dbtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	q.n.Add(1)
+	return q.Queryer.ExecContext(ctx, query, args...)
+}
+
+func (q *dbtx) QueryRowxContext(ctx context.Context, query string, args ...any) *sqlx.Row {
+	q.n.Add(1)
+	return q.Queryer.QueryRowxContext(ctx, query, args...)
+}
+
+// with counts a transaction's BEGIN and COMMIT and wraps q.
+func (s *Store) with(q datasource.Queryer, fn func(tx *dbtx) error) error {
+	if q.InTransaction() {
+		s.roundTrips.Add(2)
+	}
+	return fn(&dbtx{Queryer: q, n: &s.roundTrips})
 }
 
 var _ store.Store = (*Store)(nil)
@@ -35,13 +82,19 @@ var _ store.Store = (*Store)(nil)
 func New(ds *datasource.TenantAwareDataSource) *Store { return &Store{ds: ds} }
 
 // read runs fn in a read-only transaction of the tenant in ctx.
-func (s *Store) read(ctx context.Context, fn func(tx *datasource.Tx) error) error {
-	return storageError(s.ds.InReadTx(ctx, fn))
+func (s *Store) read(ctx context.Context, fn func(tx *dbtx) error) error {
+	return storageError(s.ds.InReadTx(ctx, func(tx *datasource.Tx) error { return s.with(tx, fn) }))
 }
 
 // write runs fn in a read-write transaction of the tenant in ctx.
-func (s *Store) write(ctx context.Context, fn func(tx *datasource.Tx) error) error {
-	return storageError(s.ds.InTx(ctx, fn))
+func (s *Store) write(ctx context.Context, fn func(tx *dbtx) error) error {
+	return storageError(s.ds.InTx(ctx, func(tx *datasource.Tx) error { return s.with(tx, fn) }))
+}
+
+// statement runs fn, which sends one statement, with no transaction around
+// it where the storage allows (see datasource.InStatement).
+func (s *Store) statement(ctx context.Context, fn func(tx *dbtx) error) error {
+	return storageError(s.ds.InStatement(ctx, func(q datasource.Queryer) error { return s.with(q, fn) }))
 }
 
 // storageError translates the datasource's errors into the engine's own,

@@ -1,0 +1,179 @@
+package engine
+
+import (
+	"context"
+	"sync"
+
+	"github.com/tenantflow/tenantflow/engine/core"
+)
+
+// Group commit: concurrent commands of one tenant share one apply step —
+// on PostgreSQL one statement, one round trip and one WAL flush — instead
+// of queueing one by one behind each other's commit (every commit that
+// appends events holds the tenant's outbox clock until it ends). No
+// goroutine runs it: the first command to commit leads, applies what queued
+// behind it, and hands the lead to the next waiter once its own unit is in.
+// A batch that fails (one unit lost a race, or a guard failed) is applied
+// again unit by unit, so one command's conflict never fails another.
+
+// maxGroup bounds the units of one apply step.
+const maxGroup = 64
+
+// commitGroups holds each tenant's queue of commands waiting to commit.
+type commitGroups struct {
+	mu     sync.Mutex
+	queues map[string]*commitQueue
+}
+
+type commitQueue struct {
+	leading bool
+	waiting []*committer
+}
+
+// committer is one command waiting to commit.
+type committer struct {
+	l  *loader
+	ch chan commitResult
+}
+
+// commitResult is a command's outcome, or the lead handed to it.
+type commitResult struct {
+	err  error
+	lead bool
+}
+
+// commitGrouped commits a command's unit, in one apply step with the
+// commands of the tenant that commit at the same time.
+func (e *Engine) commitGrouped(ctx context.Context, l *loader) error {
+	if !groupable(l) {
+		return e.commit(ctx, l)
+	}
+	g := &e.groups
+	me := &committer{l: l, ch: make(chan commitResult, 1)}
+	g.mu.Lock()
+	if g.queues == nil {
+		g.queues = map[string]*commitQueue{}
+	}
+	q := g.queues[l.u.Tenant]
+	if q == nil {
+		q = &commitQueue{}
+		g.queues[l.u.Tenant] = q
+	}
+	q.waiting = append(q.waiting, me)
+	leading := !q.leading
+	q.leading = true
+	g.mu.Unlock()
+	// Another command's apply step may carry this one's unit: it runs
+	// detached from the leader's cancellation, and is short.
+	ctx = context.WithoutCancel(ctx)
+	for {
+		if !leading {
+			r := <-me.ch
+			if !r.lead {
+				return r.err
+			}
+		}
+		leading = false
+		g.mu.Lock()
+		batch := q.take()
+		g.mu.Unlock()
+		e.applyGroup(ctx, batch)
+		select {
+		case r := <-me.ch:
+			g.handOff(l.u.Tenant, q)
+			return r.err
+		default:
+			leading = true // its unit waits for a later step: lead that too
+		}
+	}
+}
+
+// take removes the next apply step's commands from the queue, oldest
+// first: none of them touches an instance another one does.
+func (q *commitQueue) take() []*committer {
+	var batch []*committer
+	seen := map[int64]bool{}
+	rest := q.waiting[:0]
+	for _, c := range q.waiting {
+		ids := loadedInstances(c.l.u)
+		free := len(batch) < maxGroup
+		for _, id := range ids {
+			free = free && !seen[id]
+		}
+		if !free {
+			rest = append(rest, c)
+			continue
+		}
+		for _, id := range ids {
+			seen[id] = true
+		}
+		batch = append(batch, c)
+	}
+	q.waiting = rest
+	return batch
+}
+
+// handOff gives the lead to the oldest waiting command, or ends it.
+func (g *commitGroups) handOff(tenant string, q *commitQueue) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(q.waiting) == 0 {
+		q.leading = false
+		delete(g.queues, tenant)
+		return
+	}
+	q.waiting[0].ch <- commitResult{lead: true}
+}
+
+// applyGroup applies a batch in one step, or each unit alone when the step
+// fails, and tells every command its outcome.
+func (e *Engine) applyGroup(ctx context.Context, batch []*committer) {
+	if len(batch) > 1 {
+		loaders := make([]*loader, len(batch))
+		for i, c := range batch {
+			loaders[i] = c.l
+		}
+		if err := e.commit(ctx, loaders...); err == nil {
+			for _, c := range batch {
+				c.ch <- commitResult{}
+			}
+			return
+		}
+	}
+	for _, c := range batch {
+		c.ch <- commitResult{err: e.commit(ctx, c.l)}
+	}
+}
+
+// groupable reports whether a command's unit can share an apply step: it
+// writes nothing beside its instances' rows (no deployment, no job or
+// subscription of a definition), so it touches no row another unit of the
+// step could.
+func groupable(l *loader) bool {
+	if len(l.deployments) > 0 {
+		return false
+	}
+	for _, j := range l.u.Jobs {
+		if j.InstanceID == 0 {
+			return false
+		}
+	}
+	for _, s := range l.u.Subs {
+		if s.InstanceID == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// loadedInstances lists the instances a unit read (and so writes with a
+// revision check); the ones it creates are its own.
+func loadedInstances(u *core.Unit) []int64 {
+	var ids []int64
+	for _, i := range u.Instances {
+		if i.Op != core.RowNew {
+			ids = append(ids, i.ID)
+		}
+	}
+	return ids
+}
