@@ -142,6 +142,9 @@ func (tx *Tx) Tenant() string { return tx.tenant }
 // InTransaction reports true: a Tx is a transaction (see Queryer).
 func (tx *Tx) InTransaction() bool { return true }
 
+// Qualifier returns "": a transaction's search_path is the tenant's schema.
+func (tx *Tx) Qualifier() string { return "" }
+
 // Dialect returns the SQL dialect of the tenant's storage.
 func (tx *Tx) Dialect() Dialect { return tx.dialect }
 
@@ -237,8 +240,9 @@ func (ds *TenantAwareDataSource) inTx(ctx context.Context, readOnly bool, fn fun
 // returned by Acquire.
 type Conn struct {
 	*sqlx.Conn
-	tenant  string
-	dialect Dialect
+	tenant    string
+	dialect   Dialect
+	qualifier string
 }
 
 // Tenant returns the tenant this connection belongs to.
@@ -246,6 +250,13 @@ func (c *Conn) Tenant() string { return c.tenant }
 
 // Dialect returns the SQL dialect of the connection.
 func (c *Conn) Dialect() Dialect { return c.dialect }
+
+// Qualifier returns what names the tenant's tables on this connection: ""
+// when its search_path is the tenant's schema, or the quoted schema and a
+// dot ("tenant_acme".) on a connection of a shared pool that InStatement
+// handed out with no search_path at all, where an unqualified name
+// resolves nowhere.
+func (c *Conn) Qualifier() string { return c.qualifier }
 
 // InTransaction reports false: each statement on a Conn commits on its own
 // unless the caller began a transaction on it (see Queryer).
@@ -263,6 +274,9 @@ type Queryer interface {
 	// InTransaction tells whether the statements share a transaction, or
 	// each commits on its own.
 	InTransaction() bool
+	// Qualifier is what must precede a table name of the tenant's ("" when
+	// the search_path points at the tenant's schema).
+	Qualifier() string
 }
 
 var (
@@ -271,22 +285,28 @@ var (
 )
 
 // InStatement runs fn with the tenant's storage for work that is one
-// statement: on a PostgreSQL pool whose connections sit in the tenant's
-// schema, fn gets a connection with no transaction around it, so its
-// statement commits by itself and costs one round trip instead of three
-// (BEGIN, the statement, COMMIT). Elsewhere — SQLite, or a shared pool
-// scoped per transaction — fn runs in a transaction, as with InTx; fn can
-// tell by q.InTransaction(). Errors are those of InTx.
+// statement. On PostgreSQL fn gets a connection with no transaction around
+// it, so its statement commits by itself and costs one round trip instead
+// of three or four (BEGIN, the schema's scope on a shared pool, the
+// statement, COMMIT). On a shared pool the connection's search_path stays
+// empty and fn must qualify the tenant's tables with q.Qualifier(): a name
+// it forgets resolves nowhere, never to another tenant's table. On SQLite
+// fn runs in a transaction, as with InTx; fn can tell by
+// q.InTransaction(). Errors are those of InTx.
 func (ds *TenantAwareDataSource) InStatement(ctx context.Context, fn func(q Queryer) error) error {
 	p, err := ds.checkout(ctx)
 	if err != nil {
 		return err
 	}
-	if p.dialect != Postgres || p.schema != "" {
+	if p.dialect != Postgres {
 		ds.checkin(p)
 		return ds.InTx(ctx, func(tx *Tx) error { return fn(tx) })
 	}
 	defer ds.checkin(p)
+	qualifier := ""
+	if p.schema != "" {
+		qualifier = quoteIdent(p.schema) + "."
+	}
 	if err := p.acquireSlot(ctx, p.wsem); err != nil {
 		return err
 	}
@@ -297,7 +317,7 @@ func (ds *TenantAwareDataSource) InStatement(ctx context.Context, fn func(q Quer
 	}
 	defer c.Close()
 	p.failures.Store(0)
-	return interpretError(fn(&Conn{Conn: c, tenant: p.tenant, dialect: p.dialect}))
+	return interpretError(fn(&Conn{Conn: c, tenant: p.tenant, dialect: p.dialect, qualifier: qualifier}))
 }
 
 // Dialect returns the SQL dialect of the storage of the tenant in ctx.

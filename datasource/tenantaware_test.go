@@ -403,3 +403,49 @@ func TestCredentialChangeMovesNewWorkToANewPoolWithoutRestart(t *testing.T) {
 		t.Fatalf("old pool not drained and closed: %+v", st)
 	}
 }
+
+// A statement outside a transaction on a shared pool reaches the tenant's
+// tables only by the qualifier InStatement gives it: an unqualified name
+// resolves nowhere, never to another tenant's table; in pool mode the
+// search_path serves.
+func TestInStatementReachesOnlyTheTenantsTables(t *testing.T) {
+	for _, mode := range []string{"set-local", "pool"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			env := dstest.Open(t, dstest.Postgres, &dstest.Options{Config: datasource.Config{PGSchemaMode: mode}})
+			ds := env.Sources.Tenants
+			alpha, beta := env.Tenant(t, "alpha"), env.Tenant(t, "beta")
+			for ctx, n := range map[context.Context]int{alpha: 2, beta: 3} {
+				if err := ds.InTx(ctx, func(tx *datasource.Tx) error {
+					for i := range n {
+						if _, err := tx.Exec(`INSERT INTO tf_deployment (id, created_at) VALUES ($1, 0)`, i+1); err != nil {
+							return err
+						}
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var n int
+			err := ds.InStatement(alpha, func(q datasource.Queryer) error {
+				if q.InTransaction() {
+					t.Fatal("a PostgreSQL statement ran in a transaction")
+				}
+				return q.GetContext(alpha, &n, `SELECT COUNT(*) FROM `+q.Qualifier()+`tf_deployment`)
+			})
+			if err != nil || n != 2 {
+				t.Fatalf("alpha's deployments through InStatement: %d %v", n, err)
+			}
+			err = ds.InStatement(beta, func(q datasource.Queryer) error {
+				return q.GetContext(beta, &n, `SELECT COUNT(*) FROM tf_deployment`)
+			})
+			switch {
+			case mode == "pool" && (err != nil || n != 3):
+				t.Fatalf("beta's deployments by its search_path: %d %v", n, err)
+			case mode == "set-local" && err == nil:
+				t.Fatalf("an unqualified name on a shared pool connection read %d rows", n)
+			}
+		})
+	}
+}

@@ -159,7 +159,7 @@ func (s *Store) DefinitionStatistics(ctx context.Context, definitionID int64) ([
 // VariableUpdates implements store.Store.
 func (s *Store) VariableUpdates(ctx context.Context, instanceID int64) ([]*core.VariableUpdate, error) {
 	var out []*core.VariableUpdate
-	err := s.read(ctx, func(tx *dbtx) error {
+	err := s.statement(ctx, func(tx *dbtx) error {
 		out = out[:0]
 		var rows []struct {
 			varCols

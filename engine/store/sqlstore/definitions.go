@@ -13,7 +13,7 @@ import (
 // Definition implements store.Store.
 func (s *Store) Definition(ctx context.Context, p *store.DefinitionParams) (*store.DefinitionSource, error) {
 	var src *store.DefinitionSource
-	err := s.read(ctx, func(tx *dbtx) error {
+	err := s.statement(ctx, func(tx *dbtx) error {
 		var err error
 		src, err = definitionSource(ctx, tx, p)
 		return err

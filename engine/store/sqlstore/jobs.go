@@ -19,7 +19,7 @@ func (s *Store) AcquireJobs(ctx context.Context, p *store.AcquireJobsParams) ([]
 	until := p.Now.Add(p.LockFor).UnixMilli()
 	var rows []jobCols
 	var tenant string
-	err := s.write(ctx, func(tx *dbtx) error {
+	err := s.statement(ctx, func(tx *dbtx) error {
 		rows, tenant = rows[:0], tx.Tenant()
 		if isPostgres(tx) {
 			return tx.SelectContext(ctx, &rows, `WITH due AS (
@@ -61,7 +61,7 @@ func prefixed(prefix, cols string) string {
 func (s *Store) RenewJobLocks(ctx context.Context, p *store.RenewJobLocksParams) ([]int64, error) {
 	marks, args := inList(p.IDs, 3)
 	var kept []int64
-	err := s.write(ctx, func(tx *dbtx) error {
+	err := s.statement(ctx, func(tx *dbtx) error {
 		kept = kept[:0]
 		return tx.SelectContext(ctx, &kept, `UPDATE tf_job SET lock_expires_at = $1 WHERE lock_owner = $2 AND id IN (`+
 			marks+`) RETURNING id`, append([]any{p.Until.UnixMilli(), p.Owner}, args...)...)
@@ -85,7 +85,7 @@ func (s *Store) RenewJobLocks(ctx context.Context, p *store.RenewJobLocksParams)
 // ReleaseJobs implements store.Store.
 func (s *Store) ReleaseJobs(ctx context.Context, p *store.ReleaseJobsParams) error {
 	marks, args := inList(p.IDs, 2)
-	return s.write(ctx, func(tx *dbtx) error {
+	return s.statement(ctx, func(tx *dbtx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE tf_job SET lock_owner = '', lock_expires_at = 0, revision = revision + 1
 			WHERE lock_owner = $1 AND id IN (`+marks+`)`, append([]any{p.Owner}, args...)...)
 		return err
@@ -95,7 +95,7 @@ func (s *Store) ReleaseJobs(ctx context.Context, p *store.ReleaseJobsParams) err
 // NextJobDue implements store.Store.
 func (s *Store) NextJobDue(ctx context.Context) (time.Time, bool, error) {
 	var v *int64
-	err := s.read(ctx, func(tx *dbtx) error {
+	err := s.statement(ctx, func(tx *dbtx) error {
 		return tx.GetContext(ctx, &v, `SELECT MIN(CASE WHEN lock_expires_at > due_at THEN lock_expires_at ELSE due_at END)
 			FROM tf_job WHERE retries > 0 AND suspended = FALSE`)
 	})

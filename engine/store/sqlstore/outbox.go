@@ -73,7 +73,7 @@ func (s *Store) ReadEvents(ctx context.Context, p *store.ReadEventsParams) (*sto
 		limit = 500
 	}
 	out := &store.EventBatch{Next: p.After}
-	err := s.read(ctx, func(tx *dbtx) error {
+	err := s.statement(ctx, func(tx *dbtx) error {
 		out.Events = out.Events[:0]
 		after, err := cursorPos(ctx, tx, p.After)
 		if err != nil {

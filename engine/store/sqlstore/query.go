@@ -100,7 +100,7 @@ func (s *Store) List(ctx context.Context, q *store.Query) ([]any, error) {
 	}
 	w.tail(t, q)
 	var out []any
-	err = s.read(ctx, func(tx *dbtx) error {
+	err = s.statement(ctx, func(tx *dbtx) error {
 		var err error
 		out, err = t.scan(ctx, tx, w.where(), w.args)
 		return err
@@ -115,7 +115,7 @@ func (s *Store) Count(ctx context.Context, q *store.Query) (int64, error) {
 		return 0, err
 	}
 	var n int64
-	err = s.read(ctx, func(tx *dbtx) error {
+	err = s.statement(ctx, func(tx *dbtx) error {
 		return tx.GetContext(ctx, &n, `SELECT COUNT(*) FROM `+t.name+w.where(), w.args...)
 	})
 	return n, err

@@ -18,6 +18,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"strings"
 	"sync/atomic"
 
 	"github.com/jmoiron/sqlx"
@@ -42,30 +43,38 @@ type Store struct {
 func (s *Store) RoundTrips() int64 { return s.roundTrips.Load() }
 
 // dbtx is what the store's statements go through: a transaction, or a
-// connection whose one statement commits by itself. It counts them.
+// connection whose one statement commits by itself. It counts them, and
+// on a connection of a shared pool (see datasource.InStatement) it
+// qualifies the tenant's tables: every name the store's SQL gives them
+// starts with "tf_", and nothing else in it does.
 type dbtx struct {
 	datasource.Queryer
-	n *atomic.Int64
+	n         *atomic.Int64
+	qualifier string
+}
+
+func (q *dbtx) sql(query string) string {
+	q.n.Add(1)
+	if q.qualifier == "" {
+		return query
+	}
+	return strings.ReplaceAll(query, "tf_", q.qualifier+"tf_")
 }
 
 func (q *dbtx) GetContext(ctx context.Context, dest any, query string, args ...any) error {
-	q.n.Add(1)
-	return q.Queryer.GetContext(ctx, dest, query, args...)
+	return q.Queryer.GetContext(ctx, dest, q.sql(query), args...)
 }
 
 func (q *dbtx) SelectContext(ctx context.Context, dest any, query string, args ...any) error {
-	q.n.Add(1)
-	return q.Queryer.SelectContext(ctx, dest, query, args...)
+	return q.Queryer.SelectContext(ctx, dest, q.sql(query), args...)
 }
 
 func (q *dbtx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	q.n.Add(1)
-	return q.Queryer.ExecContext(ctx, query, args...)
+	return q.Queryer.ExecContext(ctx, q.sql(query), args...)
 }
 
 func (q *dbtx) QueryRowxContext(ctx context.Context, query string, args ...any) *sqlx.Row {
-	q.n.Add(1)
-	return q.Queryer.QueryRowxContext(ctx, query, args...)
+	return q.Queryer.QueryRowxContext(ctx, q.sql(query), args...)
 }
 
 // with counts a transaction's BEGIN and COMMIT and wraps q.
@@ -73,7 +82,7 @@ func (s *Store) with(q datasource.Queryer, fn func(tx *dbtx) error) error {
 	if q.InTransaction() {
 		s.roundTrips.Add(2)
 	}
-	return fn(&dbtx{Queryer: q, n: &s.roundTrips})
+	return fn(&dbtx{Queryer: q, n: &s.roundTrips, qualifier: q.Qualifier()})
 }
 
 var _ store.Store = (*Store)(nil)
