@@ -144,7 +144,9 @@ func (v *benchEnv) userTask() error {
 }
 
 // BenchmarkDurable runs the shapes on SQLite and PostgreSQL (fsync on), with
-// the single-row INSERT baselines of the same run.
+// the single-row INSERT baselines of the same run, from 4 clients and, on
+// PostgreSQL, from 16 (where group commit has more to share) against
+// pgbench with as many.
 func BenchmarkDurable(b *testing.B) {
 	for _, kind := range []dstest.Kind{dstest.SQLite, dstest.Postgres} {
 		b.Run(string(kind), func(b *testing.B) {
@@ -152,48 +154,59 @@ func BenchmarkDurable(b *testing.B) {
 				dstest.RequirePostgres(b)
 			}
 			v := openBenchEnv(b, kind)
-			var pgbenchTPS float64
+			clients := []int{benchClients}
 			if kind == dstest.Postgres {
-				var measured *pgbenchResult
-				b.Run("pgbench-insert", func(b *testing.B) {
-					// One pgbench run is the measurement, whatever b.N
-					// the framework asks for.
-					if measured == nil {
-						r := pgbenchOnce(b, v.ds.URL)
-						measured = &r
-					}
-					pgbenchTPS = measured.tps
-					b.ReportMetric(measured.tps, "tps")
-					b.ReportMetric(0, "ns/op")
-				})
+				clients = append(clients, 16)
 			}
-			var insertTPS float64
-			b.Run("go-insert", func(b *testing.B) {
-				insertTPS = v.insertBaseline(b)
-			})
-			for _, s := range benchShapes {
-				b.Run(s.name, func(b *testing.B) {
-					commits0, trips0 := engine.Commits(v.e), engine.RoundTrips(v.e)
-					ids0 := v.idCounter(b)
-					b.ReportAllocs()
-					b.ResetTimer()
-					runBenchClients(b, benchClients, func() error { return s.run(v) })
-					b.StopTimer()
-					rate := float64(b.N) / b.Elapsed().Seconds()
-					b.ReportMetric(rate, "instances/s")
-					b.ReportMetric(float64(engine.Commits(v.e)-commits0)/float64(b.N), "commits/instance")
-					b.ReportMetric(float64(engine.RoundTrips(v.e)-trips0)/float64(b.N), "round-trips/instance")
-					b.ReportMetric(float64(v.idCounter(b)-ids0)/float64(b.N), "ids/instance")
-					if insertTPS > 0 {
-						b.ReportMetric(rate/insertTPS, "vs-insert")
-					}
-					if kind == dstest.Postgres {
-						b.ReportMetric(v.pgTxPerInstance(b, s.key), "pg-tx/instance")
-						if pgbenchTPS > 0 {
-							b.ReportMetric(rate/pgbenchTPS, "vs-pgbench")
-						}
-					}
-				})
+			for _, n := range clients {
+				b.Run(fmt.Sprintf("clients-%d", n), func(b *testing.B) { v.durable(b, n) })
+			}
+		})
+	}
+}
+
+// durable runs every shape from n clients.
+func (v *benchEnv) durable(b *testing.B, n int) {
+	var pgbenchTPS float64
+	if v.kind == dstest.Postgres {
+		var measured *pgbenchResult
+		b.Run("pgbench-insert", func(b *testing.B) {
+			// One pgbench run is the measurement, whatever b.N the
+			// framework asks for.
+			if measured == nil {
+				r := pgbenchOnce(b, v.ds.URL, n)
+				measured = &r
+			}
+			pgbenchTPS = measured.tps
+			b.ReportMetric(measured.tps, "tps")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+	var insertTPS float64
+	b.Run("go-insert", func(b *testing.B) {
+		insertTPS = v.insertBaseline(b, n)
+	})
+	for _, s := range benchShapes {
+		b.Run(s.name, func(b *testing.B) {
+			commits0, trips0 := engine.Commits(v.e), engine.RoundTrips(v.e)
+			ids0 := v.idCounter(b)
+			b.ReportAllocs()
+			b.ResetTimer()
+			runBenchClients(b, n, func() error { return s.run(v) })
+			b.StopTimer()
+			rate := float64(b.N) / b.Elapsed().Seconds()
+			b.ReportMetric(rate, "instances/s")
+			b.ReportMetric(float64(engine.Commits(v.e)-commits0)/float64(b.N), "commits/instance")
+			b.ReportMetric(float64(engine.RoundTrips(v.e)-trips0)/float64(b.N), "round-trips/instance")
+			b.ReportMetric(float64(v.idCounter(b)-ids0)/float64(b.N), "ids/instance")
+			if insertTPS > 0 {
+				b.ReportMetric(rate/insertTPS, "vs-insert")
+			}
+			if v.kind == dstest.Postgres {
+				b.ReportMetric(v.pgTxPerInstance(b, s.key), "pg-tx/instance")
+				if pgbenchTPS > 0 {
+					b.ReportMetric(rate/pgbenchTPS, "vs-pgbench")
+				}
 			}
 		})
 	}
@@ -201,7 +214,7 @@ func BenchmarkDurable(b *testing.B) {
 
 // insertBaseline measures single-row INSERT transactions through the
 // tenant's datasource from benchClients goroutines and returns their TPS.
-func (v *benchEnv) insertBaseline(b *testing.B) float64 {
+func (v *benchEnv) insertBaseline(b *testing.B, clients int) float64 {
 	ds := v.ds.Sources.Tenants
 	ddl := `CREATE TABLE IF NOT EXISTS bench_insert (id INTEGER PRIMARY KEY AUTOINCREMENT, at BIGINT NOT NULL, payload TEXT NOT NULL)`
 	if v.kind == dstest.Postgres {
@@ -211,7 +224,7 @@ func (v *benchEnv) insertBaseline(b *testing.B) float64 {
 		b.Fatal(err)
 	}
 	b.ResetTimer()
-	runBenchClients(b, benchClients, func() error {
+	runBenchClients(b, clients, func() error {
 		return ds.InTx(v.ctx, func(tx *datasource.Tx) error {
 			_, err := tx.ExecContext(v.ctx, `INSERT INTO bench_insert (at, payload) VALUES ($1, $2)`, time.Now().UnixMilli(), "x")
 			return err
@@ -262,14 +275,14 @@ type pgbenchResult struct {
 
 var pgTestFsyncOnce sync.Once
 
-// pgbenchOnce runs pgbench -n -c 4 -j 2 -T <TENANTFLOW_PGBENCH_SECONDS,
+// pgbenchOnce runs pgbench -n -c <clients> -j 2 -T <TENANTFLOW_PGBENCH_SECONDS,
 // default 30> with a one-INSERT script against the benchmark's database,
 // just before the engine's figures it is compared with, and pg_test_fsync
 // the first time. Without pgbench the benchmark fails under CI=true and
 // reports no baseline otherwise.
-func pgbenchOnce(b *testing.B, url string) pgbenchResult {
+func pgbenchOnce(b *testing.B, url string, clients int) pgbenchResult {
 	b.Helper()
-	r := runPgbench(b, url)
+	r := runPgbench(b, url, clients)
 	pgTestFsyncOnce.Do(func() { runPgTestFsync(b) })
 	if r.err != nil {
 		if os.Getenv("CI") == "true" {
@@ -295,7 +308,7 @@ func benchPGTool(name string) (string, error) {
 
 var benchTPSLine = regexp.MustCompile(`tps = ([0-9.]+)`)
 
-func runPgbench(b *testing.B, url string) pgbenchResult {
+func runPgbench(b *testing.B, url string, clients int) pgbenchResult {
 	bin, err := benchPGTool("pgbench")
 	if err != nil {
 		return pgbenchResult{err: err}
@@ -312,7 +325,7 @@ func runPgbench(b *testing.B, url string) pgbenchResult {
 	if s, err := strconv.Atoi(os.Getenv("TENANTFLOW_PGBENCH_SECONDS")); err == nil && s > 0 {
 		secs = s
 	}
-	args := []string{"-n", "-c", strconv.Itoa(benchClients), "-j", "2", "-T", strconv.Itoa(secs), "-f", script, url}
+	args := []string{"-n", "-c", strconv.Itoa(clients), "-j", "2", "-T", strconv.Itoa(secs), "-f", script, url}
 	out, err := exec.Command(bin, args...).CombinedOutput()
 	if err != nil {
 		return pgbenchResult{err: fmt.Errorf("pgbench: %v\n%s", err, out)}
