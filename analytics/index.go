@@ -60,7 +60,7 @@ func (s *Shipper) targetOf(e *engine.Event) target {
 
 // document is what an event looks like in Elasticsearch. It is its own
 // type, not the engine's JSON, so the index schema changes only here,
-// together with mapping.
+// together with mapping; the golden files of testdata/golden/v1 pin both.
 type document struct {
 	Tenant        string          `json:"tenant"`
 	EventID       string          `json:"eventId"`
