@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -245,6 +246,20 @@ type tenantStats struct {
 // shows.
 const AnalyticsConsumer = "analytics"
 
+// deadLetterDTO is an event an outbox consumer gave up on, as the admin
+// API lists it.
+type deadLetterDTO struct {
+	Consumer string    `json:"consumer"`
+	EventID  string    `json:"eventId"`
+	Reason   string    `json:"reason"`
+	At       time.Time `json:"at"`
+}
+
+// toDeadLetter is the one conversion of a dead letter for the wire.
+func toDeadLetter(l engine.DeadLetter) deadLetterDTO {
+	return deadLetterDTO{Consumer: l.Consumer, EventID: strconv.FormatInt(l.EventID, 10), Reason: l.Reason, At: l.At}
+}
+
 // adminDeadLetters lists the events analytics shipping gave up on in a
 // tenant (an item Elasticsearch rejected for good), newest first, with the
 // reason it gave. maxResults bounds the list (default 100).
@@ -258,13 +273,15 @@ func (s *Server) adminDeadLetters(w http.ResponseWriter, r *http.Request) error 
 		return err
 	}
 	limit = min(max(limit, 1), s.opts.MaxPageSize)
-	letters := []engine.DeadLetter{}
+	letters := []deadLetterDTO{}
 	if s.opts.Engine != nil {
 		got, err := s.opts.Engine.DeadLetters(security.WithTenant(r.Context(), id), AnalyticsConsumer, limit)
 		if err != nil {
 			return err
 		}
-		letters = append(letters, got...)
+		for _, l := range got {
+			letters = append(letters, toDeadLetter(l))
+		}
 	}
 	writeJSON(w, http.StatusOK, letters)
 	return nil

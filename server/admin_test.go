@@ -27,9 +27,9 @@ func TestDeadLettersAreListedPerTenantForTheTenantManager(t *testing.T) {
 	if r.status != http.StatusOK {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
-	var got []engine.DeadLetter
+	var got []deadLetterDTO
 	r.json(t, &got)
-	if len(got) != 2 || got[0].EventID != 42 || got[1].EventID != 41 || !strings.Contains(got[1].Reason, "mapper_parsing_exception") {
+	if len(got) != 2 || got[0].EventID != "42" || got[1].EventID != "41" || !strings.Contains(got[1].Reason, "mapper_parsing_exception") {
 		t.Fatalf("acme's dead letters, newest first: %+v", got)
 	}
 	if r := a.do("GET", "/admin/api/tenants/acme/dead-letters?maxResults=1", "boss", nil); !strings.Contains(string(r.body), `"42"`) || strings.Contains(string(r.body), `"41"`) {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/tenantflow/tenantflow/datasource"
@@ -12,6 +13,32 @@ import (
 
 // sseHeartbeat keeps idle event streams (and proxies in between) alive.
 const sseHeartbeat = 15 * time.Second
+
+// eventDTO is an engine event as the event stream sends it. Unlike the
+// Camunda resources it writes times as RFC 3339 (what JavaScript's Date
+// and Elasticsearch read), and leaves out what an event does not have.
+type eventDTO struct {
+	ID            string          `json:"id"`
+	Tenant        string          `json:"tenant"`
+	Type          string          `json:"type"`
+	Time          time.Time       `json:"time"`
+	Cursor        string          `json:"cursor"`
+	InstanceID    string          `json:"processInstanceId,omitempty"`
+	BusinessKey   string          `json:"businessKey,omitempty"`
+	DefinitionID  string          `json:"processDefinitionId,omitempty"`
+	DefinitionKey string          `json:"processDefinitionKey,omitempty"`
+	ElementID     string          `json:"activityId,omitempty"`
+	ElementType   string          `json:"activityType,omitempty"`
+	TaskID        string          `json:"taskId,omitempty"`
+	Data          json.RawMessage `json:"data,omitempty"`
+}
+
+// toEvent is the one conversion of an engine event for the wire.
+func toEvent(e *engine.Event) eventDTO {
+	return eventDTO{ID: strconv.FormatInt(e.ID, 10), Tenant: e.Tenant, Type: string(e.Type), Time: e.Time, Cursor: string(e.Cursor),
+		InstanceID: id(e.InstanceID), BusinessKey: e.BusinessKey, DefinitionID: id(e.DefinitionID), DefinitionKey: e.DefinitionKey,
+		ElementID: e.ElementID, ElementType: e.ElementType, TaskID: id(e.TaskID), Data: e.Data}
+}
 
 // events streams the caller's tenant's engine events as Server-Sent Events,
 // in commit order. Each event's SSE id is its outbox cursor, so a client
@@ -60,7 +87,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	defer heartbeat.Stop()
 	for {
 		for _, ev := range batch.Events {
-			data, err := json.Marshal(ev)
+			data, err := json.Marshal(toEvent(ev))
 			if err != nil {
 				return nil
 			}
