@@ -352,7 +352,7 @@ func (s *Server) historyVariableList(w http.ResponseWriter, r *http.Request) err
 	if instID == 0 {
 		return badRequest("filter by processInstanceId")
 	}
-	out := []map[string]any{}
+	out := []historyVariableDTO{}
 	if tenantInFilter(r, p) {
 		vars, err := s.opts.Engine.Variables(r.Context(), engine.IDRef(instID))
 		if err != nil {
@@ -362,13 +362,32 @@ func (s *Server) historyVariableList(w http.ResponseWriter, r *http.Request) err
 			if n := p.str("variableName"); n != "" && n != name {
 				continue
 			}
-			v := wireVar(vars[name])
-			out = append(out, map[string]any{"id": id(instID) + ":" + name, "name": name, "type": v.Type, "value": v.Value,
-				"valueInfo": v.ValueInfo, "processInstanceId": id(instID), "tenantId": tenantOf(r), "state": "CREATED"})
+			out = append(out, toHistoryVariable(tenantOf(r), instID, name, vars[name]))
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// historyVariableDTO is a process variable as the history lists it. Its
+// fields are in alphabetical order, as clients have always received them.
+type historyVariableDTO struct {
+	ID                string         `json:"id"`
+	Name              string         `json:"name"`
+	ProcessInstanceID string         `json:"processInstanceId"`
+	State             string         `json:"state"`
+	TenantID          string         `json:"tenantId"`
+	Type              string         `json:"type"`
+	Value             any            `json:"value"`
+	ValueInfo         map[string]any `json:"valueInfo"`
+}
+
+// toHistoryVariable is the one conversion of a process variable for the
+// history. Only current values are kept, so every one is CREATED.
+func toHistoryVariable(tenant string, instID int64, name string, val engine.Value) historyVariableDTO {
+	v := wireVar(val)
+	return historyVariableDTO{ID: id(instID) + ":" + name, Name: name, ProcessInstanceID: id(instID), State: "CREATED",
+		TenantID: tenant, Type: v.Type, Value: v.Value, ValueInfo: v.ValueInfo}
 }
 
 func sortedNames(m map[string]engine.Value) []string {

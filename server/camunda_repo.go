@@ -333,26 +333,35 @@ func (s *Server) definitionStatistics(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	type incidentCount struct {
-		IncidentType  string `json:"incidentType"`
-		IncidentCount int64  `json:"incidentCount"`
-	}
-	type stat struct {
-		ID         string          `json:"id"`
-		Instances  int64           `json:"instances"`
-		FailedJobs int64           `json:"failedJobs"`
-		Incidents  []incidentCount `json:"incidents"`
-	}
-	out := []stat{}
-	for _, st := range stats {
-		x := stat{ID: st.ElementID, Instances: st.Instances, FailedJobs: st.FailedJobs, Incidents: []incidentCount{}}
-		for typ, n := range st.Incidents {
-			x.Incidents = append(x.Incidents, incidentCount{string(typ), n})
-		}
-		out = append(out, x)
+	out := []activityStatisticDTO{}
+	for i := range stats {
+		out = append(out, toActivityStatistic(&stats[i]))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// activityStatisticDTO is what stands at one element of a definition.
+type activityStatisticDTO struct {
+	ID         string             `json:"id"`
+	Instances  int64              `json:"instances"`
+	FailedJobs int64              `json:"failedJobs"`
+	Incidents  []incidentCountDTO `json:"incidents"`
+}
+
+// incidentCountDTO counts the open incidents of one type at an element.
+type incidentCountDTO struct {
+	IncidentType  string `json:"incidentType"`
+	IncidentCount int64  `json:"incidentCount"`
+}
+
+// toActivityStatistic is the one conversion of an activity statistic.
+func toActivityStatistic(st *engine.ActivityStatistic) activityStatisticDTO {
+	out := activityStatisticDTO{ID: st.ElementID, Instances: st.Instances, FailedJobs: st.FailedJobs, Incidents: []incidentCountDTO{}}
+	for typ, n := range st.Incidents {
+		out.Incidents = append(out.Incidents, incidentCountDTO{string(typ), n})
+	}
+	return out
 }
 
 type startBody struct {
@@ -654,6 +663,22 @@ type activityTree struct {
 	Name                     string          `json:"name"`
 }
 
+// instanceTreeRoot is the root of an instance's activity tree: the
+// instance itself, standing for its process definition.
+func instanceTreeRoot(inst *engine.ProcessInstance) *activityTree {
+	return &activityTree{ID: id(inst.ID), ActivityID: inst.DefinitionKey, ActivityType: "processDefinition",
+		ProcessInstanceID: id(inst.ID), ProcessDefinitionID: id(inst.DefinitionID), ExecutionIDs: []string{id(inst.ID)},
+		ChildActivityInstances: []*activityTree{}, ChildTransitionInstances: []any{}, IncidentIDs: []string{}, ActivityName: inst.DefinitionKey, Name: inst.DefinitionKey}
+}
+
+// toActivityTree is the one conversion of a running activity instance
+// into a node of the tree, without its children and incidents.
+func toActivityTree(a *engine.ActivityInstance) *activityTree {
+	return &activityTree{ID: id(a.ID), ActivityID: a.ElementID, ActivityType: a.ElementType, ProcessInstanceID: id(a.InstanceID),
+		ProcessDefinitionID: id(a.DefinitionID), ExecutionIDs: []string{id(a.ExecutionID)}, ActivityName: a.Name, Name: a.Name,
+		ChildActivityInstances: []*activityTree{}, ChildTransitionInstances: []any{}, IncidentIDs: []string{}}
+}
+
 func (s *Server) instanceActivities(w http.ResponseWriter, r *http.Request) error {
 	ref, err := instanceRef(r)
 	if err != nil {
@@ -675,14 +700,10 @@ func (s *Server) instanceActivities(w http.ResponseWriter, r *http.Request) erro
 	if err != nil {
 		return err
 	}
-	root := &activityTree{ID: id(inst.ID), ActivityID: inst.DefinitionKey, ActivityType: "processDefinition",
-		ProcessInstanceID: id(inst.ID), ProcessDefinitionID: id(inst.DefinitionID), ExecutionIDs: []string{id(inst.ID)},
-		ChildActivityInstances: []*activityTree{}, ChildTransitionInstances: []any{}, IncidentIDs: []string{}, ActivityName: inst.DefinitionKey, Name: inst.DefinitionKey}
+	root := instanceTreeRoot(inst)
 	nodes := map[int64]*activityTree{}
 	for _, a := range acts {
-		n := &activityTree{ID: id(a.ID), ActivityID: a.ElementID, ActivityType: a.ElementType, ProcessInstanceID: id(a.InstanceID),
-			ProcessDefinitionID: id(a.DefinitionID), ExecutionIDs: []string{id(a.ExecutionID)}, ActivityName: a.Name, Name: a.Name,
-			ChildActivityInstances: []*activityTree{}, ChildTransitionInstances: []any{}, IncidentIDs: []string{}}
+		n := toActivityTree(a)
 		for _, inc := range incidents {
 			if inc.ExecutionID == a.ExecutionID && inc.ElementID == a.ElementID {
 				n.IncidentIDs = append(n.IncidentIDs, id(inc.ID))

@@ -936,28 +936,39 @@ func (s *Server) message(w http.ResponseWriter, r *http.Request) error {
 		w.WriteHeader(http.StatusNoContent)
 		return nil
 	}
-	type execDTO struct {
-		ID                string `json:"id"`
-		ProcessInstanceID string `json:"processInstanceId"`
-		Ended             bool   `json:"ended"`
-		TenantID          string `json:"tenantId"`
-	}
-	type result struct {
-		ResultType      string       `json:"resultType"`
-		Execution       *execDTO     `json:"execution"`
-		ProcessInstance *instanceDTO `json:"processInstance"`
-	}
-	out := []result{}
+	out := []correlationResultDTO{}
 	for _, res := range results {
-		x := result{ResultType: res.Type}
-		if res.Type == "Execution" {
-			x.Execution = &execDTO{ID: id(res.Instance.ID), ProcessInstanceID: id(res.Instance.ID), Ended: res.Instance.Ended(), TenantID: res.Instance.Tenant}
-		} else {
-			pi := toInstance(res.Instance)
-			x.ProcessInstance = &pi
-		}
-		out = append(out, x)
+		out = append(out, toCorrelationResult(res))
 	}
 	writeJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// correlationResultDTO is one delivery of a correlated message: to a
+// waiting execution, or a process instance the message started.
+type correlationResultDTO struct {
+	ResultType      string        `json:"resultType"`
+	Execution       *executionDTO `json:"execution"`
+	ProcessInstance *instanceDTO  `json:"processInstance"`
+}
+
+// executionDTO is the execution a message reached. Executions are not
+// exposed on their own: the instance stands for them.
+type executionDTO struct {
+	ID                string `json:"id"`
+	ProcessInstanceID string `json:"processInstanceId"`
+	Ended             bool   `json:"ended"`
+	TenantID          string `json:"tenantId"`
+}
+
+// toCorrelationResult is the one conversion of a correlation result.
+func toCorrelationResult(res *engine.CorrelationResult) correlationResultDTO {
+	out := correlationResultDTO{ResultType: res.Type}
+	if res.Type == "Execution" {
+		out.Execution = &executionDTO{ID: id(res.Instance.ID), ProcessInstanceID: id(res.Instance.ID), Ended: res.Instance.Ended(), TenantID: res.Instance.Tenant}
+	} else {
+		pi := toInstance(res.Instance)
+		out.ProcessInstance = &pi
+	}
+	return out
 }
