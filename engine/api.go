@@ -242,10 +242,14 @@ type CorrelateParams struct {
 type CorrelationResult struct {
 	// Type is "Execution" for a waiting instance, "ProcessDefinition" for
 	// a message start event.
-	Type       string           `json:"resultType"`
-	Instance   *ProcessInstance `json:"processInstance"`
-	ElementID  string           `json:"activityId"`
-	Definition int64            `json:"processDefinitionId,string,omitempty"`
+	Type     string
+	Instance *ProcessInstance
+	// ElementID is the element the message reached: the waiting event or
+	// task, or the message start event.
+	ElementID string
+	// Definition is the definition a message start event started (0 for
+	// an Execution).
+	Definition int64
 }
 
 // CorrelateMessage delivers a message by name to the instances waiting for

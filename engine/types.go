@@ -9,7 +9,9 @@ import (
 
 // The engine's domain types live in package core, the part of the engine
 // that decides without storage; they are the same types here, so a program
-// embedding the engine needs no other import.
+// embedding the engine needs no other import. They carry no JSON tags and
+// no wire names: whoever serialises them (the REST server, the analytics
+// shipper) owns that format and pins it with golden files.
 
 // ActivityInstance is one pass of a token through an element, running or finished.
 type ActivityInstance = core.ActivityInstance

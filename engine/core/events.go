@@ -29,23 +29,23 @@ const (
 type Event struct {
 	// ID is unique within the tenant (not across tenants: use DocumentID for
 	// a globally unique key).
-	ID     int64     `json:"id,string"`
-	Tenant string    `json:"tenant"`
-	Type   EventType `json:"type"`
-	Time   time.Time `json:"time"`
+	ID     int64
+	Tenant string
+	Type   EventType
+	Time   time.Time
 	// Cursor is this event's position in commit order; reading After it
 	// returns the events that committed after it.
-	Cursor        Cursor `json:"cursor"`
-	InstanceID    int64  `json:"processInstanceId,string,omitempty"`
-	BusinessKey   string `json:"businessKey,omitempty"`
-	DefinitionID  int64  `json:"processDefinitionId,string,omitempty"`
-	DefinitionKey string `json:"processDefinitionKey,omitempty"`
-	ElementID     string `json:"activityId,omitempty"`
-	ElementType   string `json:"activityType,omitempty"`
-	TaskID        int64  `json:"taskId,string,omitempty"`
+	Cursor        Cursor
+	InstanceID    int64
+	BusinessKey   string
+	DefinitionID  int64
+	DefinitionKey string
+	ElementID     string
+	ElementType   string
+	TaskID        int64
 	// Data holds type-specific details (variable name and value, assignee,
 	// incident message…) as a JSON object.
-	Data json.RawMessage `json:"data,omitempty"`
+	Data json.RawMessage
 }
 
 // DocumentID is the event's tenant-qualified ID, unique across tenants: use

@@ -26,25 +26,25 @@ const (
 // time, or an asynchronous continuation due at once. Jobs are written in the
 // same transaction as the state change that causes them.
 type Job struct {
-	ID         int64     `json:"id,string"`
-	Tenant     string    `json:"tenantId"`
-	Kind       JobKind   `json:"kind"`
-	InstanceID int64     `json:"processInstanceId,string,omitempty"`
-	ElementID  string    `json:"activityId,omitempty"`
-	DueAt      time.Time `json:"dueDate"`
-	Priority   int       `json:"priority"`
+	ID         int64
+	Tenant     string
+	Kind       JobKind
+	InstanceID int64
+	ElementID  string
+	DueAt      time.Time
+	Priority   int
 	// Retries left. A job whose retries reach 0 gets an incident and is not
 	// acquired again until an operator sets retries.
-	Retries int `json:"retries"`
+	Retries int
 	// LockOwner and LockExpiresAt are set while a node holds the job.
-	LockOwner     string    `json:"lockOwner,omitempty"`
-	LockExpiresAt time.Time `json:"lockExpirationTime,omitempty"`
+	LockOwner     string
+	LockExpiresAt time.Time
 	// Revision fences the lock: ExecuteJobs completes a job only if its lock
 	// is still the one acquired.
-	Revision int64 `json:"-"`
+	Revision int64
 	// ErrorMessage is the last failure, if any.
-	ErrorMessage string `json:"exceptionMessage,omitempty"`
-	Suspended    bool   `json:"suspended"`
+	ErrorMessage string
+	Suspended    bool
 }
 
 // ErrLockLost is returned for a job whose lock is no longer held by the

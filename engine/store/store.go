@@ -306,21 +306,21 @@ type EventBatch struct {
 
 // DeadLetter records an event a consumer could not deliver and gave up on.
 type DeadLetter struct {
-	Consumer string    `json:"consumer"`
-	EventID  int64     `json:"eventId,string"`
-	Reason   string    `json:"reason"`
-	At       time.Time `json:"at"`
+	Consumer string
+	EventID  int64
+	Reason   string
+	At       time.Time
 }
 
 // ConsumerState is a named outbox consumer's progress in one tenant.
 type ConsumerState struct {
-	Consumer  string      `json:"consumer"`
-	Position  core.Cursor `json:"position"`
-	UpdatedAt time.Time   `json:"updatedAt"`
+	Consumer  string
+	Position  core.Cursor
+	UpdatedAt time.Time
 	// Backlog counts the events after Position.
-	Backlog int64 `json:"backlog"`
+	Backlog int64
 	// DeadLetters counts the events the consumer dead-lettered.
-	DeadLetters int64 `json:"deadLetters"`
+	DeadLetters int64
 }
 
 // AdvanceConsumerParams moves a consumer's position.
