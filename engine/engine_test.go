@@ -51,7 +51,7 @@ func (v *env) deploy(t *testing.T, files ...string) *engine.Deployment {
 // path lists the elements an instance passed, in start order.
 func (v *env) path(t *testing.T, id int64) []string {
 	t.Helper()
-	acts, err := v.Activities(v.ctx, &engine.ActivityQuery{InstanceID: id, Page: engine.Page{MaxResults: 1000, SortBy: "startTime"}})
+	acts, err := v.Activities(v.ctx, &engine.ActivityQuery{InstanceID: id, Page: engine.Page{MaxResults: 1000, SortBy: "StartedAt"}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,7 +18,11 @@ type Page struct {
 	FirstResult int
 	// MaxResults caps the result (0: the default of 100; at most 10,000).
 	MaxResults int
-	// SortBy names a field of the query's sort table; SortDesc reverses it.
+	// SortBy is the Go name of a field of the listed entity, e.g.
+	// "StartedAt" for instances: each query type documents the fields it
+	// sorts by. "" sorts by the query's default field; another name is
+	// ErrInvalid, naming the allowed ones. Ties are broken by ID. SortDesc
+	// reverses the order.
 	SortBy   string
 	SortDesc bool
 }
@@ -54,19 +59,23 @@ func list[T any](ctx context.Context, e *Engine, q *store.Query) ([]*T, error) {
 	return out, nil
 }
 
-// paged adds a page to a query: sortable maps the allowed SortBy names to
-// fields; def is the order without one.
-func paged(q *store.Query, p Page, sortable map[string]store.Field, def store.Sort) (*store.Query, error) {
+// paged adds a page to a query: sortable lists the fields SortBy may
+// name; def is the order without one.
+func paged(q *store.Query, p Page, sortable []store.Field, def store.Sort) (*store.Query, error) {
 	if p.FirstResult < 0 {
 		return nil, invalid("firstResult must not be negative")
 	}
 	s := def
 	if p.SortBy != "" {
-		f, ok := sortable[p.SortBy]
-		if !ok {
-			return nil, invalid("cannot sort by %q: use one of %s", p.SortBy, strings.Join(core.SortedKeys(sortable), ", "))
+		if !slices.Contains(sortable, store.Field(p.SortBy)) {
+			names := make([]string, len(sortable))
+			for i, f := range sortable {
+				names[i] = string(f)
+			}
+			slices.Sort(names)
+			return nil, invalid("cannot sort by %q: use one of %s", p.SortBy, strings.Join(names, ", "))
 		}
-		s = store.Sort{Field: f}
+		s = store.Sort{Field: store.Field(p.SortBy)}
 	}
 	if p.SortDesc {
 		s.Desc = true
@@ -139,7 +148,9 @@ func (c *conds) variables(fs []VariableFilter) error {
 // ---- instances ----
 
 // InstanceQuery filters instances. Zero fields do not filter; by default
-// only running instances are listed (set States for history).
+// only running instances are listed (set States for history). It sorts by
+// ID, DefinitionKey, DefinitionID, BusinessKey, StartedAt (the default)
+// or EndedAt.
 type InstanceQuery struct {
 	IDs             []int64
 	DefinitionID    int64
@@ -158,8 +169,7 @@ type InstanceQuery struct {
 	Page
 }
 
-var instanceSort = map[string]store.Field{"instanceId": "ID", "definitionKey": "DefinitionKey", "definitionId": "DefinitionID",
-	"businessKey": "BusinessKey", "startTime": "StartedAt", "endTime": "EndedAt"}
+var instanceSort = []store.Field{"ID", "DefinitionKey", "DefinitionID", "BusinessKey", "StartedAt", "EndedAt"}
 
 func (q *InstanceQuery) query() (*store.Query, error) {
 	var c conds
@@ -241,7 +251,9 @@ func (e *Engine) Variables(ctx context.Context, inst Ref) (map[string]Value, err
 
 // ---- tasks ----
 
-// TaskQuery filters user tasks. By default only open tasks are listed.
+// TaskQuery filters user tasks. By default only open tasks are listed. It
+// sorts by ID, Name, Priority, Assignee, CreatedAt (the default), Due,
+// FollowUp, InstanceID or ElementID.
 type TaskQuery struct {
 	ID            int64
 	IDs           []int64
@@ -272,9 +284,7 @@ type TaskQuery struct {
 	Page
 }
 
-var taskSort = map[string]store.Field{"id": "ID", "name": "Name", "priority": "Priority", "assignee": "Assignee",
-	"created": "CreatedAt", "dueDate": "Due", "followUpDate": "FollowUp", "instanceId": "InstanceID",
-	"processInstanceId": "InstanceID", "taskDefinitionKey": "ElementID"}
+var taskSort = []store.Field{"ID", "Name", "Priority", "Assignee", "CreatedAt", "Due", "FollowUp", "InstanceID", "ElementID"}
 
 func (q *TaskQuery) query() (*store.Query, error) {
 	var c conds
@@ -372,7 +382,8 @@ func (e *Engine) Task(ctx context.Context, ref Ref) (*Task, error) {
 
 // ---- external tasks ----
 
-// ExternalTaskQuery filters external tasks.
+// ExternalTaskQuery filters external tasks. It sorts by ID (the default),
+// LockExpiresAt, InstanceID, DefinitionKey, Priority or CreatedAt.
 type ExternalTaskQuery struct {
 	ID              int64
 	IDs             []int64
@@ -388,8 +399,7 @@ type ExternalTaskQuery struct {
 	Page
 }
 
-var externalSort = map[string]store.Field{"id": "ID", "lockExpirationTime": "LockExpiresAt", "processInstanceId": "InstanceID",
-	"processDefinitionKey": "DefinitionKey", "taskPriority": "Priority", "createTime": "CreatedAt"}
+var externalSort = []store.Field{"ID", "LockExpiresAt", "InstanceID", "DefinitionKey", "Priority", "CreatedAt"}
 
 func (q *ExternalTaskQuery) query(now time.Time) (*store.Query, error) {
 	var c conds
@@ -458,7 +468,8 @@ func (e *Engine) ExternalTask(ctx context.Context, ref Ref) (*ExternalTask, erro
 
 // ---- jobs and incidents ----
 
-// JobQuery filters jobs.
+// JobQuery filters jobs. It sorts by ID, DueAt (the default), Retries,
+// Priority or InstanceID.
 type JobQuery struct {
 	ID              int64
 	IDs             []int64
@@ -474,8 +485,7 @@ type JobQuery struct {
 	Page
 }
 
-var jobSort = map[string]store.Field{"jobId": "ID", "jobDueDate": "DueAt", "jobRetries": "Retries", "jobPriority": "Priority",
-	"processInstanceId": "InstanceID"}
+var jobSort = []store.Field{"ID", "DueAt", "Retries", "Priority", "InstanceID"}
 
 func (q *JobQuery) query(now time.Time) (*store.Query, error) {
 	var c conds
@@ -526,7 +536,8 @@ func (e *Engine) CountJobs(ctx context.Context, q *JobQuery) (int64, error) {
 	return e.st.Count(ctx, sq)
 }
 
-// IncidentQuery filters incidents. By default only open ones.
+// IncidentQuery filters incidents. By default only open ones. It sorts by
+// ID, CreatedAt (the default), Type, ElementID or InstanceID.
 type IncidentQuery struct {
 	ID            int64
 	InstanceID    int64
@@ -539,8 +550,7 @@ type IncidentQuery struct {
 	Page
 }
 
-var incidentSort = map[string]store.Field{"incidentId": "ID", "incidentTimestamp": "CreatedAt", "incidentType": "Type",
-	"activityId": "ElementID", "processInstanceId": "InstanceID"}
+var incidentSort = []store.Field{"ID", "CreatedAt", "Type", "ElementID", "InstanceID"}
 
 func (q *IncidentQuery) query() (*store.Query, error) {
 	var c conds
@@ -580,7 +590,8 @@ func (e *Engine) CountIncidents(ctx context.Context, q *IncidentQuery) (int64, e
 
 // ---- history ----
 
-// ActivityQuery filters activity instances (running and finished).
+// ActivityQuery filters activity instances (running and finished). It
+// sorts by ID, StartedAt (the default), EndedAt, ElementID or ElementType.
 type ActivityQuery struct {
 	InstanceID int64
 	ElementID  string
@@ -590,8 +601,7 @@ type ActivityQuery struct {
 	Page
 }
 
-var activitySort = map[string]store.Field{"activityInstanceId": "ID", "startTime": "StartedAt", "endTime": "EndedAt",
-	"activityId": "ElementID", "activityType": "ElementType"}
+var activitySort = []store.Field{"ID", "StartedAt", "EndedAt", "ElementID", "ElementType"}
 
 func (q *ActivityQuery) query() (*store.Query, error) {
 	var c conds
@@ -645,7 +655,8 @@ func (e *Engine) VariableUpdates(ctx context.Context, inst Ref) ([]*VariableUpda
 
 // ---- definitions and deployments ----
 
-// DefinitionQuery filters process definitions.
+// DefinitionQuery filters process definitions. It sorts by ID, Key (the
+// default), Name, Version, DeploymentID or CreatedAt.
 type DefinitionQuery struct {
 	ID            int64
 	Key           string
@@ -659,8 +670,7 @@ type DefinitionQuery struct {
 	Page
 }
 
-var definitionSort = map[string]store.Field{"id": "ID", "key": "Key", "name": "Name", "version": "Version",
-	"deploymentId": "DeploymentID", "deployTime": "CreatedAt"}
+var definitionSort = []store.Field{"ID", "Key", "Name", "Version", "DeploymentID", "CreatedAt"}
 
 func (q *DefinitionQuery) query() (*store.Query, error) {
 	var c conds
@@ -741,13 +751,14 @@ func (e *Engine) DefinitionXML(ctx context.Context, def Ref) ([]byte, error) {
 	return src.Content, nil
 }
 
-// Deployments lists deployments of the tenant in ctx, newest first.
+// Deployments lists deployments of the tenant in ctx, newest first. The
+// page sorts by ID, Name or CreatedAt (the default, descending).
 func (e *Engine) Deployments(ctx context.Context, name string, p Page) ([]*Deployment, error) {
 	var c conds
 	set(&c, "Name", name)
 	p.SortDesc = p.SortBy == "" || p.SortDesc
 	q, err := paged(&store.Query{Entity: store.Deployments, Where: c}, p,
-		map[string]store.Field{"id": "ID", "name": "Name", "deploymentTime": "CreatedAt"}, store.Sort{Field: "CreatedAt"})
+		[]store.Field{"ID", "Name", "CreatedAt"}, store.Sort{Field: "CreatedAt"})
 	if err != nil {
 		return nil, err
 	}

@@ -144,7 +144,7 @@ func TestParallelForkJoinUnderLoad(t *testing.T) {
 			ids[i] = inst.ID
 			return nil
 		})
-		tasks, err := s.Tasks(s.ctx, &engine.TaskQuery{Page: engine.Page{MaxResults: engine.MaxPageSize, SortBy: "id"}})
+		tasks, err := s.Tasks(s.ctx, &engine.TaskQuery{Page: engine.Page{MaxResults: engine.MaxPageSize, SortBy: "ID"}})
 		if err != nil || len(tasks) != 2*instances {
 			t.Fatalf("%d open tasks (%v), want %d", len(tasks), err, 2*instances)
 		}

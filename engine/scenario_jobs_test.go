@@ -200,7 +200,7 @@ func TestHistory(t *testing.T) {
 			s.advance(time.Hour) // the timer interrupts approve
 			s.complete(inst, "escalate", map[string]any{"n": 3})
 
-			acts, _ := s.Activities(s.ctx, &engine.ActivityQuery{InstanceID: inst.ID, Finished: true, Page: engine.Page{SortBy: "startTime"}})
+			acts, _ := s.Activities(s.ctx, &engine.ActivityQuery{InstanceID: inst.ID, Finished: true, Page: engine.Page{SortBy: "StartedAt"}})
 			if len(acts) != 5 {
 				s.t.Fatalf("%d finished activity instances", len(acts))
 			}
@@ -212,7 +212,7 @@ func TestHistory(t *testing.T) {
 			if acts[1].ElementID != "approve" || !acts[1].Canceled || acts[1].TaskID == 0 || !acts[1].EndedAt.Equal(epoch.Add(time.Hour)) {
 				s.t.Fatalf("approve: %+v", acts[1])
 			}
-			tasks, _ := s.Tasks(s.ctx, &engine.TaskQuery{InstanceID: inst.ID, AnyState: true, Page: engine.Page{SortBy: "id"}})
+			tasks, _ := s.Tasks(s.ctx, &engine.TaskQuery{InstanceID: inst.ID, AnyState: true, Page: engine.Page{SortBy: "ID"}})
 			if len(tasks) != 2 || tasks[0].State != engine.TaskDeleted || tasks[0].DeleteReason == "" || tasks[1].State != engine.TaskCompleted {
 				s.t.Fatalf("task history %+v", tasks)
 			}

@@ -24,7 +24,7 @@ func TestStructure(t *testing.T) {
 			s.wantUnfinished(inst, "sub", "inner")
 			// The input parameter is local to the sub-process.
 			s.wantNoVar(inst, "limit")
-			acts, _ := s.Activities(s.ctx, &engine.ActivityQuery{InstanceID: inst.ID, Page: engine.Page{SortBy: "startTime"}})
+			acts, _ := s.Activities(s.ctx, &engine.ActivityQuery{InstanceID: inst.ID, Page: engine.Page{SortBy: "StartedAt"}})
 			if acts[2].ElementID != "subStart" || acts[2].ParentID != acts[1].ID || acts[1].ElementID != "sub" {
 				s.t.Fatalf("the sub-process's children are not its activity instance's children: %+v %+v", acts[1], acts[2])
 			}

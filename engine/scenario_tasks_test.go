@@ -342,7 +342,7 @@ func TestTasks(t *testing.T) {
 			}
 			s.wantPath(inst, "start", "rate", "mail", "end")
 			s.wantEnded(inst, engine.InstanceCompleted)
-			acts, _ := s.Activities(s.ctx, &engine.ActivityQuery{InstanceID: inst.ID, Page: engine.Page{SortBy: "startTime"}})
+			acts, _ := s.Activities(s.ctx, &engine.ActivityQuery{InstanceID: inst.ID, Page: engine.Page{SortBy: "StartedAt"}})
 			if len(acts) != 4 || acts[1].ElementType != "businessRuleTask" || acts[2].ElementType != "sendTask" {
 				s.t.Fatalf("activity types %+v", acts)
 			}

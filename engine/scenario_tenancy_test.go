@@ -136,13 +136,13 @@ func TestTenantIsolation(t *testing.T) {
 				}
 				s.insts = append(s.insts, inst)
 			}
-			if s.tasks, err = e.Tasks(ctx, &engine.TaskQuery{Page: engine.Page{SortBy: "id"}}); err != nil {
+			if s.tasks, err = e.Tasks(ctx, &engine.TaskQuery{Page: engine.Page{SortBy: "ID"}}); err != nil {
 				t.Fatal(err)
 			}
 			if s.ext, err = e.ExternalTasks(ctx, nil); err != nil {
 				t.Fatal(err)
 			}
-			if s.jobs, err = e.Jobs(ctx, &engine.JobQuery{Page: engine.Page{SortBy: "jobId"}}); err != nil {
+			if s.jobs, err = e.Jobs(ctx, &engine.JobQuery{Page: engine.Page{SortBy: "ID"}}); err != nil {
 				t.Fatal(err)
 			}
 			sides[i] = s

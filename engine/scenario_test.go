@@ -211,7 +211,7 @@ func (s *sc) wantPath(inst *engine.ProcessInstance, want ...string) {
 // start order.
 func (s *sc) wantUnfinished(inst *engine.ProcessInstance, want ...string) {
 	s.t.Helper()
-	acts, err := s.Activities(s.ctx, &engine.ActivityQuery{InstanceID: inst.ID, Unfinished: true, Page: engine.Page{MaxResults: 1000, SortBy: "startTime"}})
+	acts, err := s.Activities(s.ctx, &engine.ActivityQuery{InstanceID: inst.ID, Unfinished: true, Page: engine.Page{MaxResults: 1000, SortBy: "StartedAt"}})
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -228,7 +228,7 @@ func (s *sc) wantUnfinished(inst *engine.ProcessInstance, want ...string) {
 // order.
 func (s *sc) wantCanceled(inst *engine.ProcessInstance, want ...string) {
 	s.t.Helper()
-	acts, err := s.Activities(s.ctx, &engine.ActivityQuery{InstanceID: inst.ID, Canceled: true, Page: engine.Page{MaxResults: 1000, SortBy: "startTime"}})
+	acts, err := s.Activities(s.ctx, &engine.ActivityQuery{InstanceID: inst.ID, Canceled: true, Page: engine.Page{MaxResults: 1000, SortBy: "StartedAt"}})
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -347,7 +347,7 @@ func (s *sc) wantEnded(inst *engine.ProcessInstance, state engine.InstanceState)
 // tasks lists an instance's open user tasks, by element.
 func (s *sc) tasks(inst *engine.ProcessInstance) []*engine.Task {
 	s.t.Helper()
-	l, err := s.Tasks(s.ctx, &engine.TaskQuery{InstanceID: inst.ID, Page: engine.Page{SortBy: "id"}})
+	l, err := s.Tasks(s.ctx, &engine.TaskQuery{InstanceID: inst.ID, Page: engine.Page{SortBy: "ID"}})
 	if err != nil {
 		s.t.Fatal(err)
 	}
@@ -425,7 +425,7 @@ func (s *sc) jobs(q *engine.JobQuery) []*engine.Job {
 // instances lists the instances of a key in any state, oldest first.
 func (s *sc) instances(key string) []*engine.ProcessInstance {
 	s.t.Helper()
-	l, err := s.Instances(s.ctx, &engine.InstanceQuery{DefinitionKey: key, AnyState: true, Page: engine.Page{SortBy: "instanceId", MaxResults: 1000}})
+	l, err := s.Instances(s.ctx, &engine.InstanceQuery{DefinitionKey: key, AnyState: true, Page: engine.Page{SortBy: "ID", MaxResults: 1000}})
 	if err != nil {
 		s.t.Fatal(err)
 	}

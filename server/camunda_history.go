@@ -57,9 +57,6 @@ func toHistoryInstance(p *engine.ProcessInstance) historyInstanceDTO {
 	return out
 }
 
-var historyInstanceSorts = map[string]string{"instanceId": "instanceId", "definitionKey": "definitionKey", "definitionId": "definitionId",
-	"businessKey": "businessKey", "startTime": "startTime", "endTime": "endTime"}
-
 func (s *Server) historyInstanceQuery(r *http.Request) (*engine.InstanceQuery, bool, error) {
 	p := query(r)
 	pg, err := s.page(p, historyInstanceSorts)
@@ -203,7 +200,7 @@ func toHistoryActivity(a *engine.ActivityInstance) historyActivityDTO {
 
 func (s *Server) historyActivityQuery(r *http.Request) (*engine.ActivityQuery, bool, error) {
 	p := query(r)
-	pg, err := s.page(p, nil)
+	pg, err := s.page(p, historyActivitySorts)
 	if err != nil {
 		return nil, false, err
 	}
@@ -288,7 +285,7 @@ func toHistoryTask(t *engine.Task) historyTaskDTO {
 
 func (s *Server) historyTaskQuery(r *http.Request) (*engine.TaskQuery, bool, error) {
 	p := query(r)
-	pg, err := s.page(p, map[string]string{"startTime": "created", "taskId": "id"})
+	pg, err := s.page(p, historyTaskSorts)
 	if err != nil {
 		return nil, false, err
 	}

@@ -148,7 +148,7 @@ func (s *Server) deploymentCreate(w http.ResponseWriter, r *http.Request) error 
 
 func (s *Server) deploymentList(w http.ResponseWriter, r *http.Request) error {
 	p := query(r)
-	pg, err := s.page(p, nil)
+	pg, err := s.page(p, deploymentSorts)
 	if err != nil {
 		return err
 	}
@@ -208,8 +208,6 @@ func (s *Server) deploymentDelete(w http.ResponseWriter, r *http.Request) error 
 }
 
 // ---- process definitions ----
-
-var definitionSorts = map[string]string{"category": "key", "tenantId": "id"}
 
 func (s *Server) definitionQuery(r *http.Request) (*engine.DefinitionQuery, bool, error) {
 	p := query(r)
@@ -497,7 +495,7 @@ func parseVariableFilters(s string) ([]engine.VariableFilter, error) {
 
 func (s *Server) instanceQuery(r *http.Request) (*engine.InstanceQuery, bool, error) {
 	p := query(r)
-	pg, err := s.page(p, nil)
+	pg, err := s.page(p, instanceSorts)
 	if err != nil {
 		return nil, false, err
 	}
@@ -510,7 +508,10 @@ func (s *Server) instanceQuery(r *http.Request) (*engine.InstanceQuery, bool, er
 			f.SortBy, f.SortOrder = f.Sorting[0].SortBy, f.Sorting[0].SortOrder
 		}
 		if f.SortBy != "" {
-			pg.SortBy, pg.SortDesc = f.SortBy, strings.EqualFold(f.SortOrder, "desc")
+			if pg.SortBy, err = instanceSorts.field(f.SortBy); err != nil {
+				return nil, false, err
+			}
+			pg.SortDesc = strings.EqualFold(f.SortOrder, "desc")
 		}
 	} else {
 		f = instanceFilter{ProcessInstanceIDs: p.list("processInstanceIds"), BusinessKey: p.str("businessKey"),

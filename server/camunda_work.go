@@ -83,7 +83,7 @@ type taskFilter struct {
 
 func (s *Server) taskQuery(r *http.Request) (*engine.TaskQuery, bool, error) {
 	p := query(r)
-	pg, err := s.page(p, nil)
+	pg, err := s.page(p, taskSorts)
 	if err != nil {
 		return nil, false, err
 	}
@@ -96,7 +96,10 @@ func (s *Server) taskQuery(r *http.Request) (*engine.TaskQuery, bool, error) {
 			f.SortBy, f.SortOrder = f.Sorting[0].SortBy, f.Sorting[0].SortOrder
 		}
 		if f.SortBy != "" {
-			pg.SortBy, pg.SortDesc = f.SortBy, strings.EqualFold(f.SortOrder, "desc")
+			if pg.SortBy, err = taskSorts.field(f.SortBy); err != nil {
+				return nil, false, err
+			}
+			pg.SortDesc = strings.EqualFold(f.SortOrder, "desc")
 		}
 	} else {
 		f = taskFilter{ProcessInstanceID: p.str("processInstanceId"), ProcessInstanceIDIn: p.list("processInstanceIdIn"),
@@ -415,7 +418,7 @@ func (s *Server) fetchAndLock(w http.ResponseWriter, r *http.Request) error {
 
 func (s *Server) externalQuery(r *http.Request) (*engine.ExternalTaskQuery, bool, error) {
 	p := query(r)
-	pg, err := s.page(p, nil)
+	pg, err := s.page(p, externalTaskSorts)
 	if err != nil {
 		return nil, false, err
 	}
@@ -696,7 +699,7 @@ func toJob(j *engine.Job) jobDTO {
 
 func (s *Server) jobQuery(r *http.Request) (*engine.JobQuery, bool, error) {
 	p := query(r)
-	pg, err := s.page(p, nil)
+	pg, err := s.page(p, jobSorts)
 	if err != nil {
 		return nil, false, err
 	}
@@ -817,7 +820,7 @@ func toIncident(i *engine.Incident) incidentDTO {
 
 func (s *Server) incidentQuery(r *http.Request) (*engine.IncidentQuery, bool, error) {
 	p := query(r)
-	pg, err := s.page(p, nil)
+	pg, err := s.page(p, incidentSorts)
 	if err != nil {
 		return nil, false, err
 	}

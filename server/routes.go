@@ -209,8 +209,9 @@ func (p params) list(name string) []string {
 	return out
 }
 
-// page reads firstResult, maxResults, sortBy and sortOrder.
-func (s *Server) page(p params, sortMap map[string]string) (engine.Page, error) {
+// page reads firstResult, maxResults, sortBy and sortOrder; sorts maps the
+// list's sortBy values to the engine's field names.
+func (s *Server) page(p params, sorts sortKeys) (engine.Page, error) {
 	first, err := p.int("firstResult", 0)
 	if err != nil {
 		return engine.Page{}, err
@@ -227,10 +228,9 @@ func (s *Server) page(p params, sortMap map[string]string) (engine.Page, error) 
 	}
 	pg := engine.Page{FirstResult: first, MaxResults: max}
 	if sb := p.str("sortBy"); sb != "" {
-		if mapped, ok := sortMap[sb]; ok {
-			sb = mapped
+		if pg.SortBy, err = sorts.field(sb); err != nil {
+			return pg, err
 		}
-		pg.SortBy = sb
 		switch strings.ToLower(p.str("sortOrder")) {
 		case "", "asc":
 		case "desc":
