@@ -208,27 +208,45 @@ func (r *rig) step(d time.Duration, xs ...*Executor) {
 	r.clock.Advance(d)
 	now := r.clock.Now()
 	for {
+		// Every tenant's maintenance job counts into one counter, each duty
+		// into its own: a step is over when each duty ran, and the
+		// maintenance counter moved by as many runs as maintenance jobs
+		// were due (several tenants' slots can fall in one step).
 		type wait struct {
 			runs func() int64
 			from int64
+			due  int64
 		}
-		var waits []wait
+		var waits []*wait
+		byCounter := map[string]*wait{}
 		for _, x := range xs {
 			for _, j := range x.sched.Jobs() {
-				counter := x.stats.maintAttempts.Load
+				key, counter, duty := fmt.Sprintf("%p/maintenance", x), x.stats.maintAttempts.Load, false
 				if name, ok := strings.CutPrefix(j.Name(), "jobexec/"); ok && x.duties[name] != nil {
-					counter = x.duties[name].runs.Load
+					key, counter, duty = fmt.Sprintf("%p/%s", x, name), x.duties[name].runs.Load, true
 				}
-				from := counter()
+				// The counter is read before the due time: a run that
+				// happens in between still counts.
+				w := byCounter[key]
+				if w == nil {
+					w = &wait{runs: counter, from: counter()}
+					byCounter[key] = w
+				}
 				next, err := j.NextRun()
-				if err == nil && !next.IsZero() && !next.After(now) {
-					waits = append(waits, wait{counter, from})
+				if err != nil || next.IsZero() || next.After(now) {
+					continue
+				}
+				if w.due == 0 {
+					waits = append(waits, w)
+				}
+				if !duty || w.due == 0 {
+					w.due++
 				}
 			}
 		}
 		r.waitFor(fmt.Sprintf("the step to %s is over", now.Format(time.TimeOnly)), func() bool {
 			for _, w := range waits {
-				if w.runs() <= w.from {
+				if w.runs() < w.from+w.due {
 					return false
 				}
 			}
