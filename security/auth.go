@@ -25,8 +25,9 @@ var (
 	// ErrUnauthenticated: no credentials, or wrong ones. The message never
 	// says which part was wrong.
 	ErrUnauthenticated = errors.New("authentication required")
-	// ErrTooManyAttempts: too many failed logins for this user or address
-	// recently; retry later.
+	// ErrTooManyAttempts: too many failed logins for this login from this
+	// client, or from this client at all, recently; retry later. The error
+	// is a *TooManyAttemptsError, which says when.
 	ErrTooManyAttempts = errors.New("too many failed login attempts")
 	// ErrNoMembership: the user does not belong to the requested tenant (or
 	// to any tenant, or belongs to several and named none).
@@ -39,6 +40,30 @@ var (
 	ErrUnknownAccount = errors.New("unknown account")
 )
 
+// TooManyAttemptsError is ErrTooManyAttempts with the time after which a
+// new attempt will be checked again. Its message never says whether the
+// login exists.
+type TooManyAttemptsError struct {
+	// RetryAfter is how long until the oldest counted failure leaves the
+	// window (at least a second).
+	RetryAfter time.Duration
+	// PerClient is true when the client as a whole is throttled, false when
+	// only this login from this client is.
+	PerClient bool
+}
+
+// Error implements error.
+func (e *TooManyAttemptsError) Error() string {
+	who := "for this login from this client"
+	if e.PerClient {
+		who = "from this client"
+	}
+	return fmt.Sprintf("%v %s: retry in %d s", ErrTooManyAttempts, who, int(e.RetryAfter.Round(time.Second)/time.Second))
+}
+
+// Is makes errors.Is(err, ErrTooManyAttempts) true.
+func (e *TooManyAttemptsError) Is(target error) bool { return target == ErrTooManyAttempts }
+
 // Account is a user as authentication sees it.
 type Account struct {
 	UserID        string
@@ -46,6 +71,10 @@ type Account struct {
 	DisplayName   string
 	PasswordHash  string
 	TenantManager bool
+	// AuthEpoch grows when what the user signed in with must stop working
+	// (password change, revoked token, sign-out everywhere): credentials
+	// verified under an older epoch are checked again.
+	AuthEpoch int64
 }
 
 // Membership is a user's role in one tenant.
@@ -92,8 +121,13 @@ type AuthConfig struct {
 	// hash is compared on every request, so a password changed through this
 	// node's directory cache is seen when that cache refreshes. Default 1m.
 	CacheTTL time.Duration
-	// MaxFailuresPerLogin and MaxFailuresPerAddress bound failed logins per
-	// FailureWindow. Defaults 10 and 50 per 5 minutes.
+	// MaxFailuresPerLogin bounds the failed logins of one login from one
+	// client (address) per FailureWindow; MaxFailuresPerAddress bounds a
+	// client's failed logins whatever the login. Attempts are counted when
+	// they start, before bcrypt runs, so a parallel burst is cut at the
+	// limit too. A login is never locked for every client: a guesser
+	// elsewhere cannot lock the real user out. Defaults 10 and 50 per 5
+	// minutes.
 	MaxFailuresPerLogin   int
 	MaxFailuresPerAddress int
 	FailureWindow         time.Duration
@@ -138,11 +172,13 @@ type Authenticator struct {
 
 	mu       sync.Mutex
 	verified map[[32]byte]verifiedEntry
-	failures map[string][]time.Time // "l:"+login or "a:"+address → recent failures
+	failures map[string][]time.Time // pair or client key → recent failures, oldest first
+	pending  map[string]int         // pair or client key → attempts being checked now
 }
 
 type verifiedEntry struct {
 	userID   string
+	epoch    int64  // the account's auth epoch when verified; a change voids the entry
 	pwHash   string // the account's hash when verified; a change voids the entry
 	tokenID  string
 	expires  time.Time
@@ -151,7 +187,8 @@ type verifiedEntry struct {
 
 // NewAuthenticator returns an Authenticator over dir.
 func NewAuthenticator(dir Directory, cfg AuthConfig) *Authenticator {
-	a := &Authenticator{dir: dir, cfg: cfg.withDefaults(), verified: map[[32]byte]verifiedEntry{}, failures: map[string][]time.Time{}}
+	a := &Authenticator{dir: dir, cfg: cfg.withDefaults(), verified: map[[32]byte]verifiedEntry{},
+		failures: map[string][]time.Time{}, pending: map[string]int{}}
 	if _, err := rand.Read(a.key[:]); err != nil {
 		panic("crypto/rand failed: " + err.Error())
 	}
@@ -179,50 +216,60 @@ func (a *Authenticator) mac(kind, s1, s2 string) [32]byte {
 // Basic authenticates a login and password from address (the client IP,
 // for rate limiting). The principal has no tenant yet (see ResolveTenant).
 //
-// Errors: ErrUnauthenticated, ErrTooManyAttempts, or a directory failure.
+// A credential verified within CacheTTL passes without bcrypt and without
+// the failure limits: it is proven, and a guesser's failures must not lock
+// its owner out. Any other attempt is counted against the login-and-client
+// pair and against the client before bcrypt runs. An unknown login costs
+// the same work as a wrong password, on the same path, so neither timing
+// nor the limits tell which logins exist.
+//
+// Errors: ErrUnauthenticated, *TooManyAttemptsError, or a directory
+// failure.
 func (a *Authenticator) Basic(ctx context.Context, login, password, address string) (*Principal, error) {
 	if login == "" || password == "" {
 		return nil, ErrUnauthenticated
 	}
-	if err := a.checkRate(login, address); err != nil {
-		return nil, err
-	}
 	acct, err := a.dir.AccountByLogin(ctx, login)
-	if errors.Is(err, ErrUnknownAccount) {
-		// Spend as long as a real check would, so timing does not tell
-		// which logins exist.
-		a.checked.Add(1)
-		_ = CheckPassword(dummyHash, password)
-		a.fail(login, address)
-		return nil, ErrUnauthenticated
-	}
-	if err != nil {
+	known := err == nil
+	if err != nil && !errors.Is(err, ErrUnknownAccount) {
 		return nil, err
+	}
+	hash := dummyHash
+	if known {
+		hash = acct.PasswordHash
 	}
 	k := a.mac("basic", login, password)
 	now := a.cfg.Now()
-	a.mu.Lock()
-	e, ok := a.verified[k]
-	a.mu.Unlock()
-	if !ok || now.After(e.expires) || e.pwHash != acct.PasswordHash || e.userID != acct.UserID {
-		// A client that opens many connections at once, or all of them when
-		// the entry expires, pays for one bcrypt run, not one per request on
-		// every core.
-		_, err, _ := a.checks.Do(string(k[:])+acct.PasswordHash, func() (any, error) {
-			a.checked.Add(1)
-			if err := CheckPassword(acct.PasswordHash, password); err != nil {
-				return nil, err
-			}
-			a.mu.Lock()
-			a.verified[k] = verifiedEntry{userID: acct.UserID, pwHash: acct.PasswordHash, expires: now.Add(a.cfg.CacheTTL)}
-			a.sweepLocked(now)
-			a.mu.Unlock()
-			return nil, nil
-		})
+	if known {
+		a.mu.Lock()
+		e, ok := a.verified[k]
+		a.mu.Unlock()
+		if ok && !now.After(e.expires) && e.pwHash == acct.PasswordHash && e.userID == acct.UserID && e.epoch == acct.AuthEpoch {
+			return &Principal{UserID: acct.UserID, Login: acct.Login, TenantManager: acct.TenantManager}, nil
+		}
+	}
+	// A client that opens many connections at once, or all of them when
+	// the entry expires, pays for one bcrypt run and one counted attempt,
+	// not one per request.
+	_, err, _ = a.checks.Do(string(k[:])+hash, func() (any, error) {
+		done, err := a.reserve(login, address)
 		if err != nil {
-			a.fail(login, address)
+			return nil, err
+		}
+		a.checked.Add(1)
+		if err := CheckPassword(hash, password); err != nil || !known {
+			done(false)
 			return nil, ErrUnauthenticated
 		}
+		done(true)
+		a.mu.Lock()
+		a.verified[k] = verifiedEntry{userID: acct.UserID, pwHash: acct.PasswordHash, epoch: acct.AuthEpoch, expires: now.Add(a.cfg.CacheTTL)}
+		a.sweepLocked(now)
+		a.mu.Unlock()
+		return nil, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return &Principal{UserID: acct.UserID, Login: acct.Login, TenantManager: acct.TenantManager}, nil
 }
@@ -244,49 +291,65 @@ var dummyHash = func() string {
 	return h
 }()
 
-// Bearer authenticates an API token from address.
+// Bearer authenticates an API token from address. A token verified within
+// CacheTTL passes at once; any other is counted against the client's
+// failure limit before it is looked up.
+//
+// Errors: ErrUnauthenticated, *TooManyAttemptsError, or a directory
+// failure.
 func (a *Authenticator) Bearer(ctx context.Context, token, address string) (*Principal, error) {
 	if token == "" {
 		return nil, ErrUnauthenticated
-	}
-	if err := a.checkRate("", address); err != nil {
-		return nil, err
 	}
 	k := a.mac("bearer", token, "")
 	now := a.cfg.Now()
 	a.mu.Lock()
 	e, ok := a.verified[k]
 	a.mu.Unlock()
-	var userID string
 	if ok && now.Before(e.expires) && (e.tokenEnd.IsZero() || now.Before(e.tokenEnd)) {
-		userID = e.userID
-	} else {
-		t, err := a.dir.TokenByHash(ctx, HashToken(token))
-		if errors.Is(err, ErrUnknownAccount) {
-			a.fail("", address)
-			return nil, ErrUnauthenticated
-		}
-		if err != nil {
+		acct, err := a.dir.AccountByID(ctx, e.userID)
+		if err != nil && !errors.Is(err, ErrUnknownAccount) {
 			return nil, err
 		}
-		if !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt) {
-			a.fail("", address)
-			return nil, ErrUnauthenticated
+		if err == nil && acct.AuthEpoch == e.epoch {
+			return &Principal{UserID: acct.UserID, Login: acct.Login, TenantManager: acct.TenantManager}, nil
 		}
-		userID = t.UserID
-		a.mu.Lock()
-		a.verified[k] = verifiedEntry{userID: t.UserID, tokenID: t.ID, expires: now.Add(a.cfg.CacheTTL), tokenEnd: t.ExpiresAt}
-		a.sweepLocked(now)
-		a.mu.Unlock()
+		// The user's epoch moved (a token was revoked) or the user is
+		// gone: look the token up again.
 	}
-	acct, err := a.dir.AccountByID(ctx, userID)
+	done, err := a.reserve("", address)
+	if err != nil {
+		return nil, err
+	}
+	t, err := a.dir.TokenByHash(ctx, HashToken(token))
+	if errors.Is(err, ErrUnknownAccount) || (err == nil && !t.ExpiresAt.IsZero() && !now.Before(t.ExpiresAt)) {
+		done(false)
+		a.forget(k)
+		return nil, ErrUnauthenticated
+	}
+	done(true)
+	if err != nil {
+		return nil, err
+	}
+	acct, err := a.dir.AccountByID(ctx, t.UserID)
 	if errors.Is(err, ErrUnknownAccount) {
 		return nil, ErrUnauthenticated
 	}
 	if err != nil {
 		return nil, err
 	}
+	a.mu.Lock()
+	a.verified[k] = verifiedEntry{userID: t.UserID, epoch: acct.AuthEpoch, tokenID: t.ID, expires: now.Add(a.cfg.CacheTTL), tokenEnd: t.ExpiresAt}
+	a.sweepLocked(now)
+	a.mu.Unlock()
 	return &Principal{UserID: acct.UserID, Login: acct.Login, TenantManager: acct.TenantManager}, nil
+}
+
+// forget drops one verified entry.
+func (a *Authenticator) forget(k [32]byte) {
+	a.mu.Lock()
+	delete(a.verified, k)
+	a.mu.Unlock()
 }
 
 // ResolveTenant chooses the tenant a request acts in: requested, which must
@@ -336,18 +399,74 @@ func (a *Authenticator) ResolveTenant(ctx context.Context, p *Principal, request
 	return &out, nil
 }
 
-// checkRate refuses when the login or address failed too often recently.
-func (a *Authenticator) checkRate(login, address string) error {
+// limitKeys are the failure-limit keys of an attempt: the login-and-client
+// pair (when there is a login) and the client (when it is known).
+func limitKeys(login, address string) (pair, client string) {
+	if login != "" {
+		pair = "p:" + address + "\x00" + login
+	}
+	if address != "" {
+		client = "a:" + address
+	}
+	return pair, client
+}
+
+// reserve counts an attempt before it is checked: it refuses when the
+// pair's or the client's recent failures plus the attempts being checked
+// now reach the limit, and otherwise holds a place until done reports the
+// outcome (a failure is then recorded; a success only frees the place).
+func (a *Authenticator) reserve(login, address string) (done func(ok bool), err error) {
+	pair, client := limitKeys(login, address)
 	now := a.cfg.Now()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if login != "" && a.recentLocked("l:"+login, now) >= a.cfg.MaxFailuresPerLogin {
-		return fmt.Errorf("%w for %q: retry in a few minutes", ErrTooManyAttempts, login)
+	if pair != "" {
+		if n := a.recentLocked(pair, now) + a.pending[pair]; n >= a.cfg.MaxFailuresPerLogin {
+			return nil, &TooManyAttemptsError{RetryAfter: a.retryAfterLocked(pair, now)}
+		}
 	}
-	if address != "" && a.recentLocked("a:"+address, now) >= a.cfg.MaxFailuresPerAddress {
-		return fmt.Errorf("%w from this address: retry in a few minutes", ErrTooManyAttempts)
+	if client != "" {
+		if n := a.recentLocked(client, now) + a.pending[client]; n >= a.cfg.MaxFailuresPerAddress {
+			return nil, &TooManyAttemptsError{RetryAfter: a.retryAfterLocked(client, now), PerClient: true}
+		}
 	}
-	return nil
+	for _, key := range []string{pair, client} {
+		if key != "" {
+			a.pending[key]++
+		}
+	}
+	var once sync.Once
+	return func(ok bool) {
+		once.Do(func() {
+			now := a.cfg.Now()
+			a.mu.Lock()
+			defer a.mu.Unlock()
+			for _, key := range []string{pair, client} {
+				if key == "" {
+					continue
+				}
+				if a.pending[key]--; a.pending[key] <= 0 {
+					delete(a.pending, key)
+				}
+				if !ok {
+					a.failures[key] = append(a.failures[key], now)
+				}
+			}
+			if !ok {
+				a.boundLocked(now)
+			}
+		})
+	}, nil
+}
+
+// retryAfterLocked is how long until the oldest counted failure of key
+// leaves the window; attempts still being checked count as a full window.
+func (a *Authenticator) retryAfterLocked(key string, now time.Time) time.Duration {
+	d := a.cfg.FailureWindow
+	if l := a.failures[key]; len(l) > 0 {
+		d = l[0].Add(a.cfg.FailureWindow).Sub(now)
+	}
+	return max(d, time.Second)
 }
 
 func (a *Authenticator) recentLocked(key string, now time.Time) int {
@@ -367,23 +486,16 @@ func (a *Authenticator) recentLocked(key string, now time.Time) int {
 	return len(l)
 }
 
-func (a *Authenticator) fail(login, address string) {
-	now := a.cfg.Now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if login != "" {
-		a.failures["l:"+login] = append(a.failures["l:"+login], now)
+// boundLocked bounds memory under a spray of random logins or addresses:
+// past 100,000 keys, histories whose last failure is older than half the
+// window are forgotten.
+func (a *Authenticator) boundLocked(now time.Time) {
+	if len(a.failures) <= 100_000 {
+		return
 	}
-	if address != "" {
-		a.failures["a:"+address] = append(a.failures["a:"+address], now)
-	}
-	if len(a.failures) > 100_000 {
-		// Bound memory under a spray of random logins: forget the oldest
-		// half of the keys' histories.
-		for k, l := range a.failures {
-			if now.Sub(l[len(l)-1]) > a.cfg.FailureWindow/2 {
-				delete(a.failures, k)
-			}
+	for k, l := range a.failures {
+		if now.Sub(l[len(l)-1]) > a.cfg.FailureWindow/2 {
+			delete(a.failures, k)
 		}
 	}
 }

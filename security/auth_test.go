@@ -3,6 +3,7 @@ package security_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -178,31 +179,107 @@ func TestConcurrentRequestsWithTheSameCredentialsShareOneBcryptRun(t *testing.T)
 	}
 }
 
-func TestFailedLoginsAreRateLimitedPerUserAndPerAddress(t *testing.T) {
+func TestAGuesserCannotLockTheRealUserOut(t *testing.T) {
 	t.Parallel()
 	a, _, c := setup(t)
 	ctx := context.Background()
-	for i := 0; i < 3; i++ {
-		a.Basic(ctx, "ann", "wrong", "10.0.0.1")
+	for range 3 {
+		a.Basic(ctx, "ann", "wrong", "10.6.6.6")
 	}
-	// Even the right password is refused while the login is throttled.
-	if _, err := a.Basic(ctx, "ann", "correct horse", "10.0.0.9"); !errors.Is(err, security.ErrTooManyAttempts) {
-		t.Fatalf("throttled login: %v", err)
+	// The guesser is throttled for this login, with a time to retry.
+	_, err := a.Basic(ctx, "ann", "guess", "10.6.6.6")
+	var tm *security.TooManyAttemptsError
+	if !errors.As(err, &tm) || !errors.Is(err, security.ErrTooManyAttempts) || tm.PerClient || tm.RetryAfter != 5*time.Minute {
+		t.Fatalf("throttled pair: %v", err)
 	}
-	// Another user from another address is not affected.
-	if _, err := a.Basic(ctx, "bob", "correct horse", "10.0.0.9"); err != nil {
-		t.Fatal(err)
+	// The real user, from anywhere else, signs in as usual.
+	if _, err := a.Basic(ctx, "ann", "correct horse", "10.0.0.1"); err != nil {
+		t.Fatalf("the real user after someone else's failures: %v", err)
 	}
-	// Spraying logins from one address trips the address limit.
+	// Behind the guesser's own address (a shared NAT), a credential already
+	// verified still passes: it is proven, not guessed.
+	if _, err := a.Basic(ctx, "ann", "correct horse", "10.6.6.6"); err != nil {
+		t.Fatalf("a verified credential from a throttled address: %v", err)
+	}
+	c.t = c.t.Add(time.Minute)
+	if _, err := a.Basic(ctx, "ann", "guess", "10.6.6.6"); !errors.As(err, &tm) || tm.RetryAfter != 4*time.Minute {
+		t.Fatalf("retry after a minute more: %v", err)
+	}
+	c.t = c.t.Add(4*time.Minute + time.Second)
+	if _, err := a.Basic(ctx, "ann", "wrong again", "10.6.6.6"); !errors.Is(err, security.ErrUnauthenticated) {
+		t.Fatalf("after the window the pair is checked again: %v", err)
+	}
+}
+
+func TestSprayingLoginsFromOneClientTripsTheClientLimit(t *testing.T) {
+	t.Parallel()
+	a, _, _ := setup(t)
+	ctx := context.Background()
 	for _, l := range []string{"x1", "x2", "x3", "x4", "x5"} {
 		a.Basic(ctx, l, "wrong", "10.6.6.6")
 	}
-	if _, err := a.Basic(ctx, "bob", "correct horse", "10.6.6.6"); !errors.Is(err, security.ErrTooManyAttempts) {
-		t.Fatalf("throttled address: %v", err)
+	_, err := a.Basic(ctx, "bob", "correct horse", "10.6.6.6")
+	var tm *security.TooManyAttemptsError
+	if !errors.As(err, &tm) || !tm.PerClient {
+		t.Fatalf("throttled client: %v", err)
 	}
-	c.t = c.t.Add(6 * time.Minute)
-	if _, err := a.Basic(ctx, "ann", "correct horse", "10.0.0.1"); err != nil {
-		t.Fatalf("after the window: %v", err)
+	if _, err := a.Basic(ctx, "bob", "correct horse", "10.0.0.9"); err != nil {
+		t.Fatalf("another client: %v", err)
+	}
+}
+
+// burst sends n concurrent attempts that all pass the directory lookup
+// before any is checked, as a parallel burst does.
+func burst(a *security.Authenticator, d *dir, n int, login string, password func(i int) string) []error {
+	var arrived sync.WaitGroup
+	arrived.Add(n)
+	d.arrive = func() { arrived.Done(); arrived.Wait() }
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, errs[i] = a.Basic(context.Background(), login, password(i), "10.6.6.6")
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+func TestAParallelBurstOfGuessesIsCutAtTheLimit(t *testing.T) {
+	t.Parallel()
+	a, d, _ := setup(t)
+	const n = 100
+	errs := burst(a, d, n, "ann", func(i int) string { return fmt.Sprintf("guess-%d", i) })
+	throttled := 0
+	for _, err := range errs {
+		if errors.Is(err, security.ErrTooManyAttempts) {
+			throttled++
+		}
+	}
+	// The limit is 3 per login and client: 3 guesses are checked, the other
+	// 97 are refused before bcrypt.
+	if got := a.PasswordChecks(); got != 3 || throttled != n-3 {
+		t.Fatalf("a burst of %d guesses ran bcrypt %d times (%d throttled), want 3", n, got, throttled)
+	}
+}
+
+func TestUnknownLoginsTakeTheSamePathAsWrongPasswords(t *testing.T) {
+	t.Parallel()
+	// Concurrent identical requests share one bcrypt run whether the login
+	// exists or not, so neither timing nor the bcrypt count tells.
+	for _, login := range []string{"ann", "nobody"} {
+		a, d, _ := setup(t)
+		errs := burst(a, d, 16, login, func(int) string { return "wrong" })
+		for _, err := range errs {
+			if !errors.Is(err, security.ErrUnauthenticated) {
+				t.Fatalf("%s: %v", login, err)
+			}
+		}
+		if got := a.PasswordChecks(); got != 1 {
+			t.Fatalf("%s: 16 identical attempts ran bcrypt %d times, want 1", login, got)
+		}
 	}
 }
 
@@ -275,5 +352,24 @@ func BenchmarkWarmBasicAuthAndTenantResolution(b *testing.B) {
 		if _, err := a.ResolveTenant(ctx, p, ""); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestARevokedTokenStopsWorkingWhenTheUsersEpochMoves(t *testing.T) {
+	t.Parallel()
+	a, d, _ := setup(t)
+	ctx := context.Background()
+	d.tokens[security.HashToken("tf_good")] = &security.Token{ID: "t1", UserID: "u1"}
+	if _, err := a.Bearer(ctx, "tf_good", ""); err != nil {
+		t.Fatal(err)
+	}
+	// Another node revokes the token: the row goes and the user's epoch
+	// moves. This node's cache of the verified token is void at once.
+	d.mu.Lock()
+	delete(d.tokens, security.HashToken("tf_good"))
+	d.accounts["ann"].AuthEpoch++
+	d.mu.Unlock()
+	if _, err := a.Bearer(ctx, "tf_good", ""); !errors.Is(err, security.ErrUnauthenticated) {
+		t.Fatalf("a revoked token within the cache TTL: %v", err)
 	}
 }
