@@ -31,7 +31,7 @@ type Config struct {
 	// Default pg-schema when the primary is PostgreSQL, sqlite otherwise.
 	DefaultPlacement Placement
 	// DefaultLimits fill the limits a tenant does not set.
-	// Default: 4 open, 2 idle, 5s acquire timeout.
+	// Default: 4 open, 2 idle, 5s acquire timeout, 30s statement timeout.
 	DefaultLimits Limits
 	// MaxPools caps the tenant pools open at once on this node. When all are
 	// busy a new tenant waits (bounded by its context) instead of overshooting
@@ -108,7 +108,7 @@ func (c Config) withDefaults() Config {
 			c.DefaultPlacement = PlacementSQLite
 		}
 	}
-	c.DefaultLimits = c.DefaultLimits.withDefaults(Limits{MaxOpenConns: 4, MaxIdleConns: 2, AcquireTimeout: 5 * time.Second})
+	c.DefaultLimits = c.DefaultLimits.withDefaults(Limits{MaxOpenConns: 4, MaxIdleConns: 2, AcquireTimeout: 5 * time.Second, StatementTimeout: 30 * time.Second})
 	if c.MaxPools <= 0 {
 		c.MaxPools = 64
 	}

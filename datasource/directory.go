@@ -27,7 +27,8 @@ func account(u *User, err error) (*security.Account, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &security.Account{UserID: u.ID, Login: u.Login, DisplayName: u.DisplayName, PasswordHash: u.PasswordHash, TenantManager: u.TenantManager}, nil
+	return &security.Account{UserID: u.ID, Login: u.Login, DisplayName: u.DisplayName, PasswordHash: u.PasswordHash,
+		TenantManager: u.TenantManager, AuthEpoch: u.AuthEpoch}, nil
 }
 
 // AccountByLogin implements security.Directory.

@@ -88,6 +88,8 @@ type CreateTenantParams struct {
 	Schema string
 	// Limits default to the node's DefaultLimits.
 	Limits Limits
+	// Quotas bound what the tenant may do (see Quotas).
+	Quotas Quotas
 }
 
 func (l *Lifecycle) step(name string) error {
@@ -109,11 +111,20 @@ func (l *Lifecycle) Create(ctx context.Context, params *CreateTenantParams) (*Te
 	if err != nil {
 		return nil, err
 	}
+	if t.storageKey, err = l.storageKey(t); err != nil {
+		return nil, err
+	}
+	if err := l.checkStorageFree(ctx, t.storageKey, t.ID); err != nil {
+		return nil, err
+	}
 	if err := l.primary.insertTenant(ctx, t); err != nil {
 		if !errors.Is(err, ErrConflict) {
 			return nil, err
 		}
 		existing, gerr := l.primary.GetTenant(ctx, t.ID)
+		if errors.Is(gerr, ErrUnknownTenant) {
+			return nil, fmt.Errorf("%w: another tenant was registered on the same storage at the same time", ErrConflict)
+		}
 		if gerr != nil {
 			return nil, gerr
 		}
@@ -178,7 +189,7 @@ func (l *Lifecycle) newTenant(p *CreateTenantParams) (*Tenant, error) {
 	if len(name) > 200 {
 		return nil, fmt.Errorf("%w: display name longer than 200 characters", ErrInvalid)
 	}
-	t := &Tenant{ID: p.ID, DisplayName: name, Status: StatusCreating, Placement: placement, Limits: p.Limits}
+	t := &Tenant{ID: p.ID, DisplayName: name, Status: StatusCreating, Placement: placement, Limits: p.Limits, Quotas: p.Quotas}
 	switch placement {
 	case PlacementPGSchema:
 		if !l.cfg.primaryIsPostgres() {
@@ -415,6 +426,16 @@ func (l *Lifecycle) UpdateConfig(ctx context.Context, id string, params *UpdateT
 		if moves && t.Status == StatusActive {
 			return nil, fmt.Errorf("%w: the new DSN points at another server or database; disable tenant %s first, move its data, then update and enable it", ErrConflict, id)
 		}
+		moved := *t
+		moved.Storage.DSN = dsn
+		key, err := l.storageKey(&moved)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.checkStorageFree(ctx, key, id); err != nil {
+			return nil, err
+		}
+		params.storageKey = &key
 		storageChanged = true
 	}
 	if params.Password != nil && t.Placement != PlacementPGDSN {
@@ -487,6 +508,15 @@ func (l *Lifecycle) Drop(ctx context.Context, id string, opts DropOptions) (*Dro
 	}
 	res := &DropResult{Storage: l.describeStorage(t)}
 	if opts.RemoveStorage {
+		// Never remove what another tenant (registered before storage keys
+		// were checked) still keeps its data in.
+		key, err := l.storageKey(t)
+		if err != nil {
+			return nil, err
+		}
+		if err := l.checkStorageFree(ctx, key, id); err != nil {
+			return nil, fmt.Errorf("remove storage of %s: %w (the tenant stays dropping; drop it again without removing storage)", id, err)
+		}
 		note, err := l.removeStorage(ctx, t)
 		if err != nil {
 			return nil, fmt.Errorf("remove storage of %s: %w (the tenant stays dropping; run drop again to resume)", id, err)

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -71,38 +72,64 @@ func newID() string {
 // ---- tenants ----
 
 type tenantRow struct {
-	ID               string `db:"id"`
-	DisplayName      string `db:"display_name"`
-	Status           string `db:"status"`
-	Placement        string `db:"placement"`
-	StorageDSN       string `db:"storage_dsn"`
-	StorageSchema    string `db:"storage_schema"`
-	StorageSecret    string `db:"storage_secret"`
-	MaxOpenConns     int    `db:"max_open_conns"`
-	MaxIdleConns     int    `db:"max_idle_conns"`
-	AcquireTimeoutMS int64  `db:"acquire_timeout_ms"`
-	ConfigVersion    int64  `db:"config_version"`
-	Revision         int64  `db:"revision"`
-	CreatedAt        int64  `db:"created_at"`
-	UpdatedAt        int64  `db:"updated_at"`
+	ID               string         `db:"id"`
+	DisplayName      string         `db:"display_name"`
+	Status           string         `db:"status"`
+	Placement        string         `db:"placement"`
+	StorageDSN       string         `db:"storage_dsn"`
+	StorageSchema    string         `db:"storage_schema"`
+	StorageSecret    string         `db:"storage_secret"`
+	MaxOpenConns     int            `db:"max_open_conns"`
+	MaxIdleConns     int            `db:"max_idle_conns"`
+	AcquireTimeoutMS int64          `db:"acquire_timeout_ms"`
+	ConfigVersion    int64          `db:"config_version"`
+	Revision         int64          `db:"revision"`
+	CreatedAt        int64          `db:"created_at"`
+	UpdatedAt        int64          `db:"updated_at"`
+	StorageKey       sql.NullString `db:"storage_key"`
+	Extra            string         `db:"quotas"`
 }
 
 const tenantColumns = `id, display_name, status, placement, storage_dsn, storage_schema, storage_secret,
-	max_open_conns, max_idle_conns, acquire_timeout_ms, config_version, revision, created_at, updated_at`
+	max_open_conns, max_idle_conns, acquire_timeout_ms, config_version, revision, created_at, updated_at,
+	storage_key, quotas`
+
+// tenantExtra is the JSON of the quotas column: the tenant's quotas and the
+// limits added after the first columns.
+type tenantExtra struct {
+	Quotas             Quotas `json:"quotas"`
+	StatementTimeoutMS int64  `json:"statementTimeoutMs,omitempty"`
+}
+
+func encodeExtra(t *Tenant) string {
+	b, _ := json.Marshal(tenantExtra{Quotas: t.Quotas, StatementTimeoutMS: t.Limits.StatementTimeout.Milliseconds()})
+	return string(b)
+}
+
+func nullable(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
 
 func (p *Primary) tenantFromRow(r *tenantRow) (*Tenant, error) {
 	pw, err := p.sealer.open(r.StorageSecret, r.ID)
 	if err != nil {
 		return nil, fmt.Errorf("tenant %s: %w", r.ID, err)
 	}
+	var extra tenantExtra
+	if r.Extra != "" {
+		if err := json.Unmarshal([]byte(r.Extra), &extra); err != nil {
+			return nil, fmt.Errorf("tenant %s: quotas: %w", r.ID, err)
+		}
+	}
 	return &Tenant{
+		Quotas:      extra.Quotas,
+		storageKey:  r.StorageKey.String,
 		ID:          r.ID,
 		DisplayName: r.DisplayName,
 		Status:      Status(r.Status),
 		Placement:   Placement(r.Placement),
 		Storage:     Storage{DSN: r.StorageDSN, Schema: r.StorageSchema, Password: pw},
 		Limits: Limits{MaxOpenConns: r.MaxOpenConns, MaxIdleConns: r.MaxIdleConns,
-			AcquireTimeout: time.Duration(r.AcquireTimeoutMS) * time.Millisecond},
+			AcquireTimeout:   time.Duration(r.AcquireTimeoutMS) * time.Millisecond,
+			StatementTimeout: time.Duration(extra.StatementTimeoutMS) * time.Millisecond},
 		ConfigVersion: r.ConfigVersion,
 		Revision:      r.Revision,
 		CreatedAt:     fromMS(r.CreatedAt),
@@ -119,9 +146,10 @@ func (p *Primary) insertTenant(ctx context.Context, t *Tenant) error {
 	}
 	now := p.now()
 	_, err = p.w.ExecContext(ctx, `INSERT INTO tf_tenant (`+tenantColumns+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, 1, $11, $11)`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 1, 1, $11, $11, $12, $13)`,
 		t.ID, t.DisplayName, string(t.Status), string(t.Placement), t.Storage.DSN, t.Storage.Schema, secret,
-		t.Limits.MaxOpenConns, t.Limits.MaxIdleConns, t.Limits.AcquireTimeout.Milliseconds(), now)
+		t.Limits.MaxOpenConns, t.Limits.MaxIdleConns, t.Limits.AcquireTimeout.Milliseconds(), now,
+		nullable(t.storageKey), encodeExtra(t))
 	if err != nil {
 		return interpretError(err)
 	}
@@ -222,6 +250,10 @@ type UpdateTenantParams struct {
 	DSN         *string
 	Password    *Secret
 	Limits      *Limits
+	Quotas      *Quotas
+	// storageKey is the new storage key when DSN moves it (set by the
+	// lifecycle).
+	storageKey *string
 }
 
 // updateTenant applies params and bumps the config version when storage or
@@ -243,6 +275,12 @@ func (p *Primary) updateTenant(ctx context.Context, id string, params *UpdateTen
 	if params.Limits != nil {
 		t.Limits = *params.Limits
 	}
+	if params.Quotas != nil {
+		t.Quotas = *params.Quotas
+	}
+	if params.storageKey != nil {
+		t.storageKey = *params.storageKey
+	}
 	secret, err := p.sealer.seal(t.Storage.Password, t.ID)
 	if err != nil {
 		return err
@@ -253,11 +291,11 @@ func (p *Primary) updateTenant(ctx context.Context, id string, params *UpdateTen
 	}
 	res, err := p.w.ExecContext(ctx, `UPDATE tf_tenant SET display_name = $1, storage_dsn = $2, storage_secret = $3,
 		max_open_conns = $4, max_idle_conns = $5, acquire_timeout_ms = $6, config_version = config_version + $7,
-		revision = revision + 1, updated_at = $8 WHERE id = $9 AND revision = $10`,
+		revision = revision + 1, updated_at = $8, storage_key = $11, quotas = $12 WHERE id = $9 AND revision = $10`,
 		t.DisplayName, t.Storage.DSN, secret, t.Limits.MaxOpenConns, t.Limits.MaxIdleConns,
-		t.Limits.AcquireTimeout.Milliseconds(), bump, p.now(), id, t.Revision)
+		t.Limits.AcquireTimeout.Milliseconds(), bump, p.now(), id, t.Revision, nullable(t.storageKey), encodeExtra(t))
 	if err != nil {
-		return err
+		return interpretError(err)
 	}
 	if n, _ := res.RowsAffected(); n != 1 {
 		return fmt.Errorf("%w: tenant %s changed concurrently; retry", ErrConflict, id)
@@ -276,15 +314,18 @@ func (p *Primary) deleteTenant(ctx context.Context, id string) error {
 
 // User is an account in the primary datasource.
 type User struct {
-	ID            string    `json:"id" db:"id"`
-	Login         string    `json:"login" db:"login"`
-	DisplayName   string    `json:"displayName" db:"display_name"`
-	Email         string    `json:"email" db:"email"`
-	TenantManager bool      `json:"tenantManager" db:"tenant_manager"`
-	PasswordHash  string    `json:"-" db:"password_hash"`
-	Revision      int64     `json:"revision" db:"revision"`
-	CreatedAt     time.Time `json:"createdAt" db:"-"`
-	UpdatedAt     time.Time `json:"updatedAt" db:"-"`
+	ID            string `json:"id" db:"id"`
+	Login         string `json:"login" db:"login"`
+	DisplayName   string `json:"displayName" db:"display_name"`
+	Email         string `json:"email" db:"email"`
+	TenantManager bool   `json:"tenantManager" db:"tenant_manager"`
+	PasswordHash  string `json:"-" db:"password_hash"`
+	// AuthEpoch grows whenever what the user signed in with must stop
+	// working: a password change, a revoked token, a sign-out everywhere.
+	AuthEpoch int64     `json:"-" db:"auth_epoch"`
+	Revision  int64     `json:"revision" db:"revision"`
+	CreatedAt time.Time `json:"createdAt" db:"-"`
+	UpdatedAt time.Time `json:"updatedAt" db:"-"`
 }
 
 type userRow struct {
@@ -299,7 +340,7 @@ func (r *userRow) user() *User {
 	return &u
 }
 
-const userColumns = `id, login, display_name, email, tenant_manager, password_hash, revision, created_at, updated_at`
+const userColumns = `id, login, display_name, email, tenant_manager, password_hash, auth_epoch, revision, created_at, updated_at`
 
 // CreateUserParams describes a new user.
 type CreateUserParams struct {
@@ -345,7 +386,7 @@ func (p *Primary) CreateUser(ctx context.Context, params *CreateUserParams) (*Us
 		return nil, fmt.Errorf("user ID: %w", err)
 	}
 	now := p.now()
-	_, err = p.w.ExecContext(ctx, `INSERT INTO tf_user (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $7)`,
+	_, err = p.w.ExecContext(ctx, `INSERT INTO tf_user (`+userColumns+`) VALUES ($1, $2, $3, $4, $5, $6, 0, 1, $7, $7)`,
 		id, params.Login, params.DisplayName, params.Email, params.TenantManager, hash, now)
 	if err != nil {
 		err = interpretError(err)
@@ -455,16 +496,58 @@ func (p *Primary) UpdateUser(ctx context.Context, id string, params *UpdateUserP
 	if params.Email != nil {
 		u.Email = *params.Email
 	}
+	epoch := 0
 	if params.Password != nil {
 		if u.PasswordHash, err = security.HashPassword(*params.Password); err != nil {
 			return fmt.Errorf("%w: %w", ErrInvalid, err)
 		}
+		// A new password ends every session and cached verification of
+		// the old one, on every node.
+		epoch = 1
 	}
-	_, err = p.w.ExecContext(ctx, `UPDATE tf_user SET display_name = $1, email = $2, password_hash = $3,
-		revision = revision + 1, updated_at = $4 WHERE id = $5`, u.DisplayName, u.Email, u.PasswordHash, p.now(), id)
-	if err == nil {
-		p.userChanged(id, u.Login)
+	tx, err := p.w.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
 	}
+	defer tx.Rollback()
+	if _, err = tx.ExecContext(ctx, `UPDATE tf_user SET display_name = $1, email = $2, password_hash = $3,
+		auth_epoch = auth_epoch + $4, revision = revision + 1, updated_at = $5 WHERE id = $6`,
+		u.DisplayName, u.Email, u.PasswordHash, epoch, p.now(), id); err != nil {
+		return err
+	}
+	if epoch > 0 {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM tf_session WHERE user_id = $1`, id); err != nil {
+			return err
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return err
+	}
+	p.userChanged(id, u.Login)
+	return nil
+}
+
+// EndAccess ends everything a user signed in with: every console session
+// and every credential or token verified before, on every node (within the
+// registry TTL, at once where signals arrive). The password and tokens
+// themselves stay valid for new sign-ins. Errors: ErrNotFound.
+func (p *Primary) EndAccess(ctx context.Context, id string) error {
+	u, err := p.UserByID(ctx, id)
+	if err != nil {
+		return err
+	}
+	if err := p.bumpEpoch(ctx, id); err != nil {
+		return err
+	}
+	if _, err := p.w.ExecContext(ctx, `DELETE FROM tf_session WHERE user_id = $1`, id); err != nil {
+		return err
+	}
+	p.userChanged(id, u.Login)
+	return nil
+}
+
+func (p *Primary) bumpEpoch(ctx context.Context, id string) error {
+	_, err := p.w.ExecContext(ctx, `UPDATE tf_user SET auth_epoch = auth_epoch + 1, revision = revision + 1, updated_at = $1 WHERE id = $2`, p.now(), id)
 	return err
 }
 
@@ -684,6 +767,22 @@ type APIToken struct {
 	CreatedAt  time.Time  `json:"createdAt" db:"-"`
 	ExpiresAt  *time.Time `json:"expiresAt,omitempty" db:"-"`
 	LastUsedAt *time.Time `json:"lastUsedAt,omitempty" db:"-"`
+	// CreatedBy is the user ID that created the token: the owner, the
+	// tenant manager (an impersonation), or empty for the command line.
+	CreatedBy string `json:"createdBy" db:"created_by"`
+	// Reason is why a token was created for someone else.
+	Reason string `json:"reason,omitempty" db:"reason"`
+}
+
+// CreateTokenParams describes a new API token.
+type CreateTokenParams struct {
+	UserID string
+	Name   string
+	// ExpiresAt, zero for a token that never expires.
+	ExpiresAt time.Time
+	// CreatedBy and Reason record who made the token for the user and why.
+	CreatedBy string
+	Reason    string
 }
 
 // tokenPrefix marks tenantflow tokens so secret scanners can find leaked
@@ -698,6 +797,12 @@ func HashToken(token string) string { return security.HashToken(token) }
 // clear, once. A zero expiresAt means the token never expires. Errors:
 // ErrNotFound (user), ErrInvalid.
 func (p *Primary) CreateToken(ctx context.Context, userID, name string, expiresAt time.Time) (string, *APIToken, error) {
+	return p.CreateTokenWith(ctx, &CreateTokenParams{UserID: userID, Name: name, ExpiresAt: expiresAt})
+}
+
+// CreateTokenWith is CreateToken with who created the token and why.
+func (p *Primary) CreateTokenWith(ctx context.Context, params *CreateTokenParams) (string, *APIToken, error) {
+	userID, name, expiresAt := params.UserID, params.Name, params.ExpiresAt
 	if strings.TrimSpace(name) == "" || len(name) > 100 {
 		return "", nil, fmt.Errorf("%w: token name must be 1-100 characters", ErrInvalid)
 	}
@@ -712,15 +817,16 @@ func (p *Primary) CreateToken(ctx context.Context, userID, name string, expiresA
 		return "", nil, err
 	}
 	token := tokenPrefix + base64.RawURLEncoding.EncodeToString(raw[:])
-	t := &APIToken{ID: newID(), UserID: userID, Name: name, Hash: HashToken(token), CreatedAt: fromMS(p.now())}
+	t := &APIToken{ID: newID(), UserID: userID, Name: name, Hash: HashToken(token), CreatedAt: fromMS(p.now()),
+		CreatedBy: params.CreatedBy, Reason: params.Reason}
 	var exp sql.NullInt64
 	if !expiresAt.IsZero() {
 		exp = sql.NullInt64{Int64: ms(expiresAt), Valid: true}
 		e := fromMS(exp.Int64)
 		t.ExpiresAt = &e
 	}
-	_, err := p.w.ExecContext(ctx, `INSERT INTO tf_api_token (id, user_id, name, token_hash, created_at, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6)`, t.ID, userID, name, t.Hash, ms(t.CreatedAt), exp)
+	_, err := p.w.ExecContext(ctx, `INSERT INTO tf_api_token (id, user_id, name, token_hash, created_at, expires_at, created_by, reason)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`, t.ID, userID, name, t.Hash, ms(t.CreatedAt), exp, t.CreatedBy, t.Reason)
 	if err != nil {
 		return "", nil, err
 	}
@@ -748,7 +854,7 @@ func (r *tokenRow) token() *APIToken {
 	return &t
 }
 
-const tokenColumns = `id, user_id, name, token_hash, created_at, expires_at, last_used_at`
+const tokenColumns = `id, user_id, name, token_hash, created_at, expires_at, last_used_at, created_by, reason`
 
 // TokenByHash finds a token by its hash. Expired tokens are not found.
 // Errors: ErrNotFound.
@@ -778,7 +884,9 @@ func (p *Primary) ListTokens(ctx context.Context, userID string) ([]*APIToken, e
 	return out, nil
 }
 
-// RevokeToken deletes one of a user's tokens. Errors: ErrNotFound.
+// RevokeToken deletes one of a user's tokens; nodes that verified it stop
+// taking it when their registry sees the user's new auth epoch. Errors:
+// ErrNotFound.
 func (p *Primary) RevokeToken(ctx context.Context, userID, tokenID string) error {
 	res, err := p.w.ExecContext(ctx, `DELETE FROM tf_api_token WHERE id = $1 AND user_id = $2`, tokenID, userID)
 	if err != nil {
@@ -787,6 +895,10 @@ func (p *Primary) RevokeToken(ctx context.Context, userID, tokenID string) error
 	if n, _ := res.RowsAffected(); n == 0 {
 		return fmt.Errorf("%w: token %s", ErrNotFound, tokenID)
 	}
+	if err := p.bumpEpoch(ctx, userID); err != nil {
+		return err
+	}
+	p.userChanged(userID, "")
 	return nil
 }
 

@@ -35,7 +35,9 @@ type Registry struct {
 	users   *kind[*User] // by login
 	userIDs *kind[*User] // by ID
 	groups  *kind[[]string]
-	sf      singleflight.Group
+	// sessions are console sessions by the hash of their secret.
+	sessions *kind[*Session]
+	sf       singleflight.Group
 
 	// Invalidation by epochs: an entry loaded at epoch e is void when its key
 	// (or everything) was invalidated at an epoch after e. This is immune to
@@ -97,6 +99,9 @@ func newRegistry(p *Primary, cfg Config) (*Registry, error) {
 		return nil, err
 	}
 	if r.groups, err = newKind[[]string]("groups", 100_000); err != nil {
+		return nil, err
+	}
+	if r.sessions, err = newKind[*Session]("session", 100_000); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -285,4 +290,5 @@ func (r *Registry) close() {
 	r.users.cache.Close()
 	r.userIDs.cache.Close()
 	r.groups.cache.Close()
+	r.sessions.cache.Close()
 }

@@ -30,6 +30,8 @@ const (
 	// TopicExternalTasks: a tenant has new external tasks (Key is the
 	// topic name, empty for several).
 	TopicExternalTasks Topic = "external-tasks"
+	// TopicSession: a console session ended (Key is its hash).
+	TopicSession Topic = "session"
 )
 
 // notifyChannel is the PostgreSQL channel all nodes listen on.
@@ -277,7 +279,7 @@ func (s *Signals) listen() {
 }
 
 func (s *Signals) refreshAll() {
-	for _, t := range []Topic{TopicTenant, TopicUser, TopicJobs, TopicEvents, TopicDefinitions, TopicExternalTasks} {
+	for _, t := range []Topic{TopicTenant, TopicUser, TopicJobs, TopicEvents, TopicDefinitions, TopicExternalTasks, TopicSession} {
 		s.deliver(Signal{Topic: t, All: true, Remote: true})
 	}
 }

@@ -115,6 +115,13 @@ func Open(ctx context.Context, cfg Config) (*Sources, error) {
 			id, login, _ := strings.Cut(sig.Key, ":")
 			reg.InvalidateUser(id, login)
 		}),
+		s.Signals.Subscribe(TopicSession, func(sig Signal) {
+			if sig.All {
+				reg.InvalidateAll()
+				return
+			}
+			reg.InvalidateSession(sig.Key)
+		}),
 	)
 	s.Signals.start(p.w)
 	return s, nil

@@ -62,6 +62,11 @@ type Limits struct {
 	// connections, so one slow tenant cannot hold callers of others.
 	// Default 5s.
 	AcquireTimeout time.Duration `json:"acquireTimeout"`
+	// StatementTimeout bounds every SQL statement in the tenant's
+	// PostgreSQL storage (statement_timeout), so one runaway query cannot
+	// hold a connection. SQLite statements end with their request's
+	// context instead. Default 30s.
+	StatementTimeout time.Duration `json:"statementTimeout"`
 }
 
 // withDefaults fills zero fields from d.
@@ -78,6 +83,9 @@ func (l Limits) withDefaults(d Limits) Limits {
 	if l.AcquireTimeout <= 0 {
 		l.AcquireTimeout = d.AcquireTimeout
 	}
+	if l.StatementTimeout <= 0 {
+		l.StatementTimeout = d.StatementTimeout
+	}
 	return l
 }
 
@@ -89,8 +97,31 @@ func (l Limits) validate() error {
 		return fmt.Errorf("%w: maxIdleConns must not be negative", ErrInvalid)
 	case l.AcquireTimeout < 0:
 		return fmt.Errorf("%w: acquireTimeout must not be negative", ErrInvalid)
+	case l.StatementTimeout < 0:
+		return fmt.Errorf("%w: statementTimeout must not be negative", ErrInvalid)
 	}
 	return nil
+}
+
+// Quotas bound what one tenant may do, whatever its users ask. Zero fields
+// take the node's defaults (server.Limits) or, where noted, mean no limit.
+// They change without a restart, like Limits.
+type Quotas struct {
+	// RequestsPerSecond is the tenant's sustained API request rate on each
+	// node, Burst how many may arrive at once; more get 429 with
+	// Retry-After. 0: the node's default.
+	RequestsPerSecond float64 `json:"requestsPerSecond,omitempty"`
+	Burst             int     `json:"burst,omitempty"`
+	// MaxStreams and MaxLongPolls cap the tenant's open event streams and
+	// waiting fetchAndLock requests on each node. 0: the node's default.
+	MaxStreams   int `json:"maxStreams,omitempty"`
+	MaxLongPolls int `json:"maxLongPolls,omitempty"`
+	// MaxRunningInstances refuses new process instances while the tenant
+	// has this many running. 0: no limit.
+	MaxRunningInstances int64 `json:"maxRunningInstances,omitempty"`
+	// MaxStorageBytes refuses new instances and deployments while the
+	// tenant's storage measures more than this. 0: no limit.
+	MaxStorageBytes int64 `json:"maxStorageBytes,omitempty"`
 }
 
 // Storage is the placement-specific part of a tenant's configuration.
@@ -114,6 +145,7 @@ type Tenant struct {
 	Placement   Placement `json:"placement"`
 	Storage     Storage   `json:"storage"`
 	Limits      Limits    `json:"limits"`
+	Quotas      Quotas    `json:"quotas"`
 	// ConfigVersion increases whenever Storage or Limits change. A pool opened
 	// for an older version is drained and replaced.
 	ConfigVersion int64 `json:"configVersion"`
@@ -121,14 +153,17 @@ type Tenant struct {
 	Revision  int64     `json:"revision"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
+
+	storageKey string // see Lifecycle.storageKey
 }
 
 // Active reports whether the tenant's storage is served.
 func (t *Tenant) Active() bool { return t.Status == StatusActive }
 
 // splitDSNPassword removes the password from a PostgreSQL DSN so that it can
-// be stored encrypted and apart. URL DSNs lose their password component;
-// key=value DSNs must not carry one (the caller gets a clear error).
+// be stored encrypted and apart: a URL DSN loses its password component and
+// its password query parameter, a key=value DSN its password pair (however
+// it is spaced or quoted).
 func splitDSNPassword(dsn string) (string, Secret, error) {
 	if _, err := pq.NewConfig(dsn); err != nil {
 		return "", Secret{}, fmt.Errorf("%w: DSN does not parse: %v", ErrInvalid, redactErr(err, dsn))
@@ -153,12 +188,24 @@ func splitDSNPassword(dsn string) (string, Secret, error) {
 		}
 		return u.String(), pw, nil
 	}
-	for _, f := range strings.Fields(dsn) {
-		if strings.HasPrefix(f, "password=") {
-			return "", Secret{}, fmt.Errorf("%w: the DSN contains a password; pass it separately so it is stored encrypted", ErrInvalid)
-		}
+	pairs, err := parseKeyValueDSN(dsn)
+	if err != nil {
+		return "", Secret{}, err
 	}
-	return dsn, Secret{}, nil
+	var pw Secret
+	kept := pairs[:0]
+	found := false
+	for _, p := range pairs {
+		if p.key == "password" {
+			pw, found = NewSecret(p.value), true
+			continue
+		}
+		kept = append(kept, p)
+	}
+	if !found {
+		return dsn, Secret{}, nil
+	}
+	return formatKeyValueDSN(kept), pw, nil
 }
 
 // redactErr keeps a DSN's secrets out of a driver error message.
@@ -167,6 +214,13 @@ func redactErr(err error, dsn string) string {
 	if u, perr := url.Parse(dsn); perr == nil && u.User != nil {
 		if p, ok := u.User.Password(); ok && p != "" {
 			msg = strings.ReplaceAll(msg, p, "***")
+		}
+	}
+	if pairs, perr := parseKeyValueDSN(dsn); perr == nil {
+		for _, p := range pairs {
+			if p.key == "password" && p.value != "" {
+				msg = strings.ReplaceAll(msg, p.value, "***")
+			}
 		}
 	}
 	return msg

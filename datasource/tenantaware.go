@@ -693,11 +693,23 @@ func (ds *TenantAwareDataSource) dial(ctx context.Context, t *Tenant, spec poolS
 		// parameters: the simple protocol costs one round trip, where a
 		// parameterised statement costs an extra parse/bind exchange.
 		lit := pq.QuoteLiteral(quoteIdent(p.schema))
-		p.enter = `SELECT set_config('search_path', ` + lit + `, true) IS NOT NULL AND to_regnamespace(` + lit + `) IS NOT NULL`
+		// The statement timeout is the tenant's own, scoped to the
+		// transaction like the search path: the pool is shared.
+		timeout := pq.QuoteLiteral(strconv.FormatInt(limits.StatementTimeout.Milliseconds(), 10))
+		p.enter = `SELECT set_config('search_path', ` + lit + `, true) IS NOT NULL AND set_config('statement_timeout', ` + timeout +
+			`, true) IS NOT NULL AND to_regnamespace(` + lit + `) IS NOT NULL`
 		p.wsem = make(chan struct{}, limits.MaxOpenConns)
 		p.rsem = p.wsem
 	default:
-		db, err := openPG(*spec.pg, limits.MaxOpenConns, limits.MaxIdleConns)
+		target := *spec.pg
+		target.cfg = target.cfg.Clone()
+		if target.cfg.Runtime == nil {
+			target.cfg.Runtime = map[string]string{}
+		}
+		// Sent at connection start: every statement of the tenant's own
+		// pool is bounded, whatever the session does.
+		target.cfg.Runtime["statement_timeout"] = strconv.FormatInt(limits.StatementTimeout.Milliseconds(), 10)
+		db, err := openPG(target, limits.MaxOpenConns, limits.MaxIdleConns)
 		if err != nil {
 			return nil, err
 		}
