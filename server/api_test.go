@@ -221,7 +221,7 @@ func TestEventStreamDeliversTheTenantsEventsInOrderAndResumes(t *testing.T) {
 	defer cancel()
 	var tasks []map[string]any
 	a.do("GET", "/engine-rest/task?processInstanceBusinessKey=acme-1", "user_acme", nil).json(t, &tasks)
-	a.do("POST", "/engine-rest/task/"+tasks[0]["id"].(string)+"/complete", "user_acme", map[string]any{})
+	a.do("POST", "/engine-rest/task/"+tasks[0]["id"].(string)+"/complete", "admin_acme", map[string]any{})
 	open(seen[len(seen)-1][0])
 	var after []string
 	timeout = time.After(20 * time.Second)
@@ -244,7 +244,7 @@ func TestEventStreamDeliversTheTenantsEventsInOrderAndResumes(t *testing.T) {
 func TestMetricsCountBcryptRunsNotRequests(t *testing.T) {
 	a := newAPI(t, dstest.SQLite, "acme")
 	checks := func() string {
-		r := a.do("GET", "/metrics", "", nil)
+		r := a.do("GET", "/metrics", "boss", nil)
 		for line := range strings.Lines(string(r.body)) {
 			if v, ok := strings.CutPrefix(line, "tenantflow_password_checks_total "); ok {
 				return strings.TrimSpace(v)

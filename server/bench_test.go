@@ -62,7 +62,7 @@ func (a *api) call(method, path string, body any, out any) error {
 	if err != nil {
 		return err
 	}
-	req.SetBasicAuth("user_acme", password)
+	req.SetBasicAuth("admin_acme", password)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}

@@ -17,9 +17,6 @@ import (
 
 // ---- deployments ----
 
-// maxDeploymentBody bounds a multipart deployment.
-const maxDeploymentBody = 32 << 20
-
 type definitionDTO struct {
 	ID                  string  `json:"id"`
 	Key                 string  `json:"key"`
@@ -81,7 +78,6 @@ func toDeployment(d *engine.Deployment, withDefs bool) deploymentDTO {
 }
 
 func (s *Server) deploymentCreate(w http.ResponseWriter, r *http.Request) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxDeploymentBody)
 	mt, ps, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || !strings.HasPrefix(mt, "multipart/") {
 		return badRequest("a deployment is a multipart/form-data request: one part per resource, plus deployment-name")
@@ -100,7 +96,7 @@ func (s *Server) deploymentCreate(w http.ResponseWriter, r *http.Request) error 
 		if err != nil {
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
-				return badRequest("deployment larger than %d bytes", maxDeploymentBody)
+				return badRequest("deployment larger than %d bytes", mbe.Limit)
 			}
 			return badRequest("cannot read the multipart body: %v", err)
 		}

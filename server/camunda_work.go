@@ -226,12 +226,9 @@ func (s *Server) taskGet(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	t, err := s.opts.Engine.Task(r.Context(), ref)
+	t, err := s.openTask(r, ref)
 	if err != nil {
 		return err
-	}
-	if t.State != engine.TaskCreated {
-		return fmt.Errorf("%w: task %d is %s (see /history/task)", engine.ErrNotFound, ref.ID, t.State)
 	}
 	writeJSON(w, http.StatusOK, toTask(t))
 	return nil
@@ -239,6 +236,90 @@ func (s *Server) taskGet(w http.ResponseWriter, r *http.Request) error {
 
 type userIDBody struct {
 	UserID string `json:"userId"`
+}
+
+// Task authorization follows Camunda's: a tenant admin may do anything
+// with a task; anyone else works on tasks as themselves.
+//   - claim: only for oneself;
+//   - unclaim: only one's own task;
+//   - set the assignee: only to oneself, on a task one may claim, or to
+//     nobody, on one's own task;
+//   - complete: one's own task, or an unassigned task one is a candidate
+//     for (a candidate user, or in a candidate group).
+// A user ID is the login, as in the task's assignee.
+
+// openTask reads a task that is still open.
+func (s *Server) openTask(r *http.Request, ref engine.Ref) (*engine.Task, error) {
+	t, err := s.opts.Engine.Task(r.Context(), ref)
+	if err != nil {
+		return nil, err
+	}
+	if t.State != engine.TaskCreated {
+		return nil, fmt.Errorf("%w: task %d is %s (see /history/task)", engine.ErrNotFound, ref.ID, t.State)
+	}
+	return t, nil
+}
+
+// candidate reports whether p is one of t's candidates.
+func candidate(t *engine.Task, p *security.Principal) bool {
+	for _, u := range t.CandidateUsers {
+		if u == p.Login {
+			return true
+		}
+	}
+	for _, g := range t.CandidateGroups {
+		for _, mine := range p.Groups {
+			if g == mine {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// mayWork checks a task operation against the rules above.
+func (s *Server) mayWork(r *http.Request, ref engine.Ref, op string, target string) error {
+	p := principal(r)
+	if p.Can(security.RoleAdmin) {
+		return nil
+	}
+	deny := func(why string) error {
+		return fmt.Errorf("%w: %s may not %s task %d: %s (a tenant admin may)", security.ErrForbidden, p.Login, op, ref.ID, why)
+	}
+	switch op {
+	case "claim":
+		if target != p.Login {
+			return deny("a user claims tasks only for themself")
+		}
+		return nil
+	}
+	t, err := s.openTask(r, ref)
+	if err != nil {
+		return err
+	}
+	switch op {
+	case "unclaim":
+		if t.Assignee != "" && t.Assignee != p.Login {
+			return deny("it is assigned to someone else")
+		}
+	case "assign":
+		switch {
+		case target == p.Login && (t.Assignee == "" || t.Assignee == p.Login):
+		case target == "" && t.Assignee == p.Login:
+		default:
+			return deny("a user assigns tasks only to themself, or gives back their own")
+		}
+	case "complete":
+		switch {
+		case t.Assignee == p.Login:
+		case t.Assignee == "" && candidate(t, p):
+		case t.Assignee == "":
+			return deny("it is not assigned and the user is not among its candidates; claim it first")
+		default:
+			return deny("it is assigned to someone else")
+		}
+	}
+	return nil
 }
 
 func (s *Server) taskClaim(w http.ResponseWriter, r *http.Request) error {
@@ -253,6 +334,9 @@ func (s *Server) taskClaim(w http.ResponseWriter, r *http.Request) error {
 	if b.UserID == "" {
 		return badRequest("claim needs a userId")
 	}
+	if err := s.mayWork(r, ref, "claim", b.UserID); err != nil {
+		return err
+	}
 	if err := s.opts.Engine.ClaimTask(r.Context(), ref, b.UserID); err != nil {
 		return err
 	}
@@ -263,6 +347,9 @@ func (s *Server) taskClaim(w http.ResponseWriter, r *http.Request) error {
 func (s *Server) taskUnclaim(w http.ResponseWriter, r *http.Request) error {
 	ref, err := taskRef(r)
 	if err != nil {
+		return err
+	}
+	if err := s.mayWork(r, ref, "unclaim", ""); err != nil {
 		return err
 	}
 	if err := s.opts.Engine.UnclaimTask(r.Context(), ref); err != nil {
@@ -279,6 +366,9 @@ func (s *Server) taskAssignee(w http.ResponseWriter, r *http.Request) error {
 	}
 	var b userIDBody
 	if err := readJSON(r, &b); err != nil {
+		return err
+	}
+	if err := s.mayWork(r, ref, "assign", b.UserID); err != nil {
 		return err
 	}
 	if err := s.opts.Engine.SetAssignee(r.Context(), ref, b.UserID); err != nil {
@@ -302,6 +392,9 @@ func (s *Server) taskComplete(w http.ResponseWriter, r *http.Request) error {
 	}
 	vars, err := decodeVars(b.Variables)
 	if err != nil {
+		return err
+	}
+	if err := s.mayWork(r, ref, "complete", ""); err != nil {
 		return err
 	}
 	user := ""
@@ -386,6 +479,7 @@ func (s *Server) fetchAndLock(w http.ResponseWriter, r *http.Request) error {
 	if b.MaxTasks <= 0 {
 		b.MaxTasks = 10
 	}
+	b.MaxTasks = min(b.MaxTasks, s.opts.Limits.MaxTasks)
 	p := &engine.FetchAndLockParams{WorkerID: b.WorkerID, MaxTasks: b.MaxTasks, UsePriority: b.UsePriority}
 	var topics []string
 	for _, t := range b.Topics {
@@ -400,11 +494,8 @@ func (s *Server) fetchAndLock(w http.ResponseWriter, r *http.Request) error {
 			Variables: t.Variables, LocalVariables: t.LocalVariables, BusinessKey: t.BusinessKey, DefinitionKeys: keys})
 		topics = append(topics, t.TopicName)
 	}
-	timeout := time.Duration(b.AsyncResponseTimeout) * time.Millisecond
-	if timeout > s.opts.MaxLongPoll {
-		return badRequest("asyncResponseTimeout %d ms is longer than the maximum of %d ms", b.AsyncResponseTimeout, s.opts.MaxLongPoll.Milliseconds())
-	}
-	tasks, err := s.polls.fetch(r, p, topics, timeout)
+	timeout := min(time.Duration(b.AsyncResponseTimeout)*time.Millisecond, s.opts.MaxLongPoll)
+	tasks, err := s.polls.fetch(w, r, p, topics, timeout)
 	if err != nil {
 		return err
 	}

@@ -3,12 +3,13 @@ package server
 import (
 	"embed"
 	"errors"
+	"fmt"
 	"io/fs"
 	"mime"
 	"net/http"
+	"net/url"
 	"path"
 	"strings"
-	"time"
 
 	"github.com/tenantflow/tenantflow/security"
 )
@@ -101,8 +102,38 @@ func (s *Server) sessionInfoOf(r *http.Request, p *security.Principal, csrf stri
 	return out, nil
 }
 
+// sameOriginJSON refuses a request that another site could have made a
+// browser send: a body that is not application/json (an HTML form can
+// send only form encodings and text/plain, and anything else across sites
+// needs a CORS preflight this server never grants), or a browser's own
+// report that the request is cross-site. Without it, a page elsewhere
+// could sign a visitor in to the attacker's account (login CSRF).
+func sameOriginJSON(r *http.Request) error {
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return fmt.Errorf("%w: the console's session endpoints take requests from the console's own pages only", security.ErrForbidden)
+	}
+	if o := r.Header.Get("Origin"); o != "" {
+		u, err := url.Parse(o)
+		if err != nil || u.Host != r.Host {
+			return fmt.Errorf("%w: the console's session endpoints take requests from the console's own pages only", security.ErrForbidden)
+		}
+	}
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return fmt.Errorf("%w: send the login as application/json", errUnsupportedMedia)
+	}
+	return nil
+}
+
 // consoleLogin checks a login and password and sets the session cookie.
+// The request must come from the console itself (see sameOriginJSON), and
+// its body is read only up to Limits.MaxLoginBodyBytes.
 func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
+	if err := sameOriginJSON(r); err != nil {
+		writeError(w, err)
+		return
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, s.opts.Limits.MaxLoginBodyBytes)
 	var b struct {
 		Login    string `json:"login"`
 		Password string `json:"password"`
@@ -111,7 +142,7 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	p, err := s.auth.Basic(r.Context(), b.Login, b.Password, clientIP(r))
+	p, err := s.auth.Basic(r.Context(), b.Login, b.Password, s.clientIP(r))
 	if err != nil {
 		if errors.Is(err, security.ErrUnauthenticated) {
 			writeJSON(w, http.StatusUnauthorized, apiError{Type: "AuthenticationException", Message: "wrong login or password"})
@@ -120,7 +151,16 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	value, csrf := s.session.issue(p.UserID, time.Now())
+	acct, err := s.opts.Sources.Directory().AccountByID(r.Context(), p.UserID)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	value, csrf, err := s.issueSession(r.Context(), acct, s.clientIP(r))
+	if err != nil {
+		writeError(w, err)
+		return
+	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: value, Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode,
 		Secure: r.TLS != nil || r.Header.Get("X-Forwarded-Proto") == "https", MaxAge: int(sessionTTL.Seconds())})
 	info, err := s.sessionInfoOf(r, p, csrf)
@@ -131,7 +171,17 @@ func (s *Server) consoleLogin(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, info)
 }
 
+// consoleLogout ends the session on the server (on every node) and clears
+// the cookie.
 func (s *Server) consoleLogout(w http.ResponseWriter, r *http.Request) {
+	if c, err := r.Cookie(sessionCookie); err == nil && c.Value != "" && len(c.Value) <= 100 {
+		h := sessionHash(c.Value)
+		if err := s.opts.Sources.Primary.DeleteSession(r.Context(), h); err != nil {
+			writeError(w, err)
+			return
+		}
+		s.opts.Sources.Registry.InvalidateSession(h)
+	}
 	http.SetCookie(w, &http.Cookie{Name: sessionCookie, Value: "", Path: "/", HttpOnly: true, SameSite: http.SameSiteStrictMode, MaxAge: -1})
 	w.WriteHeader(http.StatusNoContent)
 }
@@ -145,14 +195,13 @@ func (s *Server) consoleSession(w http.ResponseWriter, r *http.Request) {
 		nobody()
 		return
 	}
-	userID, csrf, ok := s.session.check(c.Value, time.Now())
-	if !ok {
+	acct, csrf, err := s.checkSession(r.Context(), c.Value)
+	if errors.Is(err, errSessionEnded) {
 		nobody()
 		return
 	}
-	acct, err := s.opts.Sources.Directory().AccountByID(r.Context(), userID)
 	if err != nil {
-		nobody()
+		writeError(w, err)
 		return
 	}
 	info, err := s.sessionInfoOf(r, &security.Principal{UserID: acct.UserID, Login: acct.Login, TenantManager: acct.TenantManager}, csrf)

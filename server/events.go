@@ -65,14 +65,25 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	rc := http.NewResponseController(w)
+	tenant := tenantOf(r)
+	leave, err := s.streams.enter(tenant, principal(r).UserID, s.opts.Limits.MaxStreamsPerUser, s.maxPerTenant(r.Context(), tenant, true))
+	if err != nil {
+		return err
+	}
+	defer leave()
+	lost, stop := s.watchAccess(r)
+	defer stop()
+	rc := streaming(w)
+	// Each write must finish within the write timeout; an idle stream
+	// writes a heartbeat well before then.
+	deadline := func() { _ = rc.SetWriteDeadline(time.Now().Add(s.opts.Limits.WriteTimeout + sseHeartbeat)) }
+	deadline()
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-cache")
 	w.Header().Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 	_ = rc.Flush()
 
-	tenant := tenantOf(r)
 	wake := make(chan struct{}, 1)
 	unsub := s.opts.Sources.Signals.Subscribe(datasource.TopicEvents, func(sig datasource.Signal) {
 		if sig.All || sig.Tenant == tenant {
@@ -107,7 +118,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 				return nil
 			case <-s.polls.done():
 				return nil
+			case <-lost:
+				// The caller lost access: end the stream with a last
+				// event that says so (the client should not reconnect
+				// with the same credentials).
+				_, _ = fmt.Fprint(w, "event: access-ended\ndata: {}\n\n")
+				_ = rc.Flush()
+				return nil
 			case <-heartbeat.C:
+				deadline()
 				if _, err := fmt.Fprint(w, ": keep-alive\n\n"); err != nil {
 					return nil
 				}

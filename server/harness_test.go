@@ -37,13 +37,26 @@ const password = "correct horse"
 // reader account (login <role>_<tenant>), plus the tenant manager "boss".
 func newAPI(t testing.TB, kind dstest.Kind, tenants ...string) *api {
 	t.Helper()
+	return newAPIWith(t, kind, nil, tenants...)
+}
+
+// newAPIWith is newAPI with options changed by opts before the server is
+// built.
+func newAPIWith(t testing.TB, kind dstest.Kind, opts func(*Options), tenants ...string) *api {
+	t.Helper()
 	env := dstest.Open(t, kind, &dstest.Options{RealClock: true})
 	eng, err := engine.New(env.Sources, engine.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := New(Options{Sources: env.Sources, Engine: eng, Logger: dstest.Quiet()})
-	hs := httptest.NewServer(srv)
+	o := Options{Sources: env.Sources, Engine: eng, Logger: dstest.Quiet()}
+	if opts != nil {
+		opts(&o)
+	}
+	srv := New(o)
+	hs := httptest.NewUnstartedServer(srv)
+	srv.ConfigureHTTP(hs.Config)
+	hs.Start()
 	t.Cleanup(func() { srv.Close(); hs.Close() })
 	a := &api{t: t, env: env, eng: eng, srv: srv, http: hs, client: &http.Client{Timeout: 60 * time.Second}}
 	ctx := context.Background()

@@ -54,15 +54,27 @@ func (lp *longPolls) signal(sig datasource.Signal) {
 	}
 }
 
-// fetch locks tasks, waiting up to timeout for some to exist.
-func (lp *longPolls) fetch(r *http.Request, p *engine.FetchAndLockParams, topics []string, timeout time.Duration) ([]*engine.ExternalTask, error) {
+// fetch locks tasks, waiting up to timeout for some to exist. A waiting
+// request holds a place among its user's and tenant's waiting polls, and
+// ends early (with nothing) when its caller loses access.
+func (lp *longPolls) fetch(w http.ResponseWriter, r *http.Request, p *engine.FetchAndLockParams, topics []string, timeout time.Duration) ([]*engine.ExternalTask, error) {
 	e := lp.s.opts.Engine
 	ctx := r.Context()
 	tasks, err := e.FetchAndLock(ctx, p)
 	if err != nil || len(tasks) > 0 || timeout <= 0 {
 		return tasks, err
 	}
-	key := pollKey{tenantOf(r), p.WorkerID}
+	tenant := tenantOf(r)
+	leave, err := lp.s.waiting.enter(tenant, principal(r).UserID, lp.s.opts.Limits.MaxPollsPerUser, lp.s.maxPerTenant(r.Context(), tenant, false))
+	if err != nil {
+		return nil, err
+	}
+	defer leave()
+	rc := streaming(w)
+	_ = rc.SetWriteDeadline(time.Now().Add(timeout + lp.s.opts.Limits.WriteTimeout))
+	lost, stop := lp.s.watchAccess(r)
+	defer stop()
+	key := pollKey{tenant, p.WorkerID}
 	me := &poller{topics: map[string]bool{}, wake: make(chan struct{}, 1), replaced: make(chan struct{})}
 	for _, t := range topics {
 		me.topics[t] = true
@@ -104,6 +116,8 @@ func (lp *longPolls) fetch(r *http.Request, p *engine.FetchAndLockParams, topics
 		case <-deadline.C:
 			return nil, nil
 		case <-ctx.Done():
+			return nil, nil
+		case <-lost:
 			return nil, nil
 		}
 	}

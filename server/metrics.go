@@ -1,9 +1,12 @@
 package server
 
 import (
+	"crypto/subtle"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +27,8 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 
+	handler http.Handler
+
 	mu       sync.Mutex
 	perT     map[string]float64
 	topLimit int
@@ -36,8 +41,42 @@ func newMetrics(s *Server) *metrics {
 	m.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "tenantflow_http_request_duration_seconds",
 		Help: "HTTP request latency by route.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16)}, []string{"route"})
 	m.reg.MustRegister(m.requests, m.duration, m, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	s.mux.Handle("GET /metrics", s.metricsGuard(m.handler))
 	return m
+}
+
+// MetricsHandler serves the metrics without authentication, for a listen
+// address of the operator's own (TENANTFLOW_METRICS_ADDR) that only the
+// monitoring system reaches.
+func (s *Server) MetricsHandler() http.Handler { return s.metrics.handler }
+
+// metricsGuard lets only the tenant manager (any credential the API takes)
+// or the bearer Options.MetricsToken read /metrics on the API's address:
+// the figures name the busiest tenants and their backlogs.
+func (s *Server) metricsGuard(h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if tok := s.opts.MetricsToken; tok != "" {
+			if got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok &&
+				subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), []byte(tok)) == 1 {
+				h.ServeHTTP(w, r)
+				return
+			}
+		}
+		if s.auth == nil {
+			writeError(w, security.ErrUnauthenticated)
+			return
+		}
+		p, err := s.authenticate(r)
+		if err == nil && !p.TenantManager {
+			err = fmt.Errorf("%w: /metrics is for the tenant manager or the metrics token", security.ErrForbidden)
+		}
+		if err != nil {
+			writeError(w, err)
+			return
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 func (m *metrics) observe(rt route, status int, d time.Duration) {

@@ -25,7 +25,7 @@ func (s *Server) routeTable() []route {
 		{method: "GET", path: "/engine", scope: scopeAnyone, h: s.engines},
 		{method: "GET", path: "/version", scope: scopeAnyone, h: s.version},
 
-		t("POST", "/deployment/create", a, s.deploymentCreate),
+		{method: "POST", path: "/deployment/create", scope: scopeTenant, role: a, h: s.deploymentCreate, maxBody: s.opts.Limits.MaxDeploymentBytes},
 		t("GET", "/deployment", r, s.deploymentList),
 		t("GET", "/deployment/count", r, s.deploymentCount),
 		t("GET", "/deployment/{id}", r, s.deploymentGet),

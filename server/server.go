@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -56,9 +57,24 @@ type Options struct {
 	ReadyTimeout time.Duration
 	// MaxPageSize caps maxResults of list queries. Default 1,000.
 	MaxPageSize int
-	// MaxLongPoll caps the asyncResponseTimeout of fetchAndLock. Default
-	// 30 minutes (Camunda's own maximum).
+	// MaxLongPoll caps the asyncResponseTimeout of fetchAndLock: a longer
+	// one waits this long and answers with what it has, like a shorter one
+	// (workers poll again). Default 5 minutes.
 	MaxLongPoll time.Duration
+	// Limits bound requests, streams and polls; zero fields take their
+	// defaults (see Limits).
+	Limits Limits
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed: the client address (for login limits and the audit log) is
+	// the rightmost address in X-Forwarded-For that is not a trusted proxy.
+	// Empty (the default): the socket's peer is the client and
+	// X-Forwarded-For is ignored, so a client cannot choose its own address.
+	TrustedProxies []netip.Prefix
+	// MetricsToken, when set, is a bearer token that may read /metrics on
+	// the API's address besides the tenant manager (a scraper needs no
+	// account). Serve MetricsHandler on a separate address instead to
+	// scrape without credentials.
+	MetricsToken string
 	// Extra are more stats shown by the admin API and exported as metrics
 	// (the job executor's, the shipper's); optional.
 	Stats func() map[string]any
@@ -73,8 +89,9 @@ type Server struct {
 	routes []route
 
 	polls   *longPolls
+	streams *gate // open event streams
+	waiting *gate // waiting long polls
 	metrics *metrics
-	session *sessions
 	mu      sync.Mutex
 	closed  bool
 }
@@ -94,8 +111,9 @@ func New(opts Options) *Server {
 		opts.MaxPageSize = 1000
 	}
 	if opts.MaxLongPoll <= 0 {
-		opts.MaxLongPoll = 30 * time.Minute
+		opts.MaxLongPoll = 5 * time.Minute
 	}
+	opts.Limits = opts.Limits.withDefaults()
 	s := &Server{opts: opts, mux: http.NewServeMux(), log: opts.Logger}
 	if opts.Sources != nil {
 		s.auth = opts.Authenticator
@@ -104,8 +122,8 @@ func New(opts Options) *Server {
 		}
 	}
 	s.polls = newLongPolls(s)
+	s.streams, s.waiting = newGate("event streams"), newGate("waiting fetchAndLock requests")
 	s.metrics = newMetrics(s)
-	s.session = newSessions()
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /openapi.yaml", s.openapi)
@@ -172,6 +190,8 @@ type route struct {
 	scope scope
 	role  security.Role
 	h     func(w http.ResponseWriter, r *http.Request) error
+	// maxBody bounds the request body; 0 means Limits.MaxBodyBytes.
+	maxBody int64
 }
 
 // register mounts a route, for tenant routes also under the named-engine
@@ -225,9 +245,14 @@ func (s *Server) wrap(rt route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		limit := rt.maxBody
+		if limit <= 0 {
+			limit = s.opts.Limits.MaxBodyBytes
+		}
+		r.Body = http.MaxBytesReader(sw, r.Body, limit)
 		p, err := s.authorize(r, rt)
 		if err == nil {
-			ctx := security.WithPrincipal(r.Context(), p)
+			ctx := withRoute(security.WithPrincipal(r.Context(), p), rt)
 			if p.Tenant != "" {
 				ctx = security.WithTenant(ctx, p.Tenant)
 			}
@@ -291,7 +316,7 @@ func (s *Server) authorize(r *http.Request, rt route) (*security.Principal, erro
 // authenticate reads Basic or bearer credentials.
 func (s *Server) authenticate(r *http.Request) (*security.Principal, error) {
 	h := r.Header.Get("Authorization")
-	ip := clientIP(r)
+	ip := s.clientIP(r)
 	switch {
 	case strings.HasPrefix(h, "Basic "):
 		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(h[len("Basic "):]))
@@ -312,12 +337,52 @@ func (s *Server) authenticate(r *http.Request) (*security.Principal, error) {
 	return nil, security.ErrUnauthenticated
 }
 
-func clientIP(r *http.Request) string {
+// clientIP is the address of the client: the socket's peer, or, when the
+// peer is a trusted proxy, the rightmost X-Forwarded-For address that is not
+// one. Behind a proxy every client would otherwise share the proxy's
+// address (and its login limits).
+func (s *Server) clientIP(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
-		return r.RemoteAddr
+		host = r.RemoteAddr
+	}
+	if len(s.opts.TrustedProxies) == 0 || !s.trusted(host) {
+		return host
+	}
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		for _, x := range strings.Split(h, ",") {
+			if x = strings.TrimSpace(x); x != "" {
+				hops = append(hops, x)
+			}
+		}
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(hops[i])
+		if err != nil {
+			return host // a garbled header: do not guess
+		}
+		if !s.trusted(a.String()) {
+			return a.Unmap().String()
+		}
+		host = a.Unmap().String()
 	}
 	return host
+}
+
+// trusted reports whether addr is one of the trusted proxies.
+func (s *Server) trusted(addr string) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	a = a.Unmap()
+	for _, p := range s.opts.TrustedProxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {

@@ -1,25 +1,30 @@
 package server
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/security"
 )
 
 // The admin console signs in with the same users as the API and keeps a
 // session cookie: HttpOnly, SameSite=Strict, Secure behind TLS. The cookie
-// is signed, not stored, so any node can check it; state-changing requests
-// made with it must carry the session's CSRF token in X-CSRF-Token.
+// holds a random secret; the server keeps the session (under a hash of the
+// secret) in the primary, so any node can check it and a logout, a
+// password change or the user's deletion ends it on every node (within the
+// registry TTL, at once where signals arrive). State-changing requests made
+// with it must carry the session's CSRF token in X-CSRF-Token, derived
+// from the secret (so it needs no storage of its own).
 
 const (
 	sessionCookie = "tenantflow_session"
@@ -27,58 +32,63 @@ const (
 	csrfHeader    = "X-CSRF-Token"
 )
 
-type sessions struct {
-	key []byte
+// sessionHash is the stored form of a session secret.
+func sessionHash(secret string) string {
+	sum := sha256.Sum256([]byte("tenantflow-session\x00" + secret))
+	return hex.EncodeToString(sum[:])
 }
 
-// newSessions makes a random signing key: sessions end with the process,
-// and a console user behind several nodes needs sticky sessions.
-func newSessions() *sessions {
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
-		panic("crypto/rand failed: " + err.Error())
-	}
-	return &sessions{key: key}
-}
-
-func (ss *sessions) mac(parts ...string) string {
-	m := hmac.New(sha256.New, ss.key)
-	for _, p := range parts {
-		m.Write([]byte(p))
-		m.Write([]byte{0})
-	}
+// sessionCSRF is the CSRF token of a session secret.
+func sessionCSRF(secret string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte("csrf"))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
-// issue returns a cookie value for a user and its CSRF token.
-func (ss *sessions) issue(userID string, now time.Time) (value, csrf string) {
-	var nonce [12]byte
-	_, _ = rand.Read(nonce[:])
-	n := base64.RawURLEncoding.EncodeToString(nonce[:])
-	exp := strconv.FormatInt(now.Add(sessionTTL).Unix(), 10)
-	payload := userID + "." + exp + "." + n
-	return payload + "." + ss.mac("session", payload), ss.mac("csrf", payload)
+// issueSession stores a new session for acct and returns its cookie value
+// and CSRF token.
+func (s *Server) issueSession(ctx context.Context, acct *security.Account, address string) (value, csrf string, err error) {
+	var raw [32]byte
+	if _, err := rand.Read(raw[:]); err != nil {
+		return "", "", err
+	}
+	secret := base64.RawURLEncoding.EncodeToString(raw[:])
+	err = s.opts.Sources.Primary.CreateSession(ctx, &datasource.Session{IDHash: sessionHash(secret), UserID: acct.UserID,
+		AuthEpoch: acct.AuthEpoch, ExpiresAt: time.Now().Add(sessionTTL), Address: address})
+	if err != nil {
+		return "", "", err
+	}
+	return secret, sessionCSRF(secret), nil
 }
 
-// check returns the user ID and CSRF token of a valid cookie value.
-func (ss *sessions) check(value string, now time.Time) (userID, csrf string, ok bool) {
-	i := strings.LastIndexByte(value, '.')
-	if i < 0 {
-		return "", "", false
+// checkSession returns the account and CSRF token of a live session, or
+// errSessionEnded (expired, logged out, or the user's password changed or
+// the user is gone), or a directory failure.
+func (s *Server) checkSession(ctx context.Context, value string) (*security.Account, string, error) {
+	if value == "" || len(value) > 100 {
+		return nil, "", errSessionEnded
 	}
-	payload, sig := value[:i], value[i+1:]
-	if subtle.ConstantTimeCompare([]byte(sig), []byte(ss.mac("session", payload))) != 1 {
-		return "", "", false
+	sess, err := s.opts.Sources.Registry.Session(ctx, sessionHash(value))
+	if errors.Is(err, datasource.ErrNotFound) {
+		return nil, "", errSessionEnded
 	}
-	parts := strings.Split(payload, ".")
-	if len(parts) != 3 {
-		return "", "", false
+	if err != nil {
+		return nil, "", err
 	}
-	exp, err := strconv.ParseInt(parts[1], 10, 64)
-	if err != nil || now.Unix() > exp {
-		return "", "", false
+	if !time.Now().Before(sess.ExpiresAt) {
+		return nil, "", errSessionEnded
 	}
-	return parts[0], ss.mac("csrf", payload), true
+	acct, err := s.opts.Sources.Directory().AccountByID(ctx, sess.UserID)
+	if errors.Is(err, security.ErrUnknownAccount) {
+		return nil, "", errSessionEnded
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if acct.AuthEpoch != sess.AuthEpoch {
+		return nil, "", errSessionEnded
+	}
+	return acct, sessionCSRF(value), nil
 }
 
 // errSessionEnded is a session cookie that no longer signs anyone in. Its
@@ -89,18 +99,14 @@ var errSessionEnded = fmt.Errorf("%w: the console session has ended; sign in aga
 // sessionPrincipal authenticates a request by its session cookie, checking
 // the CSRF token on anything but reads.
 func (s *Server) sessionPrincipal(r *http.Request, value string) (*security.Principal, error) {
-	userID, csrf, ok := s.session.check(value, time.Now())
-	if !ok {
-		return nil, errSessionEnded
+	acct, csrf, err := s.checkSession(r.Context(), value)
+	if err != nil {
+		return nil, err
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		if subtle.ConstantTimeCompare([]byte(r.Header.Get(csrfHeader)), []byte(csrf)) != 1 {
 			return nil, fmt.Errorf("%w: a change made with the console's session needs its %s header; reload the console", security.ErrForbidden, csrfHeader)
 		}
-	}
-	acct, err := s.opts.Sources.Directory().AccountByID(r.Context(), userID)
-	if err != nil {
-		return nil, errSessionEnded
 	}
 	return &security.Principal{UserID: acct.UserID, Login: acct.Login, TenantManager: acct.TenantManager}, nil
 }

@@ -184,18 +184,16 @@ func decodeVars(in map[string]inVar) (map[string]engine.Value, error) {
 	return out, nil
 }
 
-// maxJSONBody bounds request bodies other than deployments.
-const maxJSONBody = 4 << 20
-
-// readJSON decodes a request body; an empty body leaves dst unchanged.
+// readJSON decodes a request body; an empty body leaves dst unchanged. The
+// body is bounded by its route's limit (see Limits).
 func readJSON(r *http.Request, dst any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxJSONBody))
+	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return fmt.Errorf("%w: request body larger than %d bytes", engine.ErrInvalid, maxJSONBody)
+			return fmt.Errorf("%w: request body larger than %d bytes", errTooLarge, mbe.Limit)
 		}
-		return err
+		return badRequest("the request body could not be read")
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil
@@ -227,6 +225,8 @@ func httpError(err error) (int, apiError) {
 		return http.StatusUnauthorized, apiError{"AuthenticationException", "authentication required: use HTTP Basic or a bearer token", nil}
 	case errors.Is(err, security.ErrTooManyAttempts):
 		return http.StatusTooManyRequests, apiError{"AuthenticationException", msg, nil}
+	case errors.Is(err, errLimited):
+		return http.StatusTooManyRequests, apiError{"QuotaExceededException", msg, nil}
 	case errors.Is(err, security.ErrForbidden), errors.Is(err, security.ErrNoMembership):
 		return http.StatusForbidden, apiError{"AuthorizationException", msg, nil}
 	case errors.Is(err, engine.ErrNotFound), errors.Is(err, datasource.ErrNotFound), errors.Is(err, datasource.ErrUnknownTenant):
@@ -238,6 +238,10 @@ func httpError(err error) (int, apiError) {
 		return http.StatusBadRequest, apiError{"InvalidRequestException", msg, nil}
 	case errors.Is(err, errBadRequest):
 		return http.StatusBadRequest, apiError{"InvalidRequestException", msg, nil}
+	case errors.Is(err, errTooLarge):
+		return http.StatusRequestEntityTooLarge, apiError{"InvalidRequestException", msg, nil}
+	case errors.Is(err, errUnsupportedMedia):
+		return http.StatusUnsupportedMediaType, apiError{"InvalidRequestException", msg, nil}
 	case errors.Is(err, engine.ErrSuspended):
 		return http.StatusInternalServerError, apiError{"SuspendedEntityInteractionException", msg, nil}
 	case errors.Is(err, engine.ErrConflict), errors.Is(err, datasource.ErrConflict):
@@ -255,8 +259,29 @@ func httpError(err error) (int, apiError) {
 	return http.StatusInternalServerError, apiError{"ProcessEngineException", "internal error", nil}
 }
 
+// retryAfterOf tells how long a refused caller should wait, for the
+// Retry-After header of a 429 (or a 503 that knows).
+func retryAfterOf(err error) (time.Duration, bool) {
+	var tm *security.TooManyAttemptsError
+	if errors.As(err, &tm) {
+		return max(tm.RetryAfter, time.Second), true
+	}
+	var le *limitError
+	if errors.As(err, &le) {
+		return max(le.retryAfter, time.Second), true
+	}
+	return 0, false
+}
+
 // errBadRequest marks a malformed request detected by the server.
 var errBadRequest = errors.New("bad request")
+
+// errTooLarge marks a request body over its route's limit (413).
+var errTooLarge = errors.New("request too large")
+
+// errUnsupportedMedia marks a body in a content type the route does not
+// take (415).
+var errUnsupportedMedia = errors.New("unsupported media type")
 
 func badRequest(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", errBadRequest, fmt.Sprintf(format, args...))
@@ -271,6 +296,9 @@ func writeError(w http.ResponseWriter, err error) int {
 	status, body := httpError(err)
 	if status == http.StatusUnauthorized && !errors.Is(err, errSessionEnded) {
 		w.Header().Set("WWW-Authenticate", `Basic realm="tenantflow"`)
+	}
+	if d, ok := retryAfterOf(err); ok {
+		w.Header().Set("Retry-After", strconv.Itoa(int((d+time.Second-1)/time.Second)))
 	}
 	writeJSON(w, status, body)
 	return status

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -35,9 +36,16 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	esURLs := fs.String("elasticsearch-url", env.str("TENANTFLOW_ELASTICSEARCH_URL", ""), "Elasticsearch node URLs, comma-separated; empty: events stay in each tenant's outbox, not shipped (env TENANTFLOW_ELASTICSEARCH_URL)")
 	esUser := fs.String("elasticsearch-username", env.str("TENANTFLOW_ELASTICSEARCH_USERNAME", ""), "Elasticsearch user for HTTP Basic (env TENANTFLOW_ELASTICSEARCH_USERNAME; the password only from TENANTFLOW_ELASTICSEARCH_PASSWORD)")
 	esPrefix := fs.String("elasticsearch-index-prefix", env.str("TENANTFLOW_ELASTICSEARCH_INDEX_PREFIX", ""), "prefix of index, alias and template names (env TENANTFLOW_ELASTICSEARCH_INDEX_PREFIX; default tenantflow)")
+	lim := serverLimitFlags(fs, env)
+	trusted := fs.String("trusted-proxies", env.str("TENANTFLOW_TRUSTED_PROXIES", ""), "reverse proxies (CIDRs or addresses, comma-separated) whose X-Forwarded-For names the client; empty: the socket peer is the client (env TENANTFLOW_TRUSTED_PROXIES)")
+	metricsAddr := fs.String("metrics-addr", env.str("TENANTFLOW_METRICS_ADDR", ""), "serve /metrics without credentials on this separate address only the monitoring system reaches; on the API address /metrics needs the tenant manager or the metrics token (env TENANTFLOW_METRICS_ADDR)")
 	retention := fs.Duration("outbox-retention", env.dur("TENANTFLOW_OUTBOX_RETENTION", 0), "how long shipped events stay in a tenant's outbox before nightly maintenance removes them (env TENANTFLOW_OUTBOX_RETENTION; default 72h)")
 	if err := c.parse(fs, args, serveUsage, env); err != nil {
 		return err
+	}
+	proxies, err := parsePrefixes(*trusted)
+	if err != nil {
+		return fmt.Errorf("%w: --trusted-proxies: %w", errUsage, err)
 	}
 	src, logger, err := c.open(ctx, o)
 	if err != nil {
@@ -83,14 +91,22 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w (is another tenantflow running? set --addr)", *addr, err)
 	}
-	api := server.New(server.Options{Sources: src, Engine: eng, Logger: logger,
+	api := server.New(server.Options{Sources: src, Engine: eng, Logger: logger, Limits: lim.limits, MaxLongPoll: lim.maxLongPoll,
+		MaxPageSize: lim.maxResults, TrustedProxies: proxies, MetricsToken: c.getenv("TENANTFLOW_METRICS_TOKEN"),
 		Stats: func() map[string]any {
 			return map[string]any{"jobs": jobStats(exec.Stats()), "analytics": shipStats(ship.Stats())}
 		}})
-	srv := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+	srv := &http.Server{Handler: api}
+	api.ConfigureHTTP(srv)
+	if *metricsAddr != "" {
+		mln, err := net.Listen("tcp", *metricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on %s for metrics: %w", *metricsAddr, err)
+		}
+		msrv := &http.Server{Handler: metricsOnly(api.MetricsHandler()), ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = msrv.Serve(mln) }()
+		defer msrv.Close()
+		logger.Info("metrics served without credentials", "addr", mln.Addr().String())
 	}
 	primary := "sqlite " + filepath.Join(o.dataDir, "primary.db")
 	if o.primaryURL != "" {
@@ -178,6 +194,57 @@ func shipStats(s analytics.Stats) map[string]any {
 	return map[string]any{"enabled": s.Enabled, "shipped": s.Shipped, "failedAttempts": s.FailedAttempts,
 		"deadLettered": s.DeadLettered, "backlog": s.Backlog, "tenantsBackingOff": s.TenantsBackingOff,
 		"lagP99Seconds": s.LagP99.Seconds(), "tenants": tenants}
+}
+
+// metricsOnly serves h at /metrics and nothing else.
+func metricsOnly(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", h)
+	return mux
+}
+
+// parsePrefixes reads comma-separated CIDRs or single addresses.
+func parsePrefixes(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, x := range splitList(s) {
+		if p, err := netip.ParsePrefix(x); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(x)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an address nor a CIDR", x)
+		}
+		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+	}
+	return out, nil
+}
+
+// limitFlags are the server's limits as flags.
+type limitFlags struct {
+	limits      server.Limits
+	maxLongPoll time.Duration
+	maxResults  int
+}
+
+// serverLimitFlags registers the server's limits; zero means the default
+// documented in server.Limits (and in the README).
+func serverLimitFlags(fs *flag.FlagSet, env *envReader) *limitFlags {
+	l := &limitFlags{}
+	fs.DurationVar(&l.limits.ReadTimeout, "http-read-timeout", env.dur("TENANTFLOW_HTTP_READ_TIMEOUT", 0), "longest time to read a whole request, body included (env TENANTFLOW_HTTP_READ_TIMEOUT; default 1m)")
+	fs.DurationVar(&l.limits.WriteTimeout, "http-write-timeout", env.dur("TENANTFLOW_HTTP_WRITE_TIMEOUT", 0), "longest time to answer an ordinary request; streams and long polls set their own (env TENANTFLOW_HTTP_WRITE_TIMEOUT; default 2m)")
+	fs.DurationVar(&l.limits.IdleTimeout, "http-idle-timeout", env.dur("TENANTFLOW_HTTP_IDLE_TIMEOUT", 0), "how long an idle keep-alive connection stays open (env TENANTFLOW_HTTP_IDLE_TIMEOUT; default 2m)")
+	fs.Int64Var(&l.limits.MaxBodyBytes, "max-body-bytes", int64(env.int("TENANTFLOW_MAX_BODY_BYTES", 0)), "largest JSON request body (env TENANTFLOW_MAX_BODY_BYTES; default 4 MiB)")
+	fs.Int64Var(&l.limits.MaxDeploymentBytes, "max-deployment-bytes", int64(env.int("TENANTFLOW_MAX_DEPLOYMENT_BYTES", 0)), "largest deployment (env TENANTFLOW_MAX_DEPLOYMENT_BYTES; default 32 MiB)")
+	fs.IntVar(&l.limits.MaxTasks, "max-tasks", env.int("TENANTFLOW_MAX_TASKS", 0), "most external tasks one fetchAndLock locks (env TENANTFLOW_MAX_TASKS; default 100)")
+	fs.IntVar(&l.maxResults, "max-results", env.int("TENANTFLOW_MAX_RESULTS", 0), "most rows one list query returns (env TENANTFLOW_MAX_RESULTS; default 1000)")
+	fs.DurationVar(&l.maxLongPoll, "max-long-poll", env.dur("TENANTFLOW_MAX_LONG_POLL", 0), "longest fetchAndLock wait (env TENANTFLOW_MAX_LONG_POLL; default 5m)")
+	fs.IntVar(&l.limits.MaxStreamsPerUser, "max-streams-per-user", env.int("TENANTFLOW_MAX_STREAMS_PER_USER", 0), "event streams one user may hold open on a node (env TENANTFLOW_MAX_STREAMS_PER_USER; default 5)")
+	fs.IntVar(&l.limits.MaxStreamsPerTenant, "max-streams-per-tenant", env.int("TENANTFLOW_MAX_STREAMS_PER_TENANT", 0), "event streams one tenant may hold open on a node, unless its quota says otherwise (env TENANTFLOW_MAX_STREAMS_PER_TENANT; default 50)")
+	fs.IntVar(&l.limits.MaxPollsPerUser, "max-polls-per-user", env.int("TENANTFLOW_MAX_POLLS_PER_USER", 0), "waiting fetchAndLock requests per user on a node (env TENANTFLOW_MAX_POLLS_PER_USER; default 50)")
+	fs.IntVar(&l.limits.MaxPollsPerTenant, "max-polls-per-tenant", env.int("TENANTFLOW_MAX_POLLS_PER_TENANT", 0), "waiting fetchAndLock requests per tenant on a node, unless its quota says otherwise (env TENANTFLOW_MAX_POLLS_PER_TENANT; default 200)")
+	fs.DurationVar(&l.limits.AccessRecheck, "access-recheck", env.dur("TENANTFLOW_ACCESS_RECHECK", 0), "how often open event streams and long polls check their caller's access again (env TENANTFLOW_ACCESS_RECHECK; default 5s)")
+	return l
 }
 
 // splitList splits a comma-separated setting, dropping empty items.
