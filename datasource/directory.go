@@ -50,7 +50,7 @@ func (d *Directory) TokenByHash(ctx context.Context, hash string) (*security.Tok
 	if err != nil {
 		return nil, err
 	}
-	out := &security.Token{ID: t.ID, UserID: t.UserID}
+	out := &security.Token{ID: t.ID, UserID: t.UserID, CreatedBy: t.CreatedBy}
 	if t.ExpiresAt != nil {
 		out.ExpiresAt = *t.ExpiresAt
 	}

@@ -182,6 +182,9 @@ func (l *Lifecycle) newTenant(p *CreateTenantParams) (*Tenant, error) {
 	if err := p.Limits.validate(); err != nil {
 		return nil, err
 	}
+	if err := p.Quotas.validate(); err != nil {
+		return nil, err
+	}
 	name := strings.TrimSpace(p.DisplayName)
 	if name == "" {
 		name = p.ID
@@ -404,6 +407,11 @@ func (l *Lifecycle) UpdateConfig(ctx context.Context, id string, params *UpdateT
 	storageChanged := params.Password != nil
 	if params.Limits != nil {
 		if err := params.Limits.validate(); err != nil {
+			return nil, err
+		}
+	}
+	if params.Quotas != nil {
+		if err := params.Quotas.validate(); err != nil {
 			return nil, err
 		}
 	}

@@ -29,6 +29,7 @@ type Primary struct {
 	// onChange is told about user, membership and group changes after they
 	// commit, so registries on every node drop what they cached.
 	onChange func(Signal)
+	auditSeq auditSeq
 }
 
 // userChanged signals a change of a user's account, memberships or groups.

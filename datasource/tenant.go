@@ -124,6 +124,13 @@ type Quotas struct {
 	MaxStorageBytes int64 `json:"maxStorageBytes,omitempty"`
 }
 
+func (q Quotas) validate() error {
+	if q.RequestsPerSecond < 0 || q.Burst < 0 || q.MaxStreams < 0 || q.MaxLongPolls < 0 || q.MaxRunningInstances < 0 || q.MaxStorageBytes < 0 {
+		return fmt.Errorf("%w: quotas must not be negative (0 means the default)", ErrInvalid)
+	}
+	return nil
+}
+
 // Storage is the placement-specific part of a tenant's configuration.
 type Storage struct {
 	// DSN is the PostgreSQL connection string of a pg-dsn tenant, without its

@@ -87,6 +87,9 @@ type Membership struct {
 type Token struct {
 	ID     string
 	UserID string
+	// CreatedBy is the user who created the token, when not its owner
+	// (the tenant manager impersonating a member); empty otherwise.
+	CreatedBy string
 	// ExpiresAt is zero for a token that never expires.
 	ExpiresAt time.Time
 }
@@ -181,6 +184,7 @@ type verifiedEntry struct {
 	epoch    int64  // the account's auth epoch when verified; a change voids the entry
 	pwHash   string // the account's hash when verified; a change voids the entry
 	tokenID  string
+	by       string // who created the token, when not its owner
 	expires  time.Time
 	tokenEnd time.Time
 }
@@ -312,7 +316,7 @@ func (a *Authenticator) Bearer(ctx context.Context, token, address string) (*Pri
 			return nil, err
 		}
 		if err == nil && acct.AuthEpoch == e.epoch {
-			return &Principal{UserID: acct.UserID, Login: acct.Login, TenantManager: acct.TenantManager}, nil
+			return &Principal{UserID: acct.UserID, Login: acct.Login, TenantManager: acct.TenantManager, ImpersonatedBy: e.by}, nil
 		}
 		// The user's epoch moved (a token was revoked) or the user is
 		// gone: look the token up again.
@@ -339,10 +343,14 @@ func (a *Authenticator) Bearer(ctx context.Context, token, address string) (*Pri
 		return nil, err
 	}
 	a.mu.Lock()
-	a.verified[k] = verifiedEntry{userID: t.UserID, epoch: acct.AuthEpoch, tokenID: t.ID, expires: now.Add(a.cfg.CacheTTL), tokenEnd: t.ExpiresAt}
+	by := t.CreatedBy
+	if by == t.UserID {
+		by = ""
+	}
+	a.verified[k] = verifiedEntry{userID: t.UserID, epoch: acct.AuthEpoch, tokenID: t.ID, by: by, expires: now.Add(a.cfg.CacheTTL), tokenEnd: t.ExpiresAt}
 	a.sweepLocked(now)
 	a.mu.Unlock()
-	return &Principal{UserID: acct.UserID, Login: acct.Login, TenantManager: acct.TenantManager}, nil
+	return &Principal{UserID: acct.UserID, Login: acct.Login, TenantManager: acct.TenantManager, ImpersonatedBy: by}, nil
 }
 
 // forget drops one verified entry.

@@ -66,6 +66,10 @@ type Principal struct {
 	// Groups are the user's groups in Tenant; candidate groups of user tasks
 	// resolve against them.
 	Groups []string
+	// ImpersonatedBy is the user ID of whoever created the API token this
+	// request came with, when that is not the user (the tenant manager
+	// acting as a member, an audited and time-limited act); empty otherwise.
+	ImpersonatedBy string
 }
 
 // Can reports whether the principal may do what needs role need in its
