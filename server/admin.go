@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -18,25 +19,32 @@ import (
 // The tenant-manager admin API under /admin/api. Secrets (pg-dsn passwords)
 // are write-only: they are accepted on create and update and never returned.
 
+// MaxImpersonation is the longest a token may last that the tenant manager
+// creates for a tenant member (an impersonation); one without an expiry
+// lasts an hour.
+const MaxImpersonation = 24 * time.Hour
+
 type tenantDTO struct {
-	ID            string    `json:"id"`
-	DisplayName   string    `json:"displayName"`
-	Status        string    `json:"status"`
-	Placement     string    `json:"placement"`
-	DSN           string    `json:"dsn,omitempty"`
-	Schema        string    `json:"schema,omitempty"`
-	PasswordSet   bool      `json:"passwordSet"`
-	Limits        limitsDTO `json:"limits"`
-	ConfigVersion int64     `json:"configVersion"`
-	CreatedAt     jtime     `json:"createdAt"`
-	UpdatedAt     jtime     `json:"updatedAt"`
-	Health        *health   `json:"health,omitempty"`
+	ID            string            `json:"id"`
+	DisplayName   string            `json:"displayName"`
+	Status        string            `json:"status"`
+	Placement     string            `json:"placement"`
+	DSN           string            `json:"dsn,omitempty"`
+	Schema        string            `json:"schema,omitempty"`
+	PasswordSet   bool              `json:"passwordSet"`
+	Limits        limitsDTO         `json:"limits"`
+	Quotas        datasource.Quotas `json:"quotas"`
+	ConfigVersion int64             `json:"configVersion"`
+	CreatedAt     jtime             `json:"createdAt"`
+	UpdatedAt     jtime             `json:"updatedAt"`
+	Health        *health           `json:"health,omitempty"`
 }
 
 type limitsDTO struct {
-	MaxOpenConns     int   `json:"maxOpenConns"`
-	MaxIdleConns     int   `json:"maxIdleConns"`
-	AcquireTimeoutMs int64 `json:"acquireTimeoutMs"`
+	MaxOpenConns       int   `json:"maxOpenConns"`
+	MaxIdleConns       int   `json:"maxIdleConns"`
+	AcquireTimeoutMs   int64 `json:"acquireTimeoutMs"`
+	StatementTimeoutMs int64 `json:"statementTimeoutMs"`
 }
 
 type health struct {
@@ -49,7 +57,8 @@ func toTenant(t *datasource.Tenant) tenantDTO {
 	out := tenantDTO{ID: t.ID, DisplayName: t.DisplayName, Status: string(t.Status), Placement: string(t.Placement),
 		Schema: t.Storage.Schema, PasswordSet: t.Storage.Password.IsSet(), ConfigVersion: t.ConfigVersion,
 		CreatedAt: jtime(t.CreatedAt), UpdatedAt: jtime(t.UpdatedAt),
-		Limits: limitsDTO{t.Limits.MaxOpenConns, t.Limits.MaxIdleConns, t.Limits.AcquireTimeout.Milliseconds()}}
+		Limits: limitsDTO{t.Limits.MaxOpenConns, t.Limits.MaxIdleConns, t.Limits.AcquireTimeout.Milliseconds(), t.Limits.StatementTimeout.Milliseconds()},
+		Quotas: t.Quotas}
 	if t.Storage.DSN != "" {
 		out.DSN = redactDSN(t.Storage.DSN)
 	}
@@ -119,13 +128,14 @@ func (s *Server) adminTenantList(w http.ResponseWriter, r *http.Request) error {
 }
 
 type tenantBody struct {
-	ID          string     `json:"id"`
-	DisplayName *string    `json:"displayName"`
-	Placement   string     `json:"placement"`
-	DSN         *string    `json:"dsn"`
-	Password    *string    `json:"password"`
-	Schema      string     `json:"schema"`
-	Limits      *limitsDTO `json:"limits"`
+	ID          string             `json:"id"`
+	DisplayName *string            `json:"displayName"`
+	Placement   string             `json:"placement"`
+	DSN         *string            `json:"dsn"`
+	Password    *string            `json:"password"`
+	Schema      string             `json:"schema"`
+	Limits      *limitsDTO         `json:"limits"`
+	Quotas      *datasource.Quotas `json:"quotas"`
 }
 
 func (b *tenantBody) limits() datasource.Limits {
@@ -133,7 +143,8 @@ func (b *tenantBody) limits() datasource.Limits {
 		return datasource.Limits{}
 	}
 	return datasource.Limits{MaxOpenConns: b.Limits.MaxOpenConns, MaxIdleConns: b.Limits.MaxIdleConns,
-		AcquireTimeout: time.Duration(b.Limits.AcquireTimeoutMs) * time.Millisecond}
+		AcquireTimeout:   time.Duration(b.Limits.AcquireTimeoutMs) * time.Millisecond,
+		StatementTimeout: time.Duration(b.Limits.StatementTimeoutMs) * time.Millisecond}
 }
 
 func (s *Server) adminTenantCreate(w http.ResponseWriter, r *http.Request) error {
@@ -142,6 +153,9 @@ func (s *Server) adminTenantCreate(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	p := &datasource.CreateTenantParams{ID: b.ID, Placement: datasource.Placement(b.Placement), Schema: b.Schema, Limits: b.limits()}
+	if b.Quotas != nil {
+		p.Quotas = *b.Quotas
+	}
 	if b.DisplayName != nil {
 		p.DisplayName = *b.DisplayName
 	}
@@ -155,6 +169,9 @@ func (s *Server) adminTenantCreate(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	n := note(r)
+	n.tenants, n.entityID = []string{t.ID}, t.ID
+	n.prop("placement", nil, sp(string(t.Placement)))
 	writeJSON(w, http.StatusCreated, toTenant(t))
 	return nil
 }
@@ -186,9 +203,26 @@ func (s *Server) adminTenantUpdate(w http.ResponseWriter, r *http.Request) error
 		l := b.limits()
 		p.Limits = &l
 	}
+	p.Quotas = b.Quotas
 	t, err := s.opts.Sources.Lifecycle.UpdateConfig(r.Context(), r.PathValue("id"), p)
 	if err != nil {
 		return err
+	}
+	n := note(r)
+	if b.DisplayName != nil {
+		n.prop("displayName", nil, b.DisplayName)
+	}
+	if b.DSN != nil {
+		n.prop("dsn", nil, sp(redactDSN(t.Storage.DSN)))
+	}
+	if b.Password != nil {
+		n.prop("password", nil, nil) // never the secret itself
+	}
+	if b.Limits != nil {
+		n.prop("limits", nil, nil)
+	}
+	if b.Quotas != nil {
+		n.prop("quotas", nil, nil)
 	}
 	writeJSON(w, http.StatusOK, toTenant(t))
 	return nil
@@ -392,6 +426,8 @@ func (s *Server) adminGrant(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Sources.Primary.Grant(r.Context(), u.ID, r.PathValue("id"), role); err != nil {
 		return err
 	}
+	note(r).entityID = u.Login
+	note(r).prop("role", nil, sp(string(role)))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -404,6 +440,7 @@ func (s *Server) adminRevoke(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Sources.Primary.Revoke(r.Context(), u.ID, r.PathValue("id")); err != nil {
 		return err
 	}
+	note(r).entityID = u.Login
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -473,10 +510,14 @@ func (s *Server) adminUserCreate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	n := note(r)
+	n.entityID, n.tenants = u.Login, []string{""}
 	if b.Tenant != "" {
 		if err := s.opts.Sources.Primary.Grant(r.Context(), u.ID, b.Tenant, role); err != nil {
 			return err
 		}
+		n.tenants = []string{b.Tenant}
+		n.prop("role", nil, sp(string(role)))
 	}
 	a, err := s.adminUser(r.Context(), u)
 	if err != nil {
@@ -509,9 +550,30 @@ func (s *Server) adminUserUpdate(w http.ResponseWriter, r *http.Request) error {
 		DisplayName *string `json:"displayName"`
 		Email       *string `json:"email"`
 		Password    *string `json:"password"`
+		Reason      string  `json:"reason"`
 	}
 	if err := readJSON(r, &raw); err != nil {
 		return err
+	}
+	n := note(r)
+	n.tenants, n.entityID = s.memberTenants(r.Context(), u.ID), u.Login
+	if raw.Password != nil && n.tenants[0] != "" && strings.TrimSpace(raw.Reason) == "" {
+		// Setting a member's password lets the tenant manager sign in as
+		// the member: say why; it goes to each of the member's tenants'
+		// audit logs, and the member's sessions end.
+		return badRequest("setting the password of a member of %s needs a reason (it is recorded in the tenants' audit logs)", strings.Join(n.tenants, ", "))
+	}
+	n.annotation = strings.TrimSpace(raw.Reason)
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"displayName", raw.DisplayName}, {"email", raw.Email}} {
+		if f.v != nil {
+			n.prop(f.name, nil, f.v)
+		}
+	}
+	if raw.Password != nil {
+		n.prop("password", nil, nil)
 	}
 	b.DisplayName, b.Email, b.Password = raw.DisplayName, raw.Email, raw.Password
 	if err := s.opts.Sources.Primary.UpdateUser(r.Context(), u.ID, &b); err != nil {
@@ -532,6 +594,8 @@ func (s *Server) adminUserDelete(w http.ResponseWriter, r *http.Request) error {
 	if p := principal(r); p != nil && p.UserID == u.ID {
 		return badRequest("the tenant manager cannot delete its own account")
 	}
+	n := note(r)
+	n.tenants, n.entityID = s.memberTenants(r.Context(), u.ID), u.Login
 	if err := s.opts.Sources.Primary.DeleteUser(r.Context(), u.ID); err != nil {
 		return err
 	}
@@ -561,9 +625,20 @@ func (s *Server) adminTokenCreate(w http.ResponseWriter, r *http.Request) error 
 	var b struct {
 		Name      string `json:"name"`
 		ExpiresIn string `json:"expiresIn"`
+		Reason    string `json:"reason"`
 	}
 	if err := readJSON(r, &b); err != nil {
 		return err
+	}
+	n := note(r)
+	n.tenants, n.entityID = s.memberTenants(r.Context(), u.ID), u.Login
+	// A token for a tenant member lets whoever holds it act as the member:
+	// made by the tenant manager it is an impersonation, allowed only
+	// with a reason, for at most MaxImpersonation, and recorded in each of
+	// the member's tenants (as is every change made with it).
+	impersonation := n.tenants[0] != ""
+	if impersonation && strings.TrimSpace(b.Reason) == "" {
+		return badRequest("a token for %s, a member of %s, lets the tenant manager act as that member: give a reason (it is recorded in the tenants' audit logs)", u.Login, strings.Join(n.tenants, ", "))
 	}
 	var exp time.Time
 	if b.ExpiresIn != "" {
@@ -571,11 +646,21 @@ func (s *Server) adminTokenCreate(w http.ResponseWriter, r *http.Request) error 
 		if err != nil || d <= 0 {
 			return badRequest("expiresIn %q: use a positive duration such as 720h", b.ExpiresIn)
 		}
+		if impersonation && d > MaxImpersonation {
+			return badRequest("expiresIn %q: a token the tenant manager makes for a tenant member lasts at most %s", b.ExpiresIn, MaxImpersonation)
+		}
 		exp = time.Now().Add(d)
+	} else if impersonation {
+		exp = time.Now().Add(time.Hour)
 	}
-	tok, t, err := s.opts.Sources.Primary.CreateToken(r.Context(), u.ID, b.Name, exp)
+	tok, t, err := s.opts.Sources.Primary.CreateTokenWith(r.Context(), &datasource.CreateTokenParams{UserID: u.ID, Name: b.Name,
+		ExpiresAt: exp, CreatedBy: principal(r).UserID, Reason: strings.TrimSpace(b.Reason)})
 	if err != nil {
 		return err
+	}
+	n.annotation = strings.TrimSpace(b.Reason)
+	if !exp.IsZero() {
+		n.prop("expiresAt", nil, sp(exp.UTC().Format(time.RFC3339)))
 	}
 	// The token is shown this once; only its hash is stored.
 	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "tokenInfo": t})
@@ -587,6 +672,8 @@ func (s *Server) adminTokenRevoke(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	n := note(r)
+	n.tenants, n.entityID = s.memberTenants(r.Context(), u.ID), u.Login
 	if err := s.opts.Sources.Primary.RevokeToken(r.Context(), u.ID, r.PathValue("tokenId")); err != nil {
 		return err
 	}
@@ -627,6 +714,7 @@ func (s *Server) adminMigrateAll(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	enc := newLineEncoder(w)
+	note(r).tenants = []string{""}
 	report, err := s.opts.Sources.Lifecycle.MigrateAll(r.Context(), &datasource.MigrateAllParams{Parallel: 4,
 		Progress: func(done, total int, m datasource.TenantMigration) {
 			_ = enc.line(map[string]any{"done": done, "total": total, "tenant": m.Tenant, "from": m.From, "to": m.To, "error": m.Error})

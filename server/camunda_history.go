@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/engine"
@@ -507,9 +508,20 @@ func (s *Server) userCreate(w http.ResponseWriter, r *http.Request) error {
 	name := strings.TrimSpace(b.Profile.FirstName + " " + b.Profile.LastName)
 	u, err := s.opts.Sources.Primary.CreateUser(r.Context(), &datasource.CreateUserParams{Login: b.Profile.ID,
 		Password: b.Credentials.Password, DisplayName: name, Email: b.Profile.Email})
+	if errors.Is(err, datasource.ErrConflict) {
+		// Logins are shared by all tenants. Whether one is taken, and by
+		// whom, is not for a tenant admin to learn: the answer is the same
+		// wherever the login is used, and each tenant may ask only a few
+		// times a minute.
+		if !s.loginProbes.allow(tenantOf(r)) {
+			return limited(time.Minute, "tenant %s asked for too many unavailable logins; retry in a minute", tenantOf(r))
+		}
+		return badRequest("login %q is not available; choose another", b.Profile.ID)
+	}
 	if err != nil {
 		return err
 	}
+	note(r).entityID = u.Login
 	if err := s.opts.Sources.Primary.Grant(r.Context(), u.ID, tenantOf(r), security.RoleUser); err != nil {
 		return err
 	}
@@ -605,6 +617,7 @@ func (s *Server) groupCreate(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Sources.Primary.CreateGroup(r.Context(), &datasource.Group{Tenant: tenantOf(r), ID: b.ID, Name: b.Name, Type: b.Type}); err != nil {
 		return err
 	}
+	note(r).entityID = b.ID
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -138,8 +138,21 @@ func (s *Server) deploymentCreate(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
+	note(r).deploymentID = id(d.ID)
 	writeJSON(w, http.StatusOK, toDeployment(d, true))
 	return nil
+}
+
+// noteSuspension records whether a suspension route suspended or
+// activated.
+func noteSuspension(r *http.Request, suspended bool) {
+	n := note(r)
+	if suspended {
+		n.prop("suspensionState", nil, sp("suspended"))
+		return
+	}
+	n.op = "Activate"
+	n.prop("suspensionState", nil, sp("active"))
 }
 
 func (s *Server) deploymentList(w http.ResponseWriter, r *http.Request) error {
@@ -429,6 +442,9 @@ func (s *Server) definitionSuspend(w http.ResponseWriter, r *http.Request) error
 	if err := s.opts.Engine.SuspendDefinition(r.Context(), d.Ref(), body.Suspended, body.IncludeProcessInstances); err != nil {
 		return err
 	}
+	noteSuspension(r, body.Suspended)
+	n := note(r)
+	n.definitionID, n.definitionKey = id(d.ID), d.Key
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -640,6 +656,7 @@ func (s *Server) instanceSuspend(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Engine.SuspendInstance(r.Context(), ref, body.Suspended); err != nil {
 		return err
 	}
+	noteSuspension(r, body.Suspended)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -768,6 +785,7 @@ func (s *Server) instancePutVariable(w http.ResponseWriter, r *http.Request) err
 	if err := s.opts.Engine.ModifyVariables(r.Context(), ref, &engine.ModifyVariablesParams{SetTyped: map[string]engine.Value{name: val}}); err != nil {
 		return err
 	}
+	note(r).prop(name, nil, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -780,6 +798,7 @@ func (s *Server) instanceDeleteVariable(w http.ResponseWriter, r *http.Request) 
 	if err := s.opts.Engine.ModifyVariables(r.Context(), ref, &engine.ModifyVariablesParams{Deletions: []string{r.PathValue("name")}}); err != nil {
 		return err
 	}
+	note(r).prop(r.PathValue("name"), nil, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -802,6 +821,12 @@ func (s *Server) instanceModifyVariables(w http.ResponseWriter, r *http.Request)
 	}
 	if err := s.opts.Engine.ModifyVariables(r.Context(), ref, &engine.ModifyVariablesParams{SetTyped: vars, Deletions: body.Deletions}); err != nil {
 		return err
+	}
+	for name := range vars {
+		note(r).prop(name, nil, nil)
+	}
+	for _, name := range body.Deletions {
+		note(r).prop(name, nil, nil)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

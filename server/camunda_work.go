@@ -3,6 +3,7 @@ package server
 import (
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -297,6 +298,8 @@ func (s *Server) mayWork(r *http.Request, ref engine.Ref, op string, target stri
 	if err != nil {
 		return err
 	}
+	n := note(r)
+	n.instanceID, n.definitionID, n.definitionKey = id(t.InstanceID), id(t.DefinitionID), t.DefinitionKey
 	switch op {
 	case "unclaim":
 		if t.Assignee != "" && t.Assignee != p.Login {
@@ -340,6 +343,7 @@ func (s *Server) taskClaim(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Engine.ClaimTask(r.Context(), ref, b.UserID); err != nil {
 		return err
 	}
+	note(r).prop("assignee", nil, sp(b.UserID))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -355,6 +359,7 @@ func (s *Server) taskUnclaim(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Engine.UnclaimTask(r.Context(), ref); err != nil {
 		return err
 	}
+	note(r).prop("assignee", nil, nil)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -374,6 +379,7 @@ func (s *Server) taskAssignee(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Engine.SetAssignee(r.Context(), ref, b.UserID); err != nil {
 		return err
 	}
+	note(r).prop("assignee", nil, strp(b.UserID))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -405,6 +411,7 @@ func (s *Server) taskComplete(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	note(r).prop("delete", nil, sp("true"))
 	if b.WithVariablesInReturn {
 		writeJSON(w, http.StatusOK, wireVars(out))
 		return nil
@@ -755,6 +762,7 @@ func (s *Server) externalRetries(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Engine.SetExternalTaskRetries(r.Context(), ref, *b.Retries); err != nil {
 		return err
 	}
+	note(r).prop("retries", nil, sp(strconv.Itoa(*b.Retries)))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -875,6 +883,7 @@ func (s *Server) jobRetries(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Engine.SetJobRetries(r.Context(), engine.IDRef(n), *b.Retries); err != nil {
 		return err
 	}
+	note(r).prop("retries", nil, sp(strconv.Itoa(*b.Retries)))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 )
 
 // errLimited marks a request refused by a limit or a tenant's quota: the
@@ -180,4 +182,32 @@ func (s *Server) maxPerTenant(_ context.Context, _ string, streams bool) int {
 		return s.opts.Limits.MaxStreamsPerTenant
 	}
 	return s.opts.Limits.MaxPollsPerTenant
+}
+
+// tenantLimiters are token buckets per tenant, created on first use and
+// forgotten when idle (bounded whatever the number of tenants).
+type tenantLimiters struct {
+	every time.Duration
+	burst int
+	mu    sync.Mutex
+	m     map[string]*rate.Limiter
+}
+
+func newTenantLimiters(every time.Duration, burst int) *tenantLimiters {
+	return &tenantLimiters{every: every, burst: burst, m: map[string]*rate.Limiter{}}
+}
+
+// allow takes a token of tenant's bucket.
+func (l *tenantLimiters) allow(tenant string) bool {
+	l.mu.Lock()
+	lim := l.m[tenant]
+	if lim == nil {
+		if len(l.m) > 10_000 {
+			clear(l.m)
+		}
+		lim = rate.NewLimiter(rate.Every(l.every), l.burst)
+		l.m[tenant] = lim
+	}
+	l.mu.Unlock()
+	return lim.Allow()
 }

@@ -103,6 +103,8 @@ func (s *Server) routeTable() []route {
 		t("GET", "/history/task", r, s.historyTaskList),
 		t("GET", "/history/task/count", r, s.historyTaskCount),
 		t("GET", "/history/variable-instance", r, s.historyVariableList),
+		t("GET", "/history/user-operation", a, s.userOperations),
+		t("GET", "/history/user-operation/count", a, s.userOperationCount),
 
 		t("GET", "/user", r, s.userList),
 		t("GET", "/user/count", r, s.userCount),
@@ -143,6 +145,7 @@ func (s *Server) routeTable() []route {
 		m("GET", "/migrations", s.adminMigrationStatus),
 		m("POST", "/migrations", s.adminMigrateAll),
 		m("GET", "/node", s.adminNode),
+		m("GET", "/audit", s.adminAudit),
 	}
 }
 

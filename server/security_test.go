@@ -386,3 +386,152 @@ func TestUsersWorkOnTasksOnlyAsThemselves(t *testing.T) {
 	expect("an admin assigning to someone", a.do("POST", "/engine-rest/task/"+task+"/claim", "admin_acme", map[string]any{"userId": "outsider_acme"}), http.StatusNoContent)
 	expect("an admin completing someone else's task", a.do("POST", "/engine-rest/task/"+task+"/complete", "admin_acme", map[string]any{}), http.StatusNoContent)
 }
+
+func TestTenantAdminsCannotLearnWhichLoginsOtherTenantsUse(t *testing.T) {
+	a := newAPI(t, dstest.SQLite, "acme", "globex")
+	create := func(login string) res {
+		return a.do("POST", "/engine-rest/user/create", "admin_acme", map[string]any{"profile": map[string]any{"id": login},
+			"credentials": map[string]any{"password": "long enough password"}})
+	}
+	elsewhere, here := create("admin_globex"), create("user_acme")
+	same := func(r res, login string) string { return strings.ReplaceAll(string(r.body), login, "LOGIN") }
+	if elsewhere.status != http.StatusBadRequest || same(elsewhere, "admin_globex") != same(here, "user_acme") ||
+		strings.Contains(string(elsewhere.body), "exist") {
+		t.Fatalf("a login of another tenant: %d %s; of this tenant: %d %s", elsewhere.status, elsewhere.body, here.status, here.body)
+	}
+	// Probing is slow: a burst of unavailable logins is cut off.
+	var last res
+	for range 20 {
+		last = create("admin_globex") // the same taken login again and again
+	}
+	if last.status != http.StatusTooManyRequests || last.header.Get("Retry-After") == "" {
+		t.Fatalf("20 probes in a row: %d %s", last.status, last.body)
+	}
+}
+
+func TestImpersonationIsExplicitTimeLimitedAndAudited(t *testing.T) {
+	a := newAPI(t, dstest.SQLite, "acme")
+	if r := a.do("POST", "/admin/api/users/user_acme/tokens", "boss", map[string]any{"name": "support"}); r.status != http.StatusBadRequest {
+		t.Fatalf("a token for a member without a reason: %d %s", r.status, r.body)
+	}
+	if r := a.do("POST", "/admin/api/users/user_acme/tokens", "boss", map[string]any{"name": "support", "reason": "ticket 42", "expiresIn": "720h"}); r.status != http.StatusBadRequest {
+		t.Fatalf("a month-long impersonation: %d %s", r.status, r.body)
+	}
+	if r := a.do("PATCH", "/admin/api/users/user_acme", "boss", map[string]any{"password": "taken over"}); r.status != http.StatusBadRequest {
+		t.Fatalf("a member's password set without a reason: %d %s", r.status, r.body)
+	}
+	r := a.do("POST", "/admin/api/users/user_acme/tokens", "boss", map[string]any{"name": "support", "reason": "ticket 42"})
+	var tok struct {
+		Token     string `json:"token"`
+		TokenInfo struct {
+			ExpiresAt time.Time `json:"expiresAt"`
+			CreatedBy string    `json:"createdBy"`
+		} `json:"tokenInfo"`
+	}
+	r.json(t, &tok)
+	if r.status != http.StatusCreated || tok.TokenInfo.ExpiresAt.IsZero() || time.Until(tok.TokenInfo.ExpiresAt) > time.Hour {
+		t.Fatalf("an impersonation token: %d %s", r.status, r.body)
+	}
+	a.deploy("admin_acme", "smoke.bpmn")
+	if r := a.do("POST", "/engine-rest/process-instance/1/variables", "", map[string]any{}, "Authorization", "Bearer "+tok.Token); r.status == http.StatusUnauthorized {
+		t.Fatalf("the token: %d", r.status)
+	}
+	var inst map[string]any
+	a.do("POST", "/engine-rest/process-definition/key/smoke/start", "user_acme", map[string]any{}).json(t, &inst)
+	if r := a.do("PUT", "/engine-rest/process-instance/"+inst["id"].(string)+"/variables/x", "", map[string]any{"value": 1, "type": "Integer"},
+		"Authorization", "Bearer "+tok.Token); r.status != http.StatusNoContent {
+		t.Fatalf("a change with the token: %d %s", r.status, r.body)
+	}
+	var log []userOperationDTO
+	a.do("GET", "/engine-rest/history/user-operation?sortBy=timestamp&sortOrder=asc", "admin_acme", nil).json(t, &log)
+	var minted, acted bool
+	for _, e := range log {
+		if e.EntityType == "Token" && e.OperationType == "Create" && e.UserID == "boss" && e.ActorKind == "tenant-manager" &&
+			e.Annotation != nil && *e.Annotation == "ticket 42" && e.EntityID != nil && *e.EntityID == "user_acme" {
+			minted = true
+		}
+		if e.OperationType == "SetVariable" && e.UserID == "user_acme" && e.Annotation != nil && strings.Contains(*e.Annotation, "boss") {
+			acted = true
+		}
+	}
+	if !minted || !acted {
+		t.Fatalf("acme's audit log does not show the impersonation (minted %v, acted %v): %+v", minted, acted, log)
+	}
+}
+
+func TestTheAuditLogSaysWhoDidWhatWhenAndFromWhere(t *testing.T) {
+	a := newAPI(t, dstest.SQLite, "acme", "globex")
+	a.deploy("admin_acme", "smoke.bpmn")
+	file := t.TempDir() + "/review.bpmn"
+	if err := os.WriteFile(file, []byte(candidateTaskBPMN), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a.deployFile("admin_acme", file)
+	var inst map[string]any
+	a.do("POST", "/engine-rest/process-definition/key/review/start", "user_acme", map[string]any{}).json(t, &inst)
+	var tasks []map[string]any
+	a.do("GET", "/engine-rest/task?processInstanceId="+inst["id"].(string), "reader_acme", nil).json(t, &tasks)
+	task := tasks[0]["id"].(string)
+	a.do("POST", "/engine-rest/task/"+task+"/claim", "user_acme", map[string]any{"userId": "user_acme"})
+	a.do("POST", "/engine-rest/task/"+task+"/complete", "user_acme", map[string]any{})
+	a.do("PUT", "/admin/api/tenants/acme/members/reader_globex", "boss", map[string]any{"role": "reader"})
+
+	if r := a.do("GET", "/engine-rest/history/user-operation", "reader_acme", nil); r.status != http.StatusForbidden {
+		t.Fatalf("a reader reads the audit log: %d", r.status)
+	}
+	var log []userOperationDTO
+	r := a.do("GET", "/engine-rest/history/user-operation?sortBy=timestamp&sortOrder=asc", "admin_acme", nil)
+	r.json(t, &log)
+	var ops []string
+	for _, e := range log {
+		if e.TenantID == nil || *e.TenantID != "acme" || e.Address == "" || time.Since(time.Time(e.Timestamp)) > time.Hour {
+			t.Fatalf("entry without its tenant, address or time: %+v", e)
+		}
+		ops = append(ops, e.UserID+" "+e.OperationType+" "+e.EntityType)
+		if e.OperationType == "Claim" && (e.TaskID == nil || *e.TaskID != task || e.NewValue == nil || *e.NewValue != "user_acme" ||
+			e.ProcessInstanceID != nil && *e.ProcessInstanceID != inst["id"]) {
+			t.Fatalf("claim entry: %+v", e)
+		}
+	}
+	want := []string{"admin_acme Create Deployment", "admin_acme Create Deployment", "user_acme Claim Task", "user_acme Complete Task", "boss Create TenantMembership"}
+	if strings.Join(ops, "; ") != strings.Join(want, "; ") {
+		t.Fatalf("acme's audit log:\n got %v\nwant %v", ops, want)
+	}
+	var n countBody
+	a.do("GET", "/engine-rest/history/user-operation/count?operationType=Claim", "admin_acme", nil).json(t, &n)
+	if n.Count != 1 {
+		t.Fatalf("count of claims: %d", n.Count)
+	}
+	// Another tenant sees nothing of it; the tenant manager sees it all.
+	a.do("GET", "/engine-rest/history/user-operation", "admin_globex", nil).json(t, &log)
+	if len(log) != 0 {
+		t.Fatalf("globex sees acme's log: %+v", log)
+	}
+	a.do("GET", "/admin/api/audit?tenant=acme", "boss", nil).json(t, &log)
+	if len(log) != len(want) {
+		t.Fatalf("the tenant manager's view of acme: %d entries", len(log))
+	}
+}
+
+func TestEveryAuditedRouteExistsAndEveryChangeIsAudited(t *testing.T) {
+	a := newAPI(t, dstest.SQLite)
+	routes := map[string]bool{}
+	for _, rt := range a.srv.routes {
+		key := rt.method + " " + rt.path
+		routes[key] = true
+		// Reads record nothing; every change records something, except
+		// the work of external-task workers (their own history is the
+		// engine's) and the message and start calls that create history.
+		change := rt.method != "GET" && !strings.HasPrefix(rt.path, "/external-task/") && rt.path != "/message" &&
+			!strings.HasSuffix(rt.path, "/start") && !strings.HasSuffix(rt.path, "/count") &&
+			rt.path != "/task" && rt.path != "/process-instance" && rt.path != "/external-task"
+		if change && rt.audit == nil {
+			t.Errorf("%s changes something but records nothing in the audit log", key)
+		}
+	}
+	for key := range auditSpecs {
+		if !routes[key] {
+			t.Errorf("auditSpecs names %s, which is no route", key)
+		}
+	}
+}

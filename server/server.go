@@ -88,12 +88,16 @@ type Server struct {
 	auth   *security.Authenticator
 	routes []route
 
-	polls   *longPolls
-	streams *gate // open event streams
-	waiting *gate // waiting long polls
-	metrics *metrics
-	mu      sync.Mutex
-	closed  bool
+	polls  *longPolls
+	audits auditWriter
+	// loginProbes bounds how often a tenant admin may hear that a login
+	// is not available (logins are global; see userCreate).
+	loginProbes *tenantLimiters
+	streams     *gate // open event streams
+	waiting     *gate // waiting long polls
+	metrics     *metrics
+	mu          sync.Mutex
+	closed      bool
 }
 
 // New returns a Server with its routes registered.
@@ -123,12 +127,17 @@ func New(opts Options) *Server {
 	}
 	s.polls = newLongPolls(s)
 	s.streams, s.waiting = newGate("event streams"), newGate("waiting fetchAndLock requests")
+	s.loginProbes = newTenantLimiters(6*time.Second, 10)
 	s.metrics = newMetrics(s)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
 	s.mux.HandleFunc("GET /openapi.yaml", s.openapi)
 	s.routes = s.routeTable()
-	for _, rt := range s.routes {
+	for i, rt := range s.routes {
+		if spec, ok := auditSpecs[rt.method+" "+rt.path]; ok {
+			s.routes[i].audit = &spec
+			rt = s.routes[i]
+		}
 		s.register(rt)
 	}
 	if opts.Sources != nil {
@@ -192,6 +201,9 @@ type route struct {
 	h     func(w http.ResponseWriter, r *http.Request) error
 	// maxBody bounds the request body; 0 means Limits.MaxBodyBytes.
 	maxBody int64
+	// audit is what a successful call records in the audit log (nil:
+	// nothing, a read).
+	audit *auditSpec
 }
 
 // register mounts a route, for tenant routes also under the named-engine
@@ -256,9 +268,17 @@ func (s *Server) wrap(rt route) http.Handler {
 			if p.Tenant != "" {
 				ctx = security.WithTenant(ctx, p.Tenant)
 			}
+			var n *auditNote
+			if rt.audit != nil {
+				n = &auditNote{}
+				ctx = context.WithValue(ctx, auditKey{}, n)
+			}
 			r = r.WithContext(ctx)
 			s.tenantCounter(r)
 			err = rt.h(sw, r)
+			if err == nil && n != nil && (sw.status == 0 || sw.status < 300) {
+				s.record(r, rt, *rt.audit, n)
+			}
 		}
 		if err != nil {
 			status := writeError(sw, err)
