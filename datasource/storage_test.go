@@ -76,3 +76,32 @@ func TestAStatementRunsNoLongerThanTheTenantsTimeout(t *testing.T) {
 		})
 	}
 }
+
+func TestStorageBytesMeasuresTheTenantsOwnStorage(t *testing.T) {
+	dstest.ForEachKind(t, func(t *testing.T, kind dstest.Kind) {
+		t.Parallel()
+		env := dstest.Open(t, kind, nil)
+		ctx := env.Tenant(t, "acme")
+		env.Tenant(t, "globex")
+		n, err := env.Sources.Tenants.StorageBytes(ctx)
+		if err != nil || n <= 0 {
+			t.Fatalf("acme's storage: %d, %v", n, err)
+		}
+		// Another tenant's growth is not acme's.
+		gctx := security.WithTenant(context.Background(), "globex")
+		if err := env.Sources.Tenants.InTx(gctx, func(tx *datasource.Tx) error {
+			_, err := tx.ExecContext(gctx, `CREATE TABLE bulk (v TEXT)`)
+			if err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(gctx, `INSERT INTO bulk (v) VALUES ($1)`, strings.Repeat("x", 1<<20))
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		again, err := env.Sources.Tenants.StorageBytes(ctx)
+		if err != nil || again != n {
+			t.Fatalf("acme's storage moved with globex's data: %d → %d (%v)", n, again, err)
+		}
+	})
+}

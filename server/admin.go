@@ -274,6 +274,12 @@ type tenantStats struct {
 	SchemaVersion int64   `json:"schemaVersion"`
 	LatestVersion int64   `json:"latestSchemaVersion"`
 	Health        *health `json:"health"`
+	// StorageBytes is the tenant's measured storage (sampled at most once
+	// a minute); Quota the refusals by its quotas and what it holds open
+	// on this node.
+	StorageBytes int64             `json:"storageBytes"`
+	Quotas       datasource.Quotas `json:"quotas"`
+	Quota        quotaFigures      `json:"quota"`
 }
 
 // AnalyticsConsumer is the outbox consumer whose backlog the admin API
@@ -327,7 +333,7 @@ func (s *Server) adminTenantStats(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	out := tenantStats{Tenant: id}
+	out := tenantStats{Tenant: id, Quotas: t.Quotas, Quota: s.quota.figures(id)}
 	out.SchemaVersion, out.LatestVersion, _ = s.opts.Sources.Lifecycle.MigrationStatus(r.Context(), id)
 	if !t.Active() || s.opts.Engine == nil {
 		writeJSON(w, http.StatusOK, out)
@@ -356,6 +362,9 @@ func (s *Server) adminTenantStats(w http.ResponseWriter, r *http.Request) error 
 	errs = append(errs, err)
 	if st, err := e.ConsumerState(ctx, AnalyticsConsumer); err == nil {
 		out.OutboxBacklog, out.DeadLetters = st.Backlog, st.DeadLetters
+	}
+	if n, err := s.quota.storageBytes(r.Context(), id); err == nil {
+		out.StorageBytes = n
 	}
 	for _, ps := range s.opts.Sources.Tenants.Stats().Pools {
 		if ps.Tenant == id {

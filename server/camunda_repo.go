@@ -130,6 +130,9 @@ func (s *Server) deploymentCreate(w http.ResponseWriter, r *http.Request) error 
 	if len(p.Resources) == 0 {
 		return badRequest("the deployment has no resource: add the .bpmn file as a part")
 	}
+	if err := s.quota.checkGrowth(r, false); err != nil {
+		return err
+	}
 	d, err := s.opts.Engine.Deploy(r.Context(), p)
 	var me *model.Error
 	if errors.As(err, &me) {
@@ -408,6 +411,9 @@ func (s *Server) definitionStart(w http.ResponseWriter, r *http.Request) error {
 	}
 	vars, err := decodeVars(body.Variables)
 	if err != nil {
+		return err
+	}
+	if err := s.quota.checkGrowth(r, true); err != nil {
 		return err
 	}
 	user := ""

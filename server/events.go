@@ -68,6 +68,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	tenant := tenantOf(r)
 	leave, err := s.streams.enter(tenant, principal(r).UserID, s.opts.Limits.MaxStreamsPerUser, s.maxPerTenant(r.Context(), tenant, true))
 	if err != nil {
+		s.quota.counts(tenant).streams.Add(1)
 		return err
 	}
 	defer leave()

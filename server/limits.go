@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -68,6 +67,11 @@ type Limits struct {
 	MaxStreamsPerTenant int
 	MaxPollsPerUser     int
 	MaxPollsPerTenant   int
+	// TenantRequestsPerSecond is every tenant's API request rate on this
+	// node unless its quota says otherwise (burst twice that); more get 429
+	// with Retry-After. Default 0: no node-wide rate, only tenants' own
+	// quotas.
+	TenantRequestsPerSecond float64
 	// AccessRecheck is how often an open event stream or a waiting long
 	// poll checks again that its caller still has access (a removed
 	// member, a deleted user, a revoked token or an ended session); a change
@@ -175,15 +179,6 @@ func (g *gate) enter(tenant, user string, maxUser, maxTenant int) (leave func(),
 	}, nil
 }
 
-// maxPerTenant is the cap on a tenant's open event streams (or, with
-// polls, waiting long polls) on this node.
-func (s *Server) maxPerTenant(_ context.Context, _ string, streams bool) int {
-	if streams {
-		return s.opts.Limits.MaxStreamsPerTenant
-	}
-	return s.opts.Limits.MaxPollsPerTenant
-}
-
 // tenantLimiters are token buckets per tenant, created on first use and
 // forgotten when idle (bounded whatever the number of tenants).
 type tenantLimiters struct {
@@ -210,4 +205,22 @@ func (l *tenantLimiters) allow(tenant string) bool {
 	}
 	l.mu.Unlock()
 	return lim.Allow()
+}
+
+// open returns how many places tenant holds now.
+func (g *gate) open(tenant string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.perTenant[tenant]
+}
+
+// total returns how many places are held on this node.
+func (g *gate) total() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, v := range g.perTenant {
+		n += v
+	}
+	return n
 }

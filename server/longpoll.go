@@ -67,6 +67,7 @@ func (lp *longPolls) fetch(w http.ResponseWriter, r *http.Request, p *engine.Fet
 	tenant := tenantOf(r)
 	leave, err := lp.s.waiting.enter(tenant, principal(r).UserID, lp.s.opts.Limits.MaxPollsPerUser, lp.s.maxPerTenant(r.Context(), tenant, false))
 	if err != nil {
+		lp.s.quota.counts(tenant).polls.Add(1)
 		return nil, err
 	}
 	defer leave()

@@ -101,12 +101,15 @@ var (
 	descStale      = prometheus.NewDesc("tenantflow_registry_serving_stale", "1 while cached tenant data serves past its TTL.", nil, nil)
 	descTenantReqs = prometheus.NewDesc("tenantflow_tenant_requests_total", "Requests of the busiest tenants (top 10 only).", []string{"tenant"}, nil)
 	descExtra      = prometheus.NewDesc("tenantflow_component", "Figures of the job executor and the shipper.", []string{"name"}, nil)
+	descRefused    = prometheus.NewDesc("tenantflow_quota_refusals_total", "Requests refused by a tenant's quota or a per-tenant limit, for the 10 tenants refused most (quota: rate, streams, polls, instances, storage).", []string{"tenant", "quota"}, nil)
+	descOpen       = prometheus.NewDesc("tenantflow_open_streams", "Event streams (kind=stream) and waiting fetchAndLock requests (kind=poll) open on this node.", []string{"kind"}, nil)
+	descAudit      = prometheus.NewDesc("tenantflow_audit_write_failures_total", "Audit entries that could not be written (the change itself succeeded; see the log).", nil, nil)
 	descBcrypt     = prometheus.NewDesc("tenantflow_password_checks_total", "bcrypt runs: once per valid credential and cache TTL, at most once per failed login.", nil, nil)
 )
 
 // Describe implements prometheus.Collector.
 func (m *metrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descPools, descPoolsMax, descPrimary, descStale, descTenantReqs, descExtra, descBcrypt} {
+	for _, d := range []*prometheus.Desc{descPools, descPoolsMax, descPrimary, descStale, descTenantReqs, descExtra, descBcrypt, descRefused, descOpen, descAudit} {
 		ch <- d
 	}
 }
@@ -125,6 +128,15 @@ func (m *metrics) Collect(ch chan<- prometheus.Metric) {
 	if m.s.auth != nil {
 		ch <- prometheus.MustNewConstMetric(descBcrypt, prometheus.CounterValue, float64(m.s.auth.PasswordChecks()))
 	}
+	for _, x := range m.s.quota.topRefused(m.topLimit) {
+		for q, n := range map[string]int64{"rate": x.f.RateRefused, "streams": x.f.StreamsRefused, "polls": x.f.PollsRefused,
+			"instances": x.f.InstancesRefused, "storage": x.f.StorageRefused} {
+			ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(n), x.tenant, q)
+		}
+	}
+	ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(m.s.streams.total()), "stream")
+	ch <- prometheus.MustNewConstMetric(descOpen, prometheus.GaugeValue, float64(m.s.waiting.total()), "poll")
+	ch <- prometheus.MustNewConstMetric(descAudit, prometheus.CounterValue, float64(m.s.audits.failed.Load()))
 	m.mu.Lock()
 	type kv struct {
 		t string

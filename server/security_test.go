@@ -535,3 +535,80 @@ func TestEveryAuditedRouteExistsAndEveryChangeIsAudited(t *testing.T) {
 		}
 	}
 }
+
+// setQuotas sets a tenant's quotas as the tenant manager.
+func (a *api) setQuotas(tenant string, q map[string]any) {
+	a.t.Helper()
+	if r := a.do("PATCH", "/admin/api/tenants/"+tenant, "boss", map[string]any{"quotas": q}); r.status != http.StatusOK {
+		a.t.Fatalf("quotas of %s: %d %s", tenant, r.status, r.body)
+	}
+}
+
+func TestATenantOverItsQuotasIsRefusedAndOthersAreNot(t *testing.T) {
+	a := newAPI(t, dstest.SQLite, "acme", "globex")
+	a.deploy("admin_acme", "smoke.bpmn")
+	a.deploy("admin_globex", "smoke.bpmn")
+
+	t.Run("request rate", func(t *testing.T) {
+		// One request per 100 s, two at once: the third in a row is over.
+		a.setQuotas("acme", map[string]any{"requestsPerSecond": 0.01, "burst": 2})
+		var last res
+		for range 3 {
+			last = a.do("GET", "/engine-rest/process-definition/count", "reader_acme", nil)
+		}
+		if last.status != http.StatusTooManyRequests || last.header.Get("Retry-After") == "" || !strings.Contains(string(last.body), "request rate") {
+			t.Fatalf("acme over its rate: %d %s", last.status, last.body)
+		}
+		for range 5 {
+			if r := a.do("GET", "/engine-rest/process-definition/count", "reader_globex", nil); r.status != http.StatusOK {
+				t.Fatalf("globex while acme is over its rate: %d", r.status)
+			}
+		}
+		r := a.do("GET", "/metrics", "boss", nil)
+		if !strings.Contains(string(r.body), `tenantflow_quota_refusals_total{quota="rate",tenant="acme"} 1`) {
+			t.Fatalf("/metrics does not count acme's refusal:\n%s", r.body)
+		}
+		a.setQuotas("acme", map[string]any{})
+	})
+
+	t.Run("running instances", func(t *testing.T) {
+		a.setQuotas("acme", map[string]any{"maxRunningInstances": 1})
+		if r := a.do("POST", "/engine-rest/process-definition/key/smoke/start", "user_acme", map[string]any{}); r.status != http.StatusOK {
+			t.Fatalf("the first instance: %d %s", r.status, r.body)
+		}
+		if r := a.do("POST", "/engine-rest/process-definition/key/smoke/start", "user_acme", map[string]any{}); r.status != http.StatusTooManyRequests ||
+			!strings.Contains(string(r.body), "running process instances") {
+			t.Fatalf("an instance over the quota: %d %s", r.status, r.body)
+		}
+		if r := a.do("POST", "/engine-rest/process-definition/key/smoke/start", "user_globex", map[string]any{}); r.status != http.StatusOK {
+			t.Fatalf("globex's instance: %d %s", r.status, r.body)
+		}
+		a.setQuotas("acme", map[string]any{})
+	})
+
+	t.Run("storage", func(t *testing.T) {
+		a.setQuotas("acme", map[string]any{"maxStorageBytes": 1})
+		if r := a.deploy("admin_acme", "smoke.bpmn"); r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), "bytes") {
+			t.Fatalf("a deployment over the storage quota: %d %s", r.status, r.body)
+		}
+		var st tenantStats
+		a.do("GET", "/admin/api/tenants/acme/stats", "boss", nil).json(t, &st)
+		if st.StorageBytes <= 0 || st.Quota.StorageRefused != 1 || st.Quotas.MaxStorageBytes != 1 {
+			t.Fatalf("acme's stats: %+v", st)
+		}
+		a.setQuotas("acme", map[string]any{})
+	})
+
+	t.Run("streams", func(t *testing.T) {
+		a.setQuotas("acme", map[string]any{"maxStreams": 1})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		first := a.stream(ctx, "reader_acme")
+		defer first.Body.Close()
+		second := a.stream(ctx, "user_acme")
+		second.Body.Close()
+		if first.StatusCode != 200 || second.StatusCode != http.StatusTooManyRequests {
+			t.Fatalf("streams under a quota of 1: %d, %d", first.StatusCode, second.StatusCode)
+		}
+	})
+}

@@ -90,6 +90,7 @@ type Server struct {
 
 	polls  *longPolls
 	audits auditWriter
+	quota  *quotas
 	// loginProbes bounds how often a tenant admin may hear that a login
 	// is not available (logins are global; see userCreate).
 	loginProbes *tenantLimiters
@@ -128,6 +129,7 @@ func New(opts Options) *Server {
 	s.polls = newLongPolls(s)
 	s.streams, s.waiting = newGate("event streams"), newGate("waiting fetchAndLock requests")
 	s.loginProbes = newTenantLimiters(6*time.Second, 10)
+	s.quota = newQuotas(s)
 	s.metrics = newMetrics(s)
 	s.mux.HandleFunc("GET /healthz", s.healthz)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
@@ -275,7 +277,12 @@ func (s *Server) wrap(rt route) http.Handler {
 			}
 			r = r.WithContext(ctx)
 			s.tenantCounter(r)
-			err = rt.h(sw, r)
+			if p.Tenant != "" {
+				err = s.quota.allowRequest(ctx, p.Tenant)
+			}
+			if err == nil {
+				err = rt.h(sw, r)
+			}
 			if err == nil && n != nil && (sw.status == 0 || sw.status < 300) {
 				s.record(r, rt, *rt.audit, n)
 			}

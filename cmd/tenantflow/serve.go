@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -243,8 +244,23 @@ func serverLimitFlags(fs *flag.FlagSet, env *envReader) *limitFlags {
 	fs.IntVar(&l.limits.MaxStreamsPerTenant, "max-streams-per-tenant", env.int("TENANTFLOW_MAX_STREAMS_PER_TENANT", 0), "event streams one tenant may hold open on a node, unless its quota says otherwise (env TENANTFLOW_MAX_STREAMS_PER_TENANT; default 50)")
 	fs.IntVar(&l.limits.MaxPollsPerUser, "max-polls-per-user", env.int("TENANTFLOW_MAX_POLLS_PER_USER", 0), "waiting fetchAndLock requests per user on a node (env TENANTFLOW_MAX_POLLS_PER_USER; default 50)")
 	fs.IntVar(&l.limits.MaxPollsPerTenant, "max-polls-per-tenant", env.int("TENANTFLOW_MAX_POLLS_PER_TENANT", 0), "waiting fetchAndLock requests per tenant on a node, unless its quota says otherwise (env TENANTFLOW_MAX_POLLS_PER_TENANT; default 200)")
+	fs.Float64Var(&l.limits.TenantRequestsPerSecond, "tenant-rps", envFloat(env, "TENANTFLOW_TENANT_RPS"), "every tenant's API requests per second on a node unless its quota says otherwise, burst twice that (env TENANTFLOW_TENANT_RPS; default 0: only tenants' own quotas)")
 	fs.DurationVar(&l.limits.AccessRecheck, "access-recheck", env.dur("TENANTFLOW_ACCESS_RECHECK", 0), "how often open event streams and long polls check their caller's access again (env TENANTFLOW_ACCESS_RECHECK; default 5s)")
 	return l
+}
+
+// envFloat reads a decimal TENANTFLOW_* setting, 0 when unset.
+func envFloat(env *envReader, name string) float64 {
+	v := env.get(name)
+	if v == "" {
+		return 0
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f < 0 {
+		env.errs = append(env.errs, fmt.Errorf("%s=%q is not a non-negative number", name, v))
+		return 0
+	}
+	return f
 }
 
 // splitList splits a comma-separated setting, dropping empty items.
