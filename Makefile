@@ -14,7 +14,7 @@ CONSOLE_SRC   := $(wildcard $(CONSOLE)/src/*) $(CONSOLE)/build.mjs
 CONSOLE_DEPS  := $(CONSOLE)/node_modules/.package-lock.json
 CHROMIUM      ?= /usr/bin/chromium
 
-.PHONY: run build console test test-go test-console test-faults chromium lint fmt vet staticcheck bench clean
+.PHONY: run build console test test-go test-console test-faults test-security chromium lint fmt vet staticcheck bench clean
 
 ## run: serve on the embedded default (SQLite under ./data, http://127.0.0.1:8080)
 run: build
@@ -46,6 +46,11 @@ test-console: build chromium
 ## test-faults: real node processes under load while a node is killed (kill -9), a tenant's PostgreSQL cluster stops, or the primary goes away
 test-faults:
 	$(GO) test -tags faults -count=1 -v -run 'TestFault|TestTwoNodes' -timeout 15m ./cmd/tenantflow/
+
+## test-security: the real binary over PostgreSQL, attacked over HTTP the ways the security review found (lockout, guess bursts, enumeration, revoked access, stale cookies, body and stream floods, cross-tenant and cross-user task work, login CSRF, impersonation, DSN secrets); prints each attack and fails if one succeeds
+test-security:
+	$(GO) build -o $(BIN)/tenantflow ./cmd/tenantflow
+	TENANTFLOW_BINARY=$(BIN)/tenantflow $(GO) test -tags security -count=1 -v -run 'TestAttacks' -timeout 15m ./cmd/tenantflow/
 
 chromium:
 	@if [ ! -x $(CHROMIUM) ]; then \

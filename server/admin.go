@@ -167,7 +167,7 @@ func (s *Server) adminTenantCreate(w http.ResponseWriter, r *http.Request) error
 	}
 	t, err := s.opts.Sources.Lifecycle.Create(r.Context(), p)
 	if err != nil {
-		return err
+		return adminConflict(err)
 	}
 	n := note(r)
 	n.tenants, n.entityID = []string{t.ID}, t.ID
@@ -206,7 +206,7 @@ func (s *Server) adminTenantUpdate(w http.ResponseWriter, r *http.Request) error
 	p.Quotas = b.Quotas
 	t, err := s.opts.Sources.Lifecycle.UpdateConfig(r.Context(), r.PathValue("id"), p)
 	if err != nil {
-		return err
+		return adminConflict(err)
 	}
 	n := note(r)
 	if b.DisplayName != nil {
@@ -230,7 +230,7 @@ func (s *Server) adminTenantUpdate(w http.ResponseWriter, r *http.Request) error
 
 func (s *Server) adminTenantDisable(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Sources.Lifecycle.Disable(r.Context(), r.PathValue("id")); err != nil {
-		return err
+		return adminConflict(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -238,7 +238,7 @@ func (s *Server) adminTenantDisable(w http.ResponseWriter, r *http.Request) erro
 
 func (s *Server) adminTenantEnable(w http.ResponseWriter, r *http.Request) error {
 	if err := s.opts.Sources.Lifecycle.Enable(r.Context(), r.PathValue("id")); err != nil {
-		return err
+		return adminConflict(err)
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil

@@ -242,6 +242,8 @@ func httpError(err error) (int, apiError) {
 		return http.StatusRequestEntityTooLarge, apiError{"InvalidRequestException", msg, nil}
 	case errors.Is(err, errUnsupportedMedia):
 		return http.StatusUnsupportedMediaType, apiError{"InvalidRequestException", msg, nil}
+	case errors.Is(err, errStateConflict):
+		return http.StatusConflict, apiError{"ConflictException", msg, nil}
 	case errors.Is(err, engine.ErrSuspended):
 		return http.StatusInternalServerError, apiError{"SuspendedEntityInteractionException", msg, nil}
 	case errors.Is(err, engine.ErrConflict), errors.Is(err, datasource.ErrConflict):
@@ -275,6 +277,19 @@ func retryAfterOf(err error) (time.Duration, bool) {
 
 // errBadRequest marks a malformed request detected by the server.
 var errBadRequest = errors.New("bad request")
+
+// errStateConflict marks an admin change that conflicts with what exists
+// (a tenant's status, another tenant's storage): 409, where the engine's
+// own conflicts keep Camunda's 500 OptimisticLockingException.
+var errStateConflict = errors.New("conflict with the current state")
+
+// adminConflict turns a datasource conflict into a 409.
+func adminConflict(err error) error {
+	if errors.Is(err, datasource.ErrConflict) {
+		return fmt.Errorf("%w: %w", errStateConflict, err)
+	}
+	return err
+}
 
 // errTooLarge marks a request body over its route's limit (413).
 var errTooLarge = errors.New("request too large")
