@@ -59,12 +59,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 	if params.After == "" {
 		params.After = engine.Cursor(p.str("lastEventId"))
 	}
-	// Check the cursor and the tenant before the stream starts, so a bad
-	// request is still an HTTP error.
-	batch, err := s.opts.Engine.ReadEvents(r.Context(), params)
-	if err != nil {
-		return err
-	}
+	// A place among the open streams first: a refused flood costs no read.
 	tenant := tenantOf(r)
 	leave, err := s.streams.enter(tenant, principal(r).UserID, s.opts.Limits.MaxStreamsPerUser, s.maxPerTenant(r.Context(), tenant, true))
 	if err != nil {
@@ -72,6 +67,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	defer leave()
+	// Check the cursor and the tenant before the stream starts, so a bad
+	// request is still an HTTP error.
+	batch, err := s.opts.Engine.ReadEvents(r.Context(), params)
+	if err != nil {
+		return err
+	}
 	lost, stop := s.watchAccess(r)
 	defer stop()
 	rc := streaming(w)
