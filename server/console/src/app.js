@@ -72,11 +72,12 @@ function renderNav(params) {
   // tenant's start page owns the definition pages.
   const link = (href, text, below = `${href}/`) => h('a', {href, 'aria-current': here === href || here.startsWith(below) ? 'page' : null}, text);
   if (s.tenantManager) {
-    replace(nav, link('#/tenants', 'Tenants'), link('#/users', 'Users'), link('#/migrations', 'Migrations'));
+    replace(nav, link('#/tenants', 'Tenants'), link('#/users', 'Users'), link('#/migrations', 'Migrations'), link('#/audit', 'Audit log'));
   } else if (params.tenant) {
     const t = params.tenant;
     replace(nav, link(`#/t/${t}`, 'Processes', `#/t/${t}/definitions/`), link(`#/t/${t}/instances`, 'Instances'), link(`#/t/${t}/incidents`, 'Incidents'),
-      link(`#/t/${t}/tasks`, 'Tasks'), link(`#/t/${t}/history`, 'History'), link(`#/t/${t}/events`, 'Live events'));
+      link(`#/t/${t}/tasks`, 'Tasks'), link(`#/t/${t}/history`, 'History'), link(`#/t/${t}/events`, 'Live events'),
+      roleIn(t) === 'admin' ? link(`#/t/${t}/audit`, 'Audit log') : null);
   } else {
     replace(nav);
   }

@@ -3,6 +3,7 @@
 import {api} from './api.js';
 import {h, replace, field, formData, table, badge, when} from './dom.js';
 import {notify, busy, go} from './ui.js';
+import {auditView} from './audit.js';
 
 const A = '/admin/api';
 const REFRESH_MS = 5000;
@@ -17,6 +18,14 @@ export function managerRoutes(route) {
   route('/users', userList);
   route('/users/:id', userDetail);
   route('/migrations', migrations);
+  route('/audit', audit);
+}
+
+// ---- audit log ----
+
+async function audit(el) {
+  await auditView(el, 'Audit log', 'Every change made in any tenant and by the tenant manager, newest first: who, what, when and from where.',
+    () => api(`${A}/audit?maxResults=100`), true);
 }
 
 // live runs refresh now and every REFRESH_MS until the view is left.
@@ -209,7 +218,9 @@ async function tenantDetail(el, {id}) {
       item('Running instances', s.runningInstances ?? 0), item('Open tasks', s.openTasks ?? 0),
       item('Due jobs', s.dueJobs ?? 0), item('Open incidents', s.openIncidents ?? 0),
       item('Outbox backlog', s.outboxBacklog ?? 0), item('Dead letters', s.deadLetters ?? 0),
-      item('Schema version', migrationCell(s)));
+      item('Schema version', migrationCell(s)),
+      item('Stored', s.storageBytes ? `${(s.storageBytes / 1048576).toFixed(1)} MiB` : '—'),
+      item('Refused by quotas', s.quota ? s.quota.rateRefused + s.quota.streamsRefused + s.quota.pollsRefused + s.quota.instancesRefused + s.quota.storageRefused : 0));
   };
   const loadMembers = async () => {
     const ms = await api(`${A}/tenants/${id}/members`);

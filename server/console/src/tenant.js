@@ -6,6 +6,7 @@ import {tenantAPI} from './api.js';
 import {h, replace, field, table, badge, when} from './dom.js';
 import {notify, busy, go, can, roleIn} from './ui.js';
 import {showDiagram, activeActivities} from './diagram.js';
+import {auditView} from './audit.js';
 
 const EVENTS_KEPT = 100;
 
@@ -19,6 +20,15 @@ export function tenantRoutes(route) {
   route('/t/:tenant/tasks', tasks);
   route('/t/:tenant/history', history);
   route('/t/:tenant/events', events);
+  route('/t/:tenant/audit', audit);
+}
+
+// ---- audit log (admins) ----
+
+async function audit(el, {tenant}) {
+  guard(tenant);
+  await auditView(el, 'Audit log', `Every change made in ${tenant}, newest first: who, what, when and from where.`,
+    () => tenantAPI(tenant, '/history/user-operation?maxResults=100'), false);
 }
 
 function guard(tenant) {

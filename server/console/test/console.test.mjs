@@ -192,6 +192,11 @@ test('a tenant manager and two tenant admins use the console', async (t) => {
     await page.getByText('All 2 tenants are up to date.').waitFor();
     assert.equal(await page.locator('progress').getAttribute('max'), '2');
     await shot(page, '05-migrations');
+    await page.getByRole('link', {name: 'Audit log'}).click();
+    await page.getByRole('heading', {name: 'Audit log'}).waitFor();
+    await page.getByRole('row', {name: /Create Tenant/}).first().waitFor();
+    await page.getByRole('row', {name: /Create User.*acme_admin/}).waitFor();
+    await shot(page, '11-audit-manager');
     await page.getByRole('button', {name: 'Sign out'}).click();
     await page.getByRole('heading', {name: 'Sign in to tenantflow'}).waitFor();
   });
@@ -263,6 +268,10 @@ test('a tenant manager and two tenant admins use the console', async (t) => {
     await page.getByText(/^Connected/).waitFor();
     await page.locator('.events li', {hasText: 'process-completed'}).waitFor();
     await shot(page, '09-events');
+    await page.getByRole('link', {name: 'Audit log'}).click();
+    await page.getByRole('row', {name: /acme_admin.*Complete Task/}).waitFor();
+    await page.getByRole('row', {name: /acme_admin.*Create Deployment/}).waitFor();
+    await shot(page, '12-audit-tenant');
     await page.getByRole('button', {name: 'Sign out'}).click();
     // Wait for the sign-in page: navigating away earlier would abort the
     // logout request itself.
@@ -277,6 +286,11 @@ test('a tenant manager and two tenant admins use the console', async (t) => {
     await page.getByText('No open incidents.').waitFor();
     await page.getByRole('link', {name: 'History'}).click();
     await page.getByText('No instance has finished yet.').waitFor();
+    // Its audit log shows what the tenant manager did in globex, and
+    // nothing of acme's.
+    await page.getByRole('link', {name: 'Audit log'}).click();
+    await page.getByRole('row', {name: /admin.*tenant manager.*Create Tenant/}).waitFor();
+    assert.equal(await page.getByText('acme_admin').count(), 0, "acme's changes are not in globex's audit log");
 
     await page.goto(`${base}/console/#/t/acme`);
     await page.getByText('You are not a member of tenant acme').waitFor();
