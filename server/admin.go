@@ -719,7 +719,9 @@ func (s *Server) adminMigrationStatus(w http.ResponseWriter, r *http.Request) er
 // tenant as it finishes (the console shows them as progress), then a
 // summary line.
 func (s *Server) adminMigrateAll(w http.ResponseWriter, r *http.Request) error {
-	rc := http.NewResponseController(w)
+	// Migrating thousands of tenants takes longer than any write timeout:
+	// the progress stream sets none.
+	rc := streaming(w)
 	w.Header().Set("Content-Type", "application/x-ndjson")
 	w.WriteHeader(http.StatusOK)
 	enc := newLineEncoder(w)
