@@ -259,20 +259,20 @@ func toUserOperation(e *datasource.AuditEntry) userOperationDTO {
 		TenantID: strp(e.Tenant), EntityID: strp(e.EntityID), ActorKind: e.ActorKind, Address: e.Address}
 }
 
+// auditSorts: the user operation log sorts by time only.
+var auditSorts = sortKeys{fields: map[string]string{"timestamp": "timestamp"}}
+
 // auditQuery reads the user operation log filters of Camunda (and
 // entityTypeIn, categoryIn), every value a parameter of the query.
 func (s *Server) auditQuery(r *http.Request) (*datasource.AuditQuery, error) {
 	p := query(r)
-	pg, err := s.page(p, nil)
+	pg, err := s.page(p, auditSorts)
 	if err != nil {
 		return nil, err
 	}
 	q := &datasource.AuditQuery{UserID: p.str("userId"), ProcessInstanceID: p.str("processInstanceId"),
 		ProcessDefinitionKey: p.str("processDefinitionKey"), TaskID: p.str("taskId"),
 		FirstResult: pg.FirstResult, MaxResults: pg.MaxResults, Ascending: pg.SortBy != "" && !pg.SortDesc}
-	if pg.SortBy != "" && pg.SortBy != "timestamp" {
-		return nil, badRequest("sortBy %q: the user operation log sorts by timestamp", pg.SortBy)
-	}
 	if v := p.str("operationType"); v != "" {
 		q.OperationTypes = []string{v}
 	}
