@@ -58,6 +58,7 @@ type NeedError struct {
 	LatestKeys    []string
 }
 
+// Error names what the command needs loaded before it can run again.
 func (e *NeedError) Error() string {
 	return fmt.Sprintf("the command needs instances %v, definitions %v and the latest versions of %v", e.Instances, e.DefinitionIDs, e.LatestKeys)
 }
@@ -1406,6 +1407,8 @@ func (c *Executor) calledDone(child *Instance) error {
 
 // ---- jobs and subscriptions ----
 
+// NewJob builds a job of kind for execution x at element el, due at due,
+// with the element's retries (or the engine's default) and the unit's IDs.
 func (c *Executor) NewJob(kind JobKind, x *Execution, el *model.Element, due time.Time, data JobData) *JobRow {
 	retries := el.Retries
 	if retries == 0 {

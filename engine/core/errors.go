@@ -62,8 +62,10 @@ const (
 	DefaultMaxRows  = 100_000
 )
 
+// NotFound wraps ErrNotFound, naming the kind of thing and its ID.
 func NotFound(what string, id any) error { return fmt.Errorf("%w: %s %v", ErrNotFound, what, id) }
 
+// Invalidf wraps ErrInvalid with a formatted reason.
 func Invalidf(format string, args ...any) error {
 	return fmt.Errorf("%w: %s", ErrInvalid, fmt.Sprintf(format, args...))
 }

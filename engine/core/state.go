@@ -79,8 +79,10 @@ type Execution struct {
 	Inst                     *Instance // not stored
 }
 
+// Has reports whether x carries every flag in f.
 func (x *Execution) Has(f int) bool { return x.Flags&f != 0 }
 
+// ElementID is the ID of the element x is at, or "" between elements.
 func (x *Execution) ElementID() string {
 	if x.El == nil {
 		return ""
@@ -117,6 +119,8 @@ const (
 	HoldsIncidents
 )
 
+// VariableRow is one variable of a scope (an execution or the instance),
+// with its stored revision and what the unit does to it.
 type VariableRow struct {
 	ScopeID, InstanceID int64
 	Name                string
@@ -125,11 +129,13 @@ type VariableRow struct {
 	Op                  RowOp
 }
 
+// TaskRow is a user task with what the unit does to it.
 type TaskRow struct {
 	Task
 	Op RowOp
 }
 
+// ExtTaskRow is an external task with what the unit does to it.
 type ExtTaskRow struct {
 	ExternalTask
 	Op RowOp
@@ -156,6 +162,8 @@ type JobData struct {
 	Schedule string `json:"s,omitempty"`
 }
 
+// SubRow is an event subscription: an instance waiting for a message, or a
+// definition started by one (message-start).
 type SubRow struct {
 	ID            int64
 	Kind          string // message, message-start
@@ -169,11 +177,14 @@ type SubRow struct {
 	Op            RowOp
 }
 
+// IncidentRow is an incident with what the unit does to it.
 type IncidentRow struct {
 	Incident
 	Op RowOp
 }
 
+// ActivityRow is an activity instance (its history entry) with what the
+// unit does to it.
 type ActivityRow struct {
 	ActivityInstance
 	Op RowOp
@@ -260,6 +271,7 @@ func (u *Unit) fail(err error) {
 	}
 }
 
+// Exec returns the live execution id of the unit, or nil.
 func (u *Unit) Exec(id int64) *Execution {
 	for _, x := range u.Execs {
 		if x.ID == id && Alive(x.Op) {
@@ -280,6 +292,7 @@ func (u *Unit) Children(x *Execution) []*Execution {
 	return out
 }
 
+// HasChildren reports whether x has a live child execution.
 func (u *Unit) HasChildren(x *Execution) bool {
 	for _, c := range u.Execs {
 		if c.ParentID == x.ID && Alive(c.Op) && c.InstanceID == x.InstanceID {
@@ -289,6 +302,8 @@ func (u *Unit) HasChildren(x *Execution) bool {
 	return false
 }
 
+// Variable returns the live variable name of scope, or nil; it does not
+// look into enclosing scopes.
 func (u *Unit) Variable(scope int64, name string) *VariableRow {
 	for _, v := range u.Vars {
 		if v.ScopeID == scope && v.Name == name && Alive(v.Op) {
@@ -298,6 +313,7 @@ func (u *Unit) Variable(scope int64, name string) *VariableRow {
 	return nil
 }
 
+// Activity returns the activity instance id of the unit, or nil.
 func (u *Unit) Activity(id int64) *ActivityRow {
 	for _, a := range u.Acts {
 		if a.ID == id {
@@ -307,6 +323,7 @@ func (u *Unit) Activity(id int64) *ActivityRow {
 	return nil
 }
 
+// TaskOf returns the open user task of execution x, or nil.
 func (u *Unit) TaskOf(x *Execution) *TaskRow {
 	for _, t := range u.Tasks {
 		if t.ExecutionID == x.ID && Alive(t.Op) && t.State == TaskCreated {
@@ -316,6 +333,7 @@ func (u *Unit) TaskOf(x *Execution) *TaskRow {
 	return nil
 }
 
+// ExtTaskOf returns the live external task of execution x, or nil.
 func (u *Unit) ExtTaskOf(x *Execution) *ExtTaskRow {
 	for _, t := range u.ExtTasks {
 		if t.ExecutionID == x.ID && Alive(t.Op) {
@@ -332,6 +350,8 @@ func (u *Unit) NoteJob(due time.Time) {
 	}
 }
 
+// NoteTopic records a topic that gained an external task, for the
+// after-commit signal to waiting fetchers.
 func (u *Unit) NoteTopic(topic string) {
 	for _, t := range u.ExternalTopics {
 		if t == topic {

@@ -244,6 +244,7 @@ func toFloat(v any) float64 {
 	return 0
 }
 
+// Truncate cuts s to n bytes, marking a cut with an ellipsis.
 func Truncate(s string, n int) string {
 	if len(s) <= n {
 		return s
@@ -422,6 +423,8 @@ func TypedVars(in map[string]any) (map[string]Value, error) {
 	return out, nil
 }
 
+// ValidateVarName refuses an empty variable name or one longer than 255
+// bytes, saying which rule it broke.
 func ValidateVarName(n string) error {
 	if n == "" || len(n) > 255 {
 		return fmt.Errorf("%w: variable names must be 1-255 characters", ErrInvalid)

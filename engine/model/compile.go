@@ -24,6 +24,7 @@ type Problem struct {
 	Message string `json:"message"`
 }
 
+// String renders the problem as resource, line, element and message.
 func (p Problem) String() string {
 	var b strings.Builder
 	if p.Resource != "" {
@@ -49,6 +50,7 @@ type Error struct {
 // ErrInvalidModel is the sentinel for errors.Is on every *Error.
 var ErrInvalidModel = errors.New("invalid process model")
 
+// Error gives the one problem, or counts them and lists each.
 func (e *Error) Error() string {
 	if len(e.Problems) == 1 {
 		return "cannot deploy: " + e.Problems[0].String()

@@ -210,6 +210,7 @@ type LatestGuard struct {
 // another deployment (or a suspension) replaced the version.
 type StaleDefinitionError struct{ Key string }
 
+// Error names the process key whose latest version changed.
 func (e *StaleDefinitionError) Error() string {
 	return "the latest version of process " + e.Key + " changed"
 }
