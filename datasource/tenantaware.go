@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -292,7 +294,9 @@ var (
 // empty and fn must qualify the tenant's tables with q.Qualifier(): a name
 // it forgets resolves nowhere, never to another tenant's table. On SQLite
 // fn runs in a transaction, as with InTx; fn can tell by
-// q.InTransaction(). Errors are those of InTx.
+// q.InTransaction(). fn runs again, on another connection, when the
+// connection broke under it (the server closed it), so its statement must
+// be safe to send twice. Errors are those of InTx.
 func (ds *TenantAwareDataSource) InStatement(ctx context.Context, fn func(q Queryer) error) error {
 	p, err := ds.checkout(ctx)
 	if err != nil {
@@ -311,13 +315,32 @@ func (ds *TenantAwareDataSource) InStatement(ctx context.Context, fn func(q Quer
 		return err
 	}
 	defer func() { <-p.wsem }()
-	c, err := p.writer.Connx(ctx)
-	if err != nil {
-		return ds.connFailed(ctx, p, err)
+	// A pooled connection the server closed (a restart, a terminated
+	// backend) shows only when used: as driver.ErrBadConn, or as a reset
+	// or an EOF when the close races the statement. database/sql retries
+	// the first kind inside BeginTx, but not on a connection handed out
+	// with Conn, so retry here, on a connection the driver now knows is
+	// dead: the idle connections of a restarted server are all dead, and
+	// each try discards one. The statements given to InStatement are safe
+	// to send twice (an apply step inserts fixed IDs and checks
+	// revisions, so a second run fails rather than writing again).
+	tries := p.writer.Stats().MaxOpenConnections + 1
+	for try := 1; ; try++ {
+		c, err := p.writer.Connx(ctx)
+		if err != nil {
+			return ds.connFailed(ctx, p, err)
+		}
+		err = fn(&Conn{Conn: c, tenant: p.tenant, dialect: p.dialect, qualifier: qualifier})
+		c.Close()
+		if connectionLost(err) {
+			if try < tries && ctx.Err() == nil {
+				continue
+			}
+			return ds.connFailed(ctx, p, err)
+		}
+		p.failures.Store(0)
+		return interpretError(err)
 	}
-	defer c.Close()
-	p.failures.Store(0)
-	return interpretError(fn(&Conn{Conn: c, tenant: p.tenant, dialect: p.dialect, qualifier: qualifier}))
 }
 
 // Dialect returns the SQL dialect of the storage of the tenant in ctx.
@@ -932,3 +955,10 @@ func (ds *TenantAwareDataSource) Stats() Stats {
 }
 
 func dbIdle(db *sql.DB) int { return db.Stats().Idle }
+
+// connectionLost reports whether err says the connection broke, rather than
+// that the statement failed.
+func connectionLost(err error) bool {
+	return errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}

@@ -449,3 +449,54 @@ func TestInStatementReachesOnlyTheTenantsTables(t *testing.T) {
 		})
 	}
 }
+
+// After the server closed every pooled connection (a restart, an operator
+// terminating backends), the next statements succeed on fresh connections
+// instead of failing with "bad connection".
+func TestInStatementReplacesConnectionsTheServerClosed(t *testing.T) {
+	for _, mode := range []string{"set-local", "pool"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			env := dstest.Open(t, dstest.Postgres, &dstest.Options{Config: datasource.Config{PGSchemaMode: mode}})
+			ds := env.Sources.Tenants
+			ctx := env.Tenant(t, "alpha")
+			count := func(q datasource.Queryer) error {
+				var n int
+				return q.GetContext(ctx, &n, `SELECT COUNT(*) FROM `+q.Qualifier()+`tf_deployment`)
+			}
+			// Two statements at once leave two idle connections behind.
+			var inside sync.WaitGroup
+			inside.Add(2)
+			errs := make(chan error, 2)
+			for range 2 {
+				go func() {
+					errs <- ds.InStatement(ctx, func(q datasource.Queryer) error {
+						inside.Done()
+						inside.Wait()
+						return count(q)
+					})
+				}()
+			}
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			admin := dstest.OpenSQL(t, env.URL)
+			var killed int
+			if err := admin.QueryRow(`SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity
+				WHERE datname = current_database() AND pid <> pg_backend_pid()`).Scan(&killed); err != nil {
+				t.Fatal(err)
+			}
+			if killed < 2 {
+				t.Fatalf("terminated %d backends; the test needs the pool's two idle ones", killed)
+			}
+			for i := range 3 {
+				if err := ds.InStatement(ctx, count); err != nil {
+					t.Fatalf("statement %d after the server closed the connections: %v", i+1, err)
+				}
+			}
+		})
+	}
+}
