@@ -119,8 +119,7 @@ func scopeVariables(ctx context.Context, tx *dbtx, p *store.VariablesParams) (ma
 		}
 	}
 	var vars []varCols
-	if err := tx.SelectContext(ctx, &vars, `SELECT scope_id, name, instance_id, type, text_value, long_value, double_value, revision
-		FROM tf_variable WHERE instance_id = $1`, p.InstanceID); err != nil {
+	if err := tx.SelectContext(ctx, &vars, varSelect+` WHERE instance_id = $1`, p.InstanceID); err != nil {
 		return nil, err
 	}
 	want := map[string]bool{}

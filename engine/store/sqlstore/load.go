@@ -9,12 +9,16 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/engine/core"
 	"github.com/tenantflow/tenantflow/engine/store"
 )
 
 // Load implements store.Store.
 func (s *Store) Load(ctx context.Context, p *store.LoadParams) (*store.Snapshot, error) {
+	if snap, ok, err := s.loadAtOnce(ctx, p); ok || err != nil {
+		return snap, err
+	}
 	snap := &store.Snapshot{}
 	err := s.read(ctx, func(tx *dbtx) error {
 		snap = &store.Snapshot{}
@@ -26,6 +30,140 @@ func (s *Store) Load(ctx context.Context, p *store.LoadParams) (*store.Snapshot,
 	}
 	return snap, nil
 }
+
+// loadAtOnce is Load in one exchange with PostgreSQL, for the loads that
+// name their rows by ID (instances, a task, an external task, a job):
+// every statement goes in one message of the simple protocol, in a
+// read-only REPEATABLE READ transaction of that message alone, so they all
+// see one snapshot. The IDs are numbers, written into the SQL as such:
+// no text from input becomes SQL. ok is false when the load needs the
+// general path: the storage is SQLite, the load names rows by a message or
+// a process key, a definition must be compiled first, or the callers of a
+// called instance nest deeper than the one level read here.
+func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *store.Snapshot, ok bool, err error) {
+	if p.Message != "" || len(p.StartEventsOf) > 0 {
+		return nil, false, nil
+	}
+	d, err := s.ds.Dialect(ctx)
+	if err != nil || d != datasource.Postgres {
+		return nil, false, storageError(err)
+	}
+	var (
+		stmts = []string{`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`}
+		roots []string
+		dests []any
+		task  []taskCols
+		ext   []extCols
+		job   []jobCols
+		insts []instanceCols
+		all   instanceRows
+	)
+	for _, id := range p.InstanceIDs {
+		roots = append(roots, `SELECT `+num(id))
+	}
+	if p.TaskID != 0 {
+		stmts = append(stmts, taskSelect+` WHERE id = `+num(p.TaskID))
+		roots = append(roots, `SELECT instance_id FROM tf_task WHERE id = `+num(p.TaskID)+` AND state = 'created'`)
+		dests = append(dests, &task)
+	}
+	if p.ExternalTaskID != 0 {
+		stmts = append(stmts, extSelect+` WHERE id = `+num(p.ExternalTaskID))
+		roots = append(roots, `SELECT instance_id FROM tf_external_task WHERE id = `+num(p.ExternalTaskID))
+		dests = append(dests, &ext)
+	}
+	if p.JobID != 0 {
+		stmts = append(stmts, `SELECT `+jobColumns+` FROM tf_job WHERE id = `+num(p.JobID))
+		roots = append(roots, `SELECT instance_id FROM tf_job WHERE id = `+num(p.JobID)+` AND instance_id <> 0`)
+		dests = append(dests, &job)
+	}
+	if len(roots) == 0 {
+		return nil, false, nil
+	}
+	// The instances are the roots and the caller of each active one.
+	r := strings.Join(roots, ` UNION ALL `)
+	instances := `SELECT id FROM tf_instance WHERE id IN (` + r + `) UNION SELECT super_instance_id FROM tf_instance
+		WHERE id IN (` + r + `) AND state = 'active' AND super_instance_id <> 0`
+	active := `SELECT id FROM tf_instance WHERE id IN (` + instances + `) AND state = 'active'`
+	stmts = append(stmts,
+		instanceSelect+` WHERE id IN (`+instances+`)`,
+		execSelect+` WHERE instance_id IN (`+active+`)`,
+		varSelect+` WHERE instance_id IN (`+active+`)`,
+		actSelect+` WHERE instance_id IN (`+active+`) AND ended_at IS NULL`)
+	dests = append(dests, &insts, &all.execs, &all.vars, &all.acts)
+	for _, h := range held {
+		stmts = append(stmts, h.sel+` WHERE instance_id IN (`+active+` AND holds & `+strconv.Itoa(h.bit)+` <> 0)`+h.live)
+		dests = append(dests, h.dest(&all))
+	}
+	var tenant string
+	err = s.statement(ctx, func(tx *dbtx) error {
+		tenant = tx.Tenant()
+		return tx.selectEach(ctx, strings.Join(stmts, ";\n"), dests...)
+	})
+	if err != nil {
+		return nil, false, err
+	}
+
+	snap = &store.Snapshot{}
+	rd := &reader{ctx: ctx, p: p, snap: snap, tenant: tenant, seen: map[int64]bool{}}
+	ids := append([]int64(nil), p.InstanceIDs...)
+	if len(task) == 1 {
+		snap.Task = &core.TaskRow{Task: task[0].public(tenant)}
+		if snap.Task.State == core.TaskCreated {
+			ids = append(ids, task[0].InstanceID)
+		}
+	}
+	if len(ext) == 1 {
+		snap.ExternalTask = &core.ExtTaskRow{ExternalTask: ext[0].public(tenant)}
+		ids = append(ids, ext[0].InstanceID)
+	}
+	if len(job) == 1 {
+		snap.Job = job[0].row(tenant)
+		if job[0].InstanceID != 0 {
+			ids = append(ids, job[0].InstanceID)
+		}
+	}
+	read := map[int64]*instanceCols{}
+	for i := range insts {
+		read[insts[i].ID] = &insts[i]
+	}
+	var visit func(id int64, root bool) (bool, error)
+	visit = func(id int64, root bool) (bool, error) {
+		if rd.seen[id] {
+			return true, nil
+		}
+		rd.seen[id] = true
+		ic := read[id]
+		switch {
+		case ic == nil && root:
+			return false, core.NotFound("process instance", id)
+		case ic == nil:
+			return false, nil // a caller's caller
+		}
+		inst, def := rd.add(ic)
+		if def == nil {
+			return false, nil
+		}
+		if inst.State != core.InstanceActive {
+			return true, nil
+		}
+		if ic.SuperInst != 0 {
+			if ok, err := visit(ic.SuperInst, false); !ok || err != nil {
+				return ok, err
+			}
+		}
+		return true, rd.bind(inst, def, all.of(id))
+	}
+	for _, id := range ids {
+		if ok, err := visit(id, true); !ok || err != nil {
+			return nil, ok, err
+		}
+	}
+	rd.locate()
+	return snap, true, nil
+}
+
+// num writes an ID into SQL text.
+func num(id int64) string { return strconv.FormatInt(id, 10) }
 
 // reader is one Load.
 type reader struct {
@@ -169,7 +307,7 @@ func (r *reader) instance(id int64) error {
 		return nil
 	}
 	r.seen[id] = true
-	ctx, tx, snap := r.ctx, r.tx, r.snap
+	ctx, tx := r.ctx, r.tx
 	var ic instanceCols
 	if err := tx.GetContext(ctx, &ic, instanceSelect+` WHERE id = $1`, id); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
@@ -177,12 +315,10 @@ func (r *reader) instance(id int64) error {
 		}
 		return err
 	}
-	def := r.p.Definition(ic.DefinitionID)
+	inst, def := r.add(&ic)
 	if def == nil {
 		return r.missing(ic.DefinitionID)
 	}
-	inst := &core.Instance{ProcessInstance: ic.public(r.tenant), Def: def, Holds: ic.Holds, Loaded: ic.Revision, SuperExec: ic.SuperExec}
-	snap.Instances = append(snap.Instances, inst)
 	if inst.State != core.InstanceActive {
 		return nil
 	}
@@ -193,18 +329,100 @@ func (r *reader) instance(id int64) error {
 			return err
 		}
 	}
-
-	var execs []execCols
-	if err := tx.SelectContext(ctx, &execs, `SELECT id, instance_id, parent_id, element_id, state, is_scope,
-		activity_instance_id, flags, data, created_at FROM tf_execution WHERE instance_id = $1`, id); err != nil {
+	var rows instanceRows
+	where := ` WHERE instance_id = $1`
+	if err := tx.SelectContext(ctx, &rows.execs, execSelect+where, id); err != nil {
 		return err
 	}
-	for _, e := range execs {
+	if err := tx.SelectContext(ctx, &rows.vars, varSelect+where, id); err != nil {
+		return err
+	}
+	if err := tx.SelectContext(ctx, &rows.acts, actSelect+where+` AND ended_at IS NULL`, id); err != nil {
+		return err
+	}
+	for _, h := range held {
+		if inst.Holds&h.bit != 0 {
+			if err := tx.SelectContext(ctx, h.dest(&rows), h.sel+where+h.live, id); err != nil {
+				return err
+			}
+		}
+	}
+	return r.bind(inst, def, &rows)
+}
+
+// held lists the tables an instance has rows in only when its holds bit
+// says so: the bit, the query, the condition on live rows, and where in
+// instanceRows they go.
+var held = []struct {
+	bit       int
+	sel, live string
+	dest      func(*instanceRows) any
+}{
+	{core.HoldsTasks, taskSelect, ` AND state = 'created'`, func(r *instanceRows) any { return &r.tasks }},
+	{core.HoldsExternalTasks, extSelect, ``, func(r *instanceRows) any { return &r.exts }},
+	{core.HoldsJobs, `SELECT ` + jobColumns + ` FROM tf_job`, ``, func(r *instanceRows) any { return &r.jobs }},
+	{core.HoldsSubscriptions, subSelect, ``, func(r *instanceRows) any { return &r.subs }},
+	{core.HoldsIncidents, incidentSelect, ` AND state = 'open'`, func(r *instanceRows) any { return &r.incidents }},
+}
+
+// instanceRows are the rows of one active instance, as read.
+type instanceRows struct {
+	execs     []execCols
+	vars      []varCols
+	acts      []actCols
+	tasks     []taskCols
+	exts      []extCols
+	jobs      []jobCols
+	subs      []subCols
+	incidents []incidentCols
+}
+
+// of returns the rows of one instance among the rows of several.
+func (all *instanceRows) of(id int64) *instanceRows {
+	return &instanceRows{
+		execs:     only(all.execs, id, func(r *execCols) int64 { return r.InstanceID }),
+		vars:      only(all.vars, id, func(r *varCols) int64 { return r.InstanceID }),
+		acts:      only(all.acts, id, func(r *actCols) int64 { return r.InstanceID }),
+		tasks:     only(all.tasks, id, func(r *taskCols) int64 { return r.InstanceID }),
+		exts:      only(all.exts, id, func(r *extCols) int64 { return r.InstanceID }),
+		jobs:      only(all.jobs, id, func(r *jobCols) int64 { return r.InstanceID }),
+		subs:      only(all.subs, id, func(r *subCols) int64 { return r.InstanceID }),
+		incidents: only(all.incidents, id, func(r *incidentCols) int64 { return r.InstanceID }),
+	}
+}
+
+func only[T any](rows []T, id int64, instance func(*T) int64) []T {
+	var out []T
+	for i := range rows {
+		if instance(&rows[i]) == id {
+			out = append(out, rows[i])
+		}
+	}
+	return out
+}
+
+// add appends the instance of ic to the snapshot, bound to its definition
+// when the caller holds it (def is nil otherwise, and nothing is added).
+func (r *reader) add(ic *instanceCols) (*core.Instance, *core.Deployed) {
+	def := r.p.Definition(ic.DefinitionID)
+	if def == nil {
+		return nil, nil
+	}
+	inst := &core.Instance{ProcessInstance: ic.public(r.tenant), Def: def, Holds: ic.Holds, Loaded: ic.Revision, SuperExec: ic.SuperExec}
+	r.snap.Instances = append(r.snap.Instances, inst)
+	return inst, def
+}
+
+// bind adds the rows of an active instance to the snapshot, its executions
+// bound to the elements of its definition.
+func (r *reader) bind(inst *core.Instance, def *core.Deployed, rows *instanceRows) error {
+	snap := r.snap
+	for _, e := range rows.execs {
 		x := &core.Execution{ID: e.ID, InstanceID: e.InstanceID, ParentID: e.ParentID, State: core.ExecState(e.State), Scope: e.IsScope,
 			ActID: e.ActID, Flags: e.Flags, CreatedAt: e.CreatedAt, Inst: inst}
 		if e.ElementID != "" {
 			if x.El = def.Model.Element(e.ElementID); x.El == nil {
-				return fmt.Errorf("instance %d: element %q is not in its definition", id, e.ElementID)
+				return fmt.Errorf("instance %d: element %q is not in its definition", inst.ID, e.ElementID)
 			}
 		}
 		if e.Data != "" {
@@ -213,80 +431,39 @@ func (r *reader) instance(id int64) error {
 				return fmt.Errorf("execution %d: %w", e.ID, err)
 			}
 		}
-		if x.ID == id {
+		if x.ID == inst.ID {
 			inst.Root = x
 		}
 		snap.Executions = append(snap.Executions, x)
 	}
 	if inst.Root == nil {
-		return fmt.Errorf("instance %d is active but has no root execution", id)
+		return fmt.Errorf("instance %d is active but has no root execution", inst.ID)
 	}
-
-	var vars []varCols
-	if err := tx.SelectContext(ctx, &vars, `SELECT scope_id, name, instance_id, type, text_value, long_value,
-		double_value, revision FROM tf_variable WHERE instance_id = $1`, id); err != nil {
-		return err
-	}
-	for i := range vars {
-		v, err := vars[i].value()
+	for i := range rows.vars {
+		v, err := rows.vars[i].value()
 		if err != nil {
-			return fmt.Errorf("variable %q: %w", vars[i].Name, err)
+			return fmt.Errorf("variable %q: %w", rows.vars[i].Name, err)
 		}
-		snap.Variables = append(snap.Variables, &core.VariableRow{ScopeID: vars[i].ScopeID, InstanceID: id, Name: vars[i].Name, Val: v, Rev: vars[i].Revision})
+		snap.Variables = append(snap.Variables, &core.VariableRow{ScopeID: rows.vars[i].ScopeID, InstanceID: inst.ID,
+			Name: rows.vars[i].Name, Val: v, Rev: rows.vars[i].Revision})
 	}
-
-	var acts []actCols
-	if err := tx.SelectContext(ctx, &acts, actSelect+` WHERE instance_id = $1 AND ended_at IS NULL`, id); err != nil {
-		return err
+	for i := range rows.acts {
+		snap.Activities = append(snap.Activities, &core.ActivityRow{ActivityInstance: rows.acts[i].public(r.tenant)})
 	}
-	for i := range acts {
-		snap.Activities = append(snap.Activities, &core.ActivityRow{ActivityInstance: acts[i].public(r.tenant)})
+	for i := range rows.tasks {
+		snap.Tasks = append(snap.Tasks, &core.TaskRow{Task: rows.tasks[i].public(r.tenant)})
 	}
-
-	if inst.Holds&core.HoldsTasks != 0 {
-		var rows []taskCols
-		if err := tx.SelectContext(ctx, &rows, taskSelect+` WHERE instance_id = $1 AND state = 'created'`, id); err != nil {
-			return err
-		}
-		for i := range rows {
-			snap.Tasks = append(snap.Tasks, &core.TaskRow{Task: rows[i].public(r.tenant)})
-		}
+	for i := range rows.exts {
+		snap.ExtTasks = append(snap.ExtTasks, &core.ExtTaskRow{ExternalTask: rows.exts[i].public(r.tenant)})
 	}
-	if inst.Holds&core.HoldsExternalTasks != 0 {
-		var rows []extCols
-		if err := tx.SelectContext(ctx, &rows, extSelect+` WHERE instance_id = $1`, id); err != nil {
-			return err
-		}
-		for i := range rows {
-			snap.ExtTasks = append(snap.ExtTasks, &core.ExtTaskRow{ExternalTask: rows[i].public(r.tenant)})
-		}
+	for i := range rows.jobs {
+		snap.Jobs = append(snap.Jobs, rows.jobs[i].row(r.tenant))
 	}
-	if inst.Holds&core.HoldsJobs != 0 {
-		var rows []jobCols
-		if err := tx.SelectContext(ctx, &rows, `SELECT `+jobColumns+` FROM tf_job WHERE instance_id = $1`, id); err != nil {
-			return err
-		}
-		for i := range rows {
-			snap.Jobs = append(snap.Jobs, rows[i].row(r.tenant))
-		}
+	for i := range rows.subs {
+		snap.Subs = append(snap.Subs, rows.subs[i].row())
 	}
-	if inst.Holds&core.HoldsSubscriptions != 0 {
-		var rows []subCols
-		if err := tx.SelectContext(ctx, &rows, subSelect+` WHERE instance_id = $1`, id); err != nil {
-			return err
-		}
-		for i := range rows {
-			snap.Subs = append(snap.Subs, rows[i].row())
-		}
-	}
-	if inst.Holds&core.HoldsIncidents != 0 {
-		var rows []incidentCols
-		if err := tx.SelectContext(ctx, &rows, incidentSelect+` WHERE instance_id = $1 AND state = 'open'`, id); err != nil {
-			return err
-		}
-		for i := range rows {
-			snap.Incidents = append(snap.Incidents, &core.IncidentRow{Incident: rows[i].public(r.tenant)})
-		}
+	for i := range rows.incidents {
+		snap.Incidents = append(snap.Incidents, &core.IncidentRow{Incident: rows.incidents[i].public(r.tenant)})
 	}
 	return nil
 }

@@ -85,6 +85,9 @@ type execCols struct {
 	CreatedAt  int64  `db:"created_at"`
 }
 
+const execSelect = `SELECT id, instance_id, parent_id, element_id, state, is_scope, activity_instance_id, flags,
+	data, created_at FROM tf_execution`
+
 type varCols struct {
 	ScopeID    int64           `db:"scope_id"`
 	Name       string          `db:"name"`
@@ -95,6 +98,9 @@ type varCols struct {
 	Double     sql.NullFloat64 `db:"double_value"`
 	Revision   int             `db:"revision"`
 }
+
+const varSelect = `SELECT scope_id, name, instance_id, type, text_value, long_value, double_value, revision
+	FROM tf_variable`
 
 func (v *varCols) value() (core.Value, error) {
 	var t *string

@@ -9,15 +9,18 @@
 // # Round trips
 //
 // Every read is one short read-only transaction; Apply is one short
-// read-write transaction. On PostgreSQL an apply step is one statement of
-// data-modifying CTEs whose result row carries the revision checks and
-// guards; on SQLite, in-process, the statements go as one script.
+// read-write transaction. On PostgreSQL a load by ID is one message of
+// statements in a read-only transaction of its own, and an apply step is
+// one statement of data-modifying CTEs whose result row carries the
+// revision checks and guards: a command that completes a task costs two
+// exchanges. On SQLite, in-process, the statements go as one script.
 package sqlstore
 
 import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"strings"
 	"sync/atomic"
 
@@ -75,6 +78,29 @@ func (q *dbtx) ExecContext(ctx context.Context, query string, args ...any) (sql.
 
 func (q *dbtx) QueryRowxContext(ctx context.Context, query string, args ...any) *sqlx.Row {
 	return q.Queryer.QueryRowxContext(ctx, q.sql(query), args...)
+}
+
+// selectEach sends statements as one message of the simple protocol (so
+// with no arguments: one exchange, however many statements) and scans the
+// result of each statement that returns rows into the next of dests.
+func (q *dbtx) selectEach(ctx context.Context, statements string, dests ...any) error {
+	rows, err := q.Queryer.QueryxContext(ctx, q.sql(statements))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for i, d := range dests {
+		if i > 0 && !rows.NextResultSet() {
+			if err := rows.Err(); err != nil {
+				return err
+			}
+			return fmt.Errorf("statement %d of %d returned no rows to scan", i+1, len(dests))
+		}
+		if err := sqlx.StructScan(rows, d); err != nil {
+			return err
+		}
+	}
+	return rows.Close()
 }
 
 // with counts a transaction's BEGIN and COMMIT and wraps q.

@@ -6,7 +6,13 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/datasource/dstest"
+	"github.com/tenantflow/tenantflow/engine"
+	"github.com/tenantflow/tenantflow/engine/bpmn"
+	"github.com/tenantflow/tenantflow/engine/core"
+	"github.com/tenantflow/tenantflow/engine/model"
+	"github.com/tenantflow/tenantflow/engine/store"
 	"github.com/tenantflow/tenantflow/engine/store/sqlstore"
 	"github.com/tenantflow/tenantflow/engine/store/storetest"
 )
@@ -29,3 +35,68 @@ func TestConformance(t *testing.T) {
 		})
 	}
 }
+
+// On PostgreSQL a load by ID is one exchange, on a shared pool
+// (set-local) and on a tenant's own pool alike, and reads what the
+// general path reads.
+func TestLoadByIDIsOneExchangeOnPostgreSQL(t *testing.T) {
+	for _, mode := range []string{"set-local", "pool"} {
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel()
+			ds := dstest.Open(t, dstest.Postgres, &dstest.Options{Config: datasource.Config{PGSchemaMode: mode}})
+			st := sqlstore.New(ds.Sources.Tenants)
+			e, err := engine.New(ds.Sources, engine.Options{Store: st})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := ds.Tenant(t, "acme")
+			d, err := e.DeployXML(ctx, "review.bpmn", reviewXML)
+			if err != nil {
+				t.Fatal(err)
+			}
+			inst, err := e.StartInstance(ctx, &engine.StartParams{DefinitionKey: "review", Variables: map[string]any{"amount": 12}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			tasks, err := e.Tasks(ctx, &engine.TaskQuery{InstanceID: inst.ID})
+			if err != nil || len(tasks) != 1 {
+				t.Fatalf("tasks %v %v", tasks, err)
+			}
+			src, err := st.Definition(ctx, &store.DefinitionParams{ID: d.Definitions[0].ID, WithContent: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defs, err := bpmn.ParseBytes(src.Content, bpmn.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ms, err := model.Compile(defs, model.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dep := &core.Deployed{ProcessDefinition: src.ProcessDefinition, Model: ms[0]}
+
+			before := st.RoundTrips()
+			snap, err := st.Load(ctx, &store.LoadParams{TaskID: tasks[0].ID, Definition: func(int64) *core.Deployed { return dep }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := st.RoundTrips() - before; n != 1 {
+				t.Errorf("the load took %d round trips", n)
+			}
+			if snap.Task == nil || len(snap.Instances) != 1 || snap.Instances[0].Root == nil || len(snap.Tasks) != 1 ||
+				snap.Task != snap.Tasks[0] || len(snap.Variables) != 1 || snap.Variables[0].Val.V != int32(12) {
+				t.Fatalf("the load read task %+v, instances %+v, tasks %d, variables %+v", snap.Task, snap.Instances, len(snap.Tasks), snap.Variables)
+			}
+		})
+	}
+}
+
+const reviewXML = `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="review" isExecutable="true">
+    <bpmn:startEvent id="s"/><bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="check"/>
+    <bpmn:userTask id="check"/><bpmn:sequenceFlow id="f2" sourceRef="check" targetRef="e"/>
+    <bpmn:endEvent id="e"/>
+  </bpmn:process>
+</bpmn:definitions>`

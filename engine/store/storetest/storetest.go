@@ -147,6 +147,7 @@ func Run(t *testing.T, h *Harness) {
 		run  func(t *testing.T, h *Harness)
 	}{
 		{"load locates rows and reads their instances whole", loadLocates},
+		{"load reads the callers of a called instance, however deep", loadCallers},
 		{"load asks for definitions the caller does not hold", loadMissing},
 		{"apply checks revisions and writes nothing on a conflict", applyConflicts},
 		{"apply checks the latest versions a unit was planned on", applyLatest},
@@ -256,6 +257,65 @@ func loadLocates(t *testing.T, h *Harness) {
 	}
 	if _, err := v.h.Store.Load(v.ctx, &store.LoadParams{InstanceIDs: []int64{999_999}, Definition: func(int64) *core.Deployed { return d }}); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("loading a missing instance: %v", err)
+	}
+}
+
+// chainXML is three processes, each calling the next; the last waits in a
+// user task.
+const chainXML = `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="top" isExecutable="true">
+    <bpmn:startEvent id="s1"/><bpmn:sequenceFlow id="a1" sourceRef="s1" targetRef="c1"/>
+    <bpmn:callActivity id="c1" calledElement="middle"/><bpmn:sequenceFlow id="a2" sourceRef="c1" targetRef="e1"/>
+    <bpmn:endEvent id="e1"/>
+  </bpmn:process>
+  <bpmn:process id="middle" isExecutable="true">
+    <bpmn:startEvent id="s2"/><bpmn:sequenceFlow id="b1" sourceRef="s2" targetRef="c2"/>
+    <bpmn:callActivity id="c2" calledElement="bottom"/><bpmn:sequenceFlow id="b2" sourceRef="c2" targetRef="e2"/>
+    <bpmn:endEvent id="e2"/>
+  </bpmn:process>
+  <bpmn:process id="bottom" isExecutable="true">
+    <bpmn:startEvent id="s3"/><bpmn:sequenceFlow id="d1" sourceRef="s3" targetRef="work"/>
+    <bpmn:userTask id="work"/><bpmn:sequenceFlow id="d2" sourceRef="work" targetRef="e3"/>
+    <bpmn:endEvent id="e3"/>
+  </bpmn:process>
+</bpmn:definitions>`
+
+func loadCallers(t *testing.T, h *Harness) {
+	v := h.env(t, "callers")
+	d, err := v.Deploy(v.ctx, &engine.DeployParams{Name: "chain", Resources: []engine.Resource{{Name: "chain.bpmn", Content: []byte(chainXML)}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var defs []*core.Deployed
+	for _, def := range d.Definitions {
+		defs = append(defs, v.compiled(def))
+	}
+	top := v.start("top", nil)
+	bottom, err := v.Instances(v.ctx, &engine.InstanceQuery{DefinitionKey: "bottom"})
+	if err != nil || len(bottom) != 1 {
+		t.Fatalf("called instances %v %v", bottom, err)
+	}
+	task := v.task(bottom[0])
+	for _, p := range []*store.LoadParams{{TaskID: task.ID}, {InstanceIDs: []int64{bottom[0].ID}}} {
+		snap := v.load(p, defs...)
+		keys := map[string]*core.Instance{}
+		for _, i := range snap.Instances {
+			if i.Root == nil {
+				t.Fatalf("instance %d (%s) has no root execution", i.ID, i.DefinitionKey)
+			}
+			keys[i.DefinitionKey] = i
+		}
+		if len(snap.Instances) != 3 || keys["top"] == nil || keys["top"].ID != top.ID || keys["middle"] == nil || keys["bottom"] == nil {
+			t.Fatalf("load %+v read instances %v", p, keys)
+		}
+		at := map[string]bool{}
+		for _, x := range snap.Executions {
+			at[x.ElementID()] = true
+		}
+		if !at["c1"] || !at["c2"] || !at["work"] {
+			t.Fatalf("load %+v read executions at %v", p, at)
+		}
 	}
 }
 
