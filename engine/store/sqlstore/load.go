@@ -32,14 +32,14 @@ func (s *Store) Load(ctx context.Context, p *store.LoadParams) (*store.Snapshot,
 }
 
 // loadAtOnce is Load in one exchange with PostgreSQL, for the loads that
-// name their rows by ID (instances, a task, an external task, a job):
+// name one row by ID (an instance, a task, an external task or a job):
 // every statement goes in one message of the simple protocol, in a
 // read-only REPEATABLE READ transaction of that message alone, so they all
 // see one snapshot. The IDs are numbers, written into the SQL as such:
 // no text from input becomes SQL. ok is false when the load needs the
-// general path: the storage is SQLite, the load names rows by a message or
-// a process key, a definition must be compiled first, or the callers of a
-// called instance nest deeper than the one level read here.
+// general path: the storage is SQLite, the load names several rows or rows
+// by a message or a process key, a definition must be compiled first, or
+// the instance was called by another one.
 func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *store.Snapshot, ok bool, err error) {
 	if p.Message != "" || len(p.StartEventsOf) > 0 {
 		return nil, false, nil
@@ -59,39 +59,40 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 		all   instanceRows
 	)
 	for _, id := range p.InstanceIDs {
-		roots = append(roots, `SELECT `+num(id))
+		roots = append(roots, num(id))
 	}
 	if p.TaskID != 0 {
 		stmts = append(stmts, taskSelect+` WHERE id = `+num(p.TaskID))
-		roots = append(roots, `SELECT instance_id FROM tf_task WHERE id = `+num(p.TaskID)+` AND state = 'created'`)
+		roots = append(roots, `(SELECT instance_id FROM tf_task WHERE id = `+num(p.TaskID)+` AND state = 'created')`)
 		dests = append(dests, &task)
 	}
 	if p.ExternalTaskID != 0 {
 		stmts = append(stmts, extSelect+` WHERE id = `+num(p.ExternalTaskID))
-		roots = append(roots, `SELECT instance_id FROM tf_external_task WHERE id = `+num(p.ExternalTaskID))
+		roots = append(roots, `(SELECT instance_id FROM tf_external_task WHERE id = `+num(p.ExternalTaskID)+`)`)
 		dests = append(dests, &ext)
 	}
 	if p.JobID != 0 {
 		stmts = append(stmts, `SELECT `+jobColumns+` FROM tf_job WHERE id = `+num(p.JobID))
-		roots = append(roots, `SELECT instance_id FROM tf_job WHERE id = `+num(p.JobID)+` AND instance_id <> 0`)
+		roots = append(roots, `(SELECT instance_id FROM tf_job WHERE id = `+num(p.JobID)+`)`)
 		dests = append(dests, &job)
 	}
-	if len(roots) == 0 {
+	if len(roots) != 1 {
 		return nil, false, nil
 	}
-	// The instances are the roots and the caller of each active one.
-	r := strings.Join(roots, ` UNION ALL `)
-	instances := `SELECT id FROM tf_instance WHERE id IN (` + r + `) UNION SELECT super_instance_id FROM tf_instance
-		WHERE id IN (` + r + `) AND state = 'active' AND super_instance_id <> 0`
-	active := `SELECT id FROM tf_instance WHERE id IN (` + instances + `) AND state = 'active'`
+	// Every statement is an index lookup by one instance ID (a number, or
+	// a scalar subquery finding it): cheap to plan, which matters more
+	// than the round trips saved, as PostgreSQL plans each statement of a
+	// simple-protocol message afresh. Rows of an instance that is not
+	// active are dropped below; a caller is read by the general path.
+	r := roots[0]
 	stmts = append(stmts,
-		instanceSelect+` WHERE id IN (`+instances+`)`,
-		execSelect+` WHERE instance_id IN (`+active+`)`,
-		varSelect+` WHERE instance_id IN (`+active+`)`,
-		actSelect+` WHERE instance_id IN (`+active+`) AND ended_at IS NULL`)
+		instanceSelect+` WHERE id = `+r,
+		execSelect+` WHERE instance_id = `+r,
+		varSelect+` WHERE instance_id = `+r,
+		actSelect+` WHERE instance_id = `+r+` AND ended_at IS NULL`)
 	dests = append(dests, &insts, &all.execs, &all.vars, &all.acts)
 	for _, h := range held {
-		stmts = append(stmts, h.sel+` WHERE instance_id IN (`+active+` AND holds & `+strconv.Itoa(h.bit)+` <> 0)`+h.live)
+		stmts = append(stmts, h.sel+` WHERE instance_id = `+r+h.live)
 		dests = append(dests, h.dest(&all))
 	}
 	var tenant string
@@ -137,7 +138,7 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 		case ic == nil && root:
 			return false, core.NotFound("process instance", id)
 		case ic == nil:
-			return false, nil // a caller's caller
+			return false, nil // a caller: read by the general path
 		}
 		inst, def := rd.add(ic)
 		if def == nil {
