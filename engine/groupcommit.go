@@ -26,15 +26,22 @@ type commitGroups struct {
 }
 
 type commitQueue struct {
-	leading bool
+	lanes   int // apply steps leading now
 	waiting []*committer
+	busy    map[int64]bool // instances of the steps in flight
 }
 
 // committer is one command waiting to commit.
 type committer struct {
-	l  *loader
-	ch chan commitResult
+	l       *loader
+	ch      chan commitResult // its outcome, and possibly the lead first
+	leading bool
 }
+
+// maxLanes is how many apply steps of one tenant may be in flight at once:
+// while one waits for its commit, the next is parsed, planned and mostly
+// executed.
+const maxLanes = 2
 
 // commitResult is a command's outcome, or the lead handed to it.
 type commitResult struct {
@@ -49,19 +56,22 @@ func (e *Engine) commitGrouped(ctx context.Context, l *loader) error {
 		return e.commit(ctx, l)
 	}
 	g := &e.groups
-	me := &committer{l: l, ch: make(chan commitResult, 1)}
+	me := &committer{l: l, ch: make(chan commitResult, 2)}
 	g.mu.Lock()
 	if g.queues == nil {
 		g.queues = map[string]*commitQueue{}
 	}
 	q := g.queues[l.u.Tenant]
 	if q == nil {
-		q = &commitQueue{}
+		q = &commitQueue{busy: map[int64]bool{}}
 		g.queues[l.u.Tenant] = q
 	}
 	q.waiting = append(q.waiting, me)
-	leading := !q.leading
-	q.leading = true
+	if q.lanes < maxLanes {
+		q.lanes++
+		me.leading = true
+	}
+	leading := me.leading
 	g.mu.Unlock()
 	// Another command's apply step may carry this one's unit: it runs
 	// detached from the leader's cancellation, and is short.
@@ -72,24 +82,39 @@ func (e *Engine) commitGrouped(ctx context.Context, l *loader) error {
 			if !r.lead {
 				return r.err
 			}
+			leading = true // handed a lane by endLane
 		}
-		leading = false
 		g.mu.Lock()
 		batch := q.take()
 		g.mu.Unlock()
-		e.applyGroup(ctx, batch)
+		if len(batch) > 0 {
+			e.applyGroup(ctx, batch)
+		}
+		g.mu.Lock()
+		q.release(batch)
+		var done *commitResult
 		select {
-		case r := <-me.ch:
-			g.handOff(l.u.Tenant, q)
-			return r.err
+		case r := <-me.ch: // a leader is never handed a lane: this is its outcome
+			done = &r
 		default:
-			leading = true // its unit waits for a later step: lead that too
+		}
+		if done != nil || len(batch) == 0 {
+			// Done, or its unit waits for an instance another step holds:
+			// the lane goes to another waiting command (the step holding
+			// the instance hands one back when it ends).
+			g.endLane(l.u.Tenant, q, me)
+			leading = false
+		}
+		g.mu.Unlock()
+		if done != nil {
+			return done.err
 		}
 	}
 }
 
 // take removes the next apply step's commands from the queue, oldest
-// first: none of them touches an instance another one does.
+// first: none of them touches an instance another one does, or one of a
+// step in flight.
 func (q *commitQueue) take() []*committer {
 	var batch []*committer
 	seen := map[int64]bool{}
@@ -98,7 +123,7 @@ func (q *commitQueue) take() []*committer {
 		ids := loadedInstances(c.l.u)
 		free := len(batch) < maxGroup
 		for _, id := range ids {
-			free = free && !seen[id]
+			free = free && !seen[id] && !q.busy[id]
 		}
 		if !free {
 			rest = append(rest, c)
@@ -109,20 +134,40 @@ func (q *commitQueue) take() []*committer {
 		}
 		batch = append(batch, c)
 	}
+	clear(q.waiting[len(rest):])
 	q.waiting = rest
+	for id := range seen {
+		q.busy[id] = true
+	}
 	return batch
 }
 
-// handOff gives the lead to the oldest waiting command, or ends it.
-func (g *commitGroups) handOff(tenant string, q *commitQueue) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if len(q.waiting) == 0 {
-		q.leading = false
-		delete(g.queues, tenant)
-		return
+// release marks the instances of a step that ended as free.
+func (q *commitQueue) release(batch []*committer) {
+	for _, c := range batch {
+		for _, id := range loadedInstances(c.l.u) {
+			delete(q.busy, id)
+		}
 	}
-	q.waiting[0].ch <- commitResult{lead: true}
+}
+
+// endLane ends a leader's lane and gives it to the oldest waiting command
+// that does not lead one, other than the leader itself; the queue goes
+// when no lane is left. g.mu is held.
+func (g *commitGroups) endLane(tenant string, q *commitQueue, me *committer) {
+	me.leading = false
+	q.lanes--
+	for _, c := range q.waiting {
+		if c != me && !c.leading {
+			c.leading = true
+			q.lanes++
+			c.ch <- commitResult{lead: true}
+			return
+		}
+	}
+	if q.lanes == 0 && len(q.waiting) == 0 {
+		delete(g.queues, tenant)
+	}
 }
 
 // applyGroup applies a batch in one step, or each unit alone when the step

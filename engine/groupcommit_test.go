@@ -11,21 +11,26 @@ import (
 	"github.com/tenantflow/tenantflow/engine/store/memstore"
 )
 
-// gatedStore holds its first Apply until released, so that commands queue
-// behind it.
+// gatedStore holds its first maxLanes Applies until released, so that
+// every lane is busy and commands queue behind them.
 type gatedStore struct {
 	*memstore.Store
-	once    sync.Once
-	entered chan struct{}
+	mu      sync.Mutex
+	held    int
+	entered chan struct{} // a value per held Apply
 	release chan struct{}
 	applies chan int // units per Apply
 }
 
 func (g *gatedStore) Apply(ctx context.Context, p *store.ApplyParams) error {
-	g.once.Do(func() {
-		close(g.entered)
+	g.mu.Lock()
+	hold := g.held < maxLanes
+	g.held++
+	g.mu.Unlock()
+	if hold {
+		g.entered <- struct{}{}
 		<-g.release
-	})
+	}
 	g.applies <- len(p.Units)
 	return g.Store.Apply(ctx, p)
 }
@@ -41,13 +46,14 @@ const groupXML = `<?xml version="1.0" encoding="UTF-8"?>
   </bpmn:process>
 </bpmn:definitions>`
 
-// TestGroupCommitIsolatesAConflict queues two completions behind a held
-// commit and makes one of them stale before the lead reaches them: the two
-// go as one apply step, which fails, and then one by one, so the fresh one
-// commits and the stale one runs again and commits too.
+// TestGroupCommitIsolatesAConflict queues two completions behind held
+// commits (one in every lane) and makes one of them stale before a lane
+// reaches them: the two go as one apply step, which fails, and then one by
+// one, so the fresh one commits and the stale one runs again and commits
+// too.
 func TestGroupCommitIsolatesAConflict(t *testing.T) {
 	mem := memstore.New()
-	g := &gatedStore{Store: mem, entered: make(chan struct{}), release: make(chan struct{}), applies: make(chan int, 100)}
+	g := &gatedStore{Store: mem, entered: make(chan struct{}, maxLanes), release: make(chan struct{}), applies: make(chan int, 100)}
 	ctx := WithTenant(context.Background(), "acme")
 	setup, err := New(nil, Options{Store: mem})
 	if err != nil {
@@ -57,7 +63,7 @@ func TestGroupCommitIsolatesAConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	var insts []*ProcessInstance
-	for range 3 {
+	for range maxLanes + 2 {
 		inst, err := setup.StartInstance(ctx, &StartParams{DefinitionKey: "p"})
 		if err != nil {
 			t.Fatal(err)
@@ -71,17 +77,20 @@ func TestGroupCommitIsolatesAConflict(t *testing.T) {
 		}
 		return l[0].Ref()
 	}
-	tx, ty := task(insts[1]), task(insts[2])
+	held, x, y := insts[:maxLanes], insts[maxLanes], insts[maxLanes+1]
+	tx, ty := task(x), task(y)
 
 	e, err := New(nil, Options{Store: g})
 	if err != nil {
 		t.Fatal(err)
 	}
-	errs := make(chan error, 3)
-	go func() {
-		errs <- e.ModifyVariables(ctx, insts[0].Ref(), &ModifyVariablesParams{Set: map[string]any{"lead": true}})
-	}()
-	<-g.entered
+	errs := make(chan error, maxLanes+2)
+	for _, inst := range held {
+		go func() {
+			errs <- e.ModifyVariables(ctx, inst.Ref(), &ModifyVariablesParams{Set: map[string]any{"lead": true}})
+		}()
+		<-g.entered
+	}
 	go func() { _, err := e.CompleteTask(ctx, tx, nil); errs <- err }()
 	go func() { _, err := e.CompleteTask(ctx, ty, nil); errs <- err }()
 	queued, _ := dstest.Probe(10*time.Second, time.Millisecond, func() bool {
@@ -94,11 +103,11 @@ func TestGroupCommitIsolatesAConflict(t *testing.T) {
 		t.Fatal("the two completions never queued behind the held commit")
 	}
 	// Another node changes the second completion's instance meanwhile.
-	if err := setup.ModifyVariables(ctx, insts[2].Ref(), &ModifyVariablesParams{Set: map[string]any{"other": "node"}}); err != nil {
+	if err := setup.ModifyVariables(ctx, y.Ref(), &ModifyVariablesParams{Set: map[string]any{"other": "node"}}); err != nil {
 		t.Fatal(err)
 	}
 	close(g.release)
-	for range 3 {
+	for range maxLanes + 2 {
 		if err := <-errs; err != nil {
 			t.Fatal(err)
 		}
@@ -108,18 +117,24 @@ func TestGroupCommitIsolatesAConflict(t *testing.T) {
 	for n := range g.applies {
 		steps = append(steps, n)
 	}
-	// The held commit, the two as one step that failed, then each alone;
+	// The held commits, the two as one step that failed, then each alone;
 	// the stale one conflicted there, ran again and committed.
-	if len(steps) != 5 || steps[0] != 1 || steps[1] != 2 {
-		t.Fatalf("apply steps of %v units, want [1 2 1 1 1]", steps)
+	var twos int
+	for _, n := range steps {
+		if n == 2 {
+			twos++
+		}
 	}
-	for _, inst := range insts[1:] {
+	if len(steps) != maxLanes+4 || twos != 1 {
+		t.Fatalf("apply steps of %v units, want %d single ones and one of 2", steps, maxLanes+3)
+	}
+	for _, inst := range []*ProcessInstance{x, y} {
 		got, err := setup.Instance(ctx, inst.Ref())
 		if err != nil || got.State != InstanceCompleted {
 			t.Fatalf("instance %d: %+v %v", inst.ID, got, err)
 		}
 	}
-	vars, err := setup.Variables(ctx, insts[2].Ref())
+	vars, err := setup.Variables(ctx, y.Ref())
 	if err != nil || vars["other"].V != "node" {
 		t.Fatalf("the other node's change was lost: %v %v", vars, err)
 	}
