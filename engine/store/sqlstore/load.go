@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -63,17 +64,17 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 	}
 	if p.TaskID != 0 {
 		stmts = append(stmts, taskSelect+` WHERE id = `+num(p.TaskID))
-		roots = append(roots, `(SELECT instance_id FROM tf_task WHERE id = `+num(p.TaskID)+` AND state = 'created')`)
+		roots = append(roots, `(SELECT NULLIF(instance_id, 0) FROM tf_task WHERE id = `+num(p.TaskID)+` AND state = 'created')`)
 		dests = append(dests, &task)
 	}
 	if p.ExternalTaskID != 0 {
 		stmts = append(stmts, extSelect+` WHERE id = `+num(p.ExternalTaskID))
-		roots = append(roots, `(SELECT instance_id FROM tf_external_task WHERE id = `+num(p.ExternalTaskID)+`)`)
+		roots = append(roots, `(SELECT NULLIF(instance_id, 0) FROM tf_external_task WHERE id = `+num(p.ExternalTaskID)+`)`)
 		dests = append(dests, &ext)
 	}
 	if p.JobID != 0 {
 		stmts = append(stmts, `SELECT `+jobColumns+` FROM tf_job WHERE id = `+num(p.JobID))
-		roots = append(roots, `(SELECT instance_id FROM tf_job WHERE id = `+num(p.JobID)+`)`)
+		roots = append(roots, `(SELECT NULLIF(instance_id, 0) FROM tf_job WHERE id = `+num(p.JobID)+`)`)
 		dests = append(dests, &job)
 	}
 	if len(roots) != 1 {
@@ -83,7 +84,10 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 	// a scalar subquery finding it): cheap to plan, which matters more
 	// than the round trips saved, as PostgreSQL plans each statement of a
 	// simple-protocol message afresh. Rows of an instance that is not
-	// active are dropped below; a caller is read by the general path.
+	// active are dropped below; a caller is read by the general path. A
+	// row of no instance (a timer start event's job, a standalone task)
+	// has instance ID 0, shared by every such row: its root is NULL, which
+	// matches nothing, or each load would read all of them.
 	r := roots[0]
 	stmts = append(stmts,
 		instanceSelect+` WHERE id = `+r,
@@ -103,6 +107,11 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 	if err != nil {
 		return nil, false, err
 	}
+	read := 0
+	for _, d := range dests {
+		read += reflect.ValueOf(d).Elem().Len()
+	}
+	s.rowsRead.Add(int64(read))
 
 	snap = &store.Snapshot{}
 	rd := &reader{ctx: ctx, p: p, snap: snap, tenant: tenant, seen: map[int64]bool{}}
@@ -123,9 +132,9 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 			ids = append(ids, job[0].InstanceID)
 		}
 	}
-	read := map[int64]*instanceCols{}
+	byID := map[int64]*instanceCols{}
 	for i := range insts {
-		read[insts[i].ID] = &insts[i]
+		byID[insts[i].ID] = &insts[i]
 	}
 	var visit func(id int64, root bool) (bool, error)
 	visit = func(id int64, root bool) (bool, error) {
@@ -133,7 +142,7 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 			return true, nil
 		}
 		rd.seen[id] = true
-		ic := read[id]
+		ic := byID[id]
 		switch {
 		case ic == nil && root:
 			return false, core.NotFound("process instance", id)

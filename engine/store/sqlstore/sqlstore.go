@@ -38,12 +38,18 @@ type Store struct {
 	// roundTrips counts the exchanges with the database: each statement,
 	// and the BEGIN and COMMIT of each transaction.
 	roundTrips atomic.Int64
+	// rowsRead counts the rows the one-message load read.
+	rowsRead atomic.Int64
 }
 
 // RoundTrips returns how many exchanges with the databases the store made
 // so far (statements, and the BEGIN and COMMIT of each transaction), for
 // benchmarks that report what a command costs.
 func (s *Store) RoundTrips() int64 { return s.roundTrips.Load() }
+
+// RowsRead returns how many rows the loads by ID read so far on
+// PostgreSQL: what a command costs beyond its round trips.
+func (s *Store) RowsRead() int64 { return s.rowsRead.Load() }
 
 // dbtx is what the store's statements go through: a transaction, or a
 // connection whose one statement commits by itself. It counts them, and

@@ -92,6 +92,35 @@ func TestLoadByIDIsOneExchangeOnPostgreSQL(t *testing.T) {
 	}
 }
 
+// A job of no instance (a timer start event's, a batch's) shares
+// instance ID 0 with every other such job: its load reads the job, not
+// all of them. Firing a timer start event must not cost more as other
+// instance-less jobs pile up.
+func TestLoadingAJobOfNoInstanceReadsOnlyThatJob(t *testing.T) {
+	ds := dstest.Open(t, dstest.Postgres, nil)
+	st := sqlstore.New(ds.Sources.Tenants)
+	ctx := ds.Tenant(t, "acme")
+	err := ds.Sources.Tenants.InTx(ctx, func(tx *datasource.Tx) error {
+		_, err := tx.Exec(`INSERT INTO tf_job (id, kind, instance_id, execution_id, definition_id, def_key, element_id, due_at, retries, created_at, revision)
+			SELECT 1000 + g, 'timer-start', 0, 0, 1, 'report', 'start', 0, 3, 0, 1 FROM generate_series(1, 500) AS g`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := st.RowsRead()
+	snap, err := st.Load(ctx, &store.LoadParams{JobID: 1001, Definition: func(int64) *core.Deployed { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if snap.Job == nil || snap.Job.ID != 1001 || len(snap.Instances) != 0 || len(snap.Jobs) != 0 {
+		t.Fatalf("the load read job %+v, instances %d, jobs %d", snap.Job, len(snap.Instances), len(snap.Jobs))
+	}
+	if n := st.RowsRead() - before; n != 1 {
+		t.Errorf("loading one job read %d rows, want 1", n)
+	}
+}
+
 const reviewXML = `<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
   <bpmn:process id="review" isExecutable="true">
