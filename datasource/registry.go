@@ -205,10 +205,13 @@ func fetcher[V any](ctx context.Context, r *Registry, k *kind[V], key string, lo
 			return nil, err
 		}
 		ne := &cached[V]{v: v, err: err, fetchedAt: r.clock.Now(), epoch: start}
+		// ristretto applies a Set in the background: wait for it, so that
+		// the lookups right after a load find what it loaded instead of
+		// loading it again (a load is rare, a wait is microseconds).
 		k.cache.Set(key, ne, 1)
+		k.cache.Wait()
 		r.failingSince.Store(0)
 		if hook := r.fetched.Load(); hook != nil {
-			k.cache.Wait()
 			(*hook)()
 		}
 		return ne, nil
