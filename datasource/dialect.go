@@ -193,7 +193,7 @@ func (c *verifyingConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		}
 		return nil, fmt.Errorf("%w: expected schema %s, connection is in %s", ErrSchemaMismatch, want, got)
 	}
-	return conn, nil
+	return withStatementCache(conn), nil
 }
 
 func (c *verifyingConnector) Driver() driver.Driver { return c.inner.Driver() }

@@ -86,6 +86,17 @@ func (q *dbtx) QueryRowxContext(ctx context.Context, query string, args ...any) 
 	return q.Queryer.QueryRowxContext(ctx, q.sql(query), args...)
 }
 
+// execPrepared runs a statement whose text repeats while its values
+// change (the apply step's): outside a transaction on PostgreSQL, as a
+// statement the connection keeps prepared (see datasource.Conn.ExecPrepared);
+// elsewhere as ExecContext.
+func (q *dbtx) execPrepared(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	if c, ok := q.Queryer.(*datasource.Conn); ok && c.Dialect() == datasource.Postgres {
+		return c.ExecPrepared(ctx, q.sql(query), args...)
+	}
+	return q.ExecContext(ctx, query, args...)
+}
+
 // selectEach sends statements as one message of the simple protocol (so
 // with no arguments: one exchange, however many statements) and scans the
 // result of each statement that returns rows into the next of dests.

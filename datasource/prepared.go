@@ -1,0 +1,188 @@
+package datasource
+
+import (
+	"container/list"
+	"context"
+	"database/sql"
+	"database/sql/driver"
+	"errors"
+
+	"github.com/lib/pq"
+)
+
+// A statement PostgreSQL receives as text is parsed and planned every
+// time: for the engine's apply statement, a multi-table statement of
+// data-modifying CTEs, that is most of the server's work. A named
+// prepared statement is parsed once per connection, and after a few runs
+// PostgreSQL reuses its generic plan. database/sql keeps prepared
+// statements per pool, not per connection handed out with Conn, so the
+// tenant pools' connections keep their own: preparingConn, a lib/pq
+// connection with a small cache of the statements it prepared.
+
+// pqConn is what database/sql uses of a lib/pq connection.
+type pqConn interface {
+	driver.Conn
+	driver.ConnBeginTx
+	driver.ConnPrepareContext
+	driver.ExecerContext
+	driver.QueryerContext
+	driver.Pinger
+	driver.SessionResetter
+	driver.Validator
+	driver.NamedValueChecker
+}
+
+// Bounds of a connection's statement cache. A text is prepared the second
+// time the connection runs it, so that texts run once (a rare command's
+// shape) cost no extra round trip and take no place.
+const (
+	preparedPerConn = 48
+	seenPerConn     = 256
+)
+
+// preparingConn is a lib/pq connection that keeps the statements run
+// through execPrepared prepared for its life, least recently used first
+// out.
+type preparingConn struct {
+	pqConn
+	stmts map[string]*list.Element // of *preparedStmt
+	lru   list.List
+	seen  map[string]struct{}
+}
+
+type preparedStmt struct {
+	query string
+	stmt  driver.Stmt
+}
+
+// withStatementCache wraps c when it is a lib/pq connection.
+func withStatementCache(c driver.Conn) driver.Conn {
+	if pc, ok := c.(pqConn); ok {
+		return &preparingConn{pqConn: pc, stmts: map[string]*list.Element{}, seen: map[string]struct{}{}}
+	}
+	return c
+}
+
+// execPrepared runs query with args: on a statement the connection
+// prepared before, or, the first time it sees query, as a one-off.
+func (c *preparingConn) execPrepared(ctx context.Context, query string, args []any) (driver.Result, error) {
+	nv, err := c.namedValues(args)
+	if err != nil {
+		return nil, err
+	}
+	st, err := c.statement(ctx, query)
+	if err != nil || st == nil {
+		if err != nil {
+			return nil, err
+		}
+		return c.ExecContext(ctx, query, nv)
+	}
+	res, err := st.stmt.(driver.StmtExecContext).ExecContext(ctx, nv)
+	if stalePrepared(err) {
+		// The server no longer has the statement, or its plan cannot
+		// be reused (DISCARD, a changed table): prepare it afresh.
+		c.forget(query)
+		if st, err = c.prepare(ctx, query); err != nil {
+			return nil, err
+		}
+		res, err = st.stmt.(driver.StmtExecContext).ExecContext(ctx, nv)
+	}
+	return res, err
+}
+
+// statement returns query's prepared statement, preparing it the second
+// time query is seen, or nil while it was seen only once.
+func (c *preparingConn) statement(ctx context.Context, query string) (*preparedStmt, error) {
+	if e, ok := c.stmts[query]; ok {
+		c.lru.MoveToFront(e)
+		return e.Value.(*preparedStmt), nil
+	}
+	if _, ok := c.seen[query]; !ok {
+		if len(c.seen) >= seenPerConn {
+			clear(c.seen)
+		}
+		c.seen[query] = struct{}{}
+		return nil, nil
+	}
+	delete(c.seen, query)
+	return c.prepare(ctx, query)
+}
+
+// prepare prepares query on the connection and caches it.
+func (c *preparingConn) prepare(ctx context.Context, query string) (*preparedStmt, error) {
+	s, err := c.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	st := &preparedStmt{query: query, stmt: s}
+	c.stmts[query] = c.lru.PushFront(st)
+	if c.lru.Len() > preparedPerConn {
+		old := c.lru.Back().Value.(*preparedStmt)
+		c.forget(old.query)
+	}
+	return st, nil
+}
+
+// forget closes query's statement on the server and drops it.
+func (c *preparingConn) forget(query string) {
+	e, ok := c.stmts[query]
+	if !ok {
+		return
+	}
+	c.lru.Remove(e)
+	delete(c.stmts, query)
+	// A close that fails leaves the statement on the server until the
+	// connection ends; a broken connection shows on its next use.
+	_ = e.Value.(*preparedStmt).stmt.Close()
+}
+
+// namedValues converts args as database/sql would for this driver.
+func (c *preparingConn) namedValues(args []any) ([]driver.NamedValue, error) {
+	nv := make([]driver.NamedValue, len(args))
+	for i, a := range args {
+		nv[i] = driver.NamedValue{Ordinal: i + 1, Value: a}
+		err := c.CheckNamedValue(&nv[i])
+		if errors.Is(err, driver.ErrSkip) {
+			nv[i].Value, err = driver.DefaultParameterConverter.ConvertValue(a)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return nv, nil
+}
+
+// stalePrepared reports whether err says a prepared statement cannot run
+// as prepared: it does not exist (26000) or its cached plan no longer
+// fits (0A000, "cached plan must not change result type").
+func stalePrepared(err error) bool {
+	var pqErr *pq.Error
+	return errors.As(err, &pqErr) && (pqErr.Code == "26000" || pqErr.Code == "0A000")
+}
+
+// ExecPrepared runs one statement on the connection, as a statement the
+// connection keeps prepared when it runs the same text again (on
+// PostgreSQL: no parse, and a reused plan). Meant for statements whose
+// text repeats while their values change; values are parameters, never
+// text. Elsewhere it is ExecContext.
+func (c *Conn) ExecPrepared(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	var res driver.Result
+	cached := false
+	err := c.Conn.Raw(func(dc any) error {
+		pc, ok := dc.(*preparingConn)
+		if !ok {
+			return nil
+		}
+		cached = true
+		var err error
+		res, err = pc.execPrepared(ctx, query, args)
+		return err
+	})
+	if !cached && err == nil {
+		return c.Conn.ExecContext(ctx, query, args...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}

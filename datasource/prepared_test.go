@@ -1,0 +1,95 @@
+package datasource_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/lib/pq"
+
+	"github.com/tenantflow/tenantflow/datasource"
+	"github.com/tenantflow/tenantflow/datasource/dstest"
+)
+
+// preparedOnConn counts the statements the connection keeps prepared with
+// the given text.
+func preparedOnConn(t *testing.T, c *datasource.Conn, text string) int {
+	t.Helper()
+	var n int
+	if err := c.GetContext(context.Background(), &n, `SELECT count(*) FROM pg_prepared_statements WHERE statement = $1`, text); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// A statement whose text repeats is prepared once per connection, from
+// its second run, and keeps running when the server forgot it; a
+// statement that fails leaves the connection and its statements usable;
+// the connection keeps a bounded number of them.
+func TestExecPreparedPreparesRepeatedTextsOncePerConnection(t *testing.T) {
+	env := dstest.Open(t, dstest.Postgres, nil)
+	ds := env.Sources.Tenants
+	ctx := env.Tenant(t, "acme")
+	createNotes(t, ds, ctx)
+	c, release, err := ds.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	const insert = `INSERT INTO note (id, body) VALUES ($1, $2)`
+	for i := range 3 {
+		if _, err := c.ExecPrepared(ctx, insert, i, fmt.Sprint("note ", i)); err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		if i > 0 {
+			want = 1
+		}
+		if n := preparedOnConn(t, c, insert); n != want {
+			t.Fatalf("after %d runs the connection holds %d prepared copies, want %d", i+1, n, want)
+		}
+	}
+
+	// A failing run (a duplicate key) is the caller's error; the
+	// statement stays and serves the next run.
+	var pqErr *pq.Error
+	if _, err := c.ExecPrepared(ctx, insert, 1, "again"); !errors.As(err, &pqErr) || pqErr.Code != "23505" {
+		t.Fatalf("a duplicate: %v", err)
+	}
+	if _, err := c.ExecPrepared(ctx, insert, 3, "note 3"); err != nil {
+		t.Fatal(err)
+	}
+
+	// DEALLOCATE (as a pooler's reset would) makes the server forget it.
+	if _, err := c.ExecContext(ctx, `DEALLOCATE ALL`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.ExecPrepared(ctx, insert, 4, "note 4"); err != nil {
+		t.Fatalf("after DEALLOCATE ALL: %v", err)
+	}
+	if n := preparedOnConn(t, c, insert); n != 1 {
+		t.Fatalf("after DEALLOCATE ALL and a run: %d prepared copies, want 1", n)
+	}
+	var rows int
+	if err := c.GetContext(ctx, &rows, `SELECT count(*) FROM note`); err != nil || rows != 5 {
+		t.Fatalf("notes: %d, %v; want 5", rows, err)
+	}
+
+	// Many texts, each run twice: the connection keeps a bounded number.
+	for i := range 100 {
+		q := fmt.Sprintf(`UPDATE note SET body = $1 WHERE id = %d`, i)
+		for range 2 {
+			if _, err := c.ExecPrepared(ctx, q, "x"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var held int
+	if err := c.GetContext(ctx, &held, `SELECT count(*) FROM pg_prepared_statements`); err != nil {
+		t.Fatal(err)
+	}
+	if held == 0 || held > 64 {
+		t.Fatalf("the connection holds %d prepared statements after 100 texts", held)
+	}
+}
