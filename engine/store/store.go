@@ -382,3 +382,37 @@ type CleanupHistoryParams struct {
 	Now   time.Time
 	Limit int
 }
+
+// Locate points the located rows (Task, ExternalTask, Job, Waiting) at
+// the snapshot's rows of their instances, when those were read, so that a
+// change to one is a change to the other. Stores call it at the end of Load.
+func (snap *Snapshot) Locate() {
+	if x := snap.Task; x != nil {
+		for _, u := range snap.Tasks {
+			if u.ID == x.ID {
+				snap.Task = u
+			}
+		}
+	}
+	if x := snap.ExternalTask; x != nil {
+		for _, u := range snap.ExtTasks {
+			if u.ID == x.ID {
+				snap.ExternalTask = u
+			}
+		}
+	}
+	if x := snap.Job; x != nil {
+		for _, u := range snap.Jobs {
+			if u.ID == x.ID {
+				snap.Job = u
+			}
+		}
+	}
+	for i, w := range snap.Waiting {
+		for _, u := range snap.Subs {
+			if u.ID == w.ID {
+				snap.Waiting[i] = u
+			}
+		}
+	}
+}

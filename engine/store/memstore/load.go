@@ -87,41 +87,8 @@ func (r *reader) load() error {
 		*snap = store.Snapshot{Missing: snap.Missing}
 		return nil
 	}
-	locate(snap)
+	snap.Locate()
 	return nil
-}
-
-// locate points the located rows at the snapshot's rows of their
-// instances.
-func locate(snap *store.Snapshot) {
-	if x := snap.Task; x != nil {
-		for _, u := range snap.Tasks {
-			if u.ID == x.ID {
-				snap.Task = u
-			}
-		}
-	}
-	if x := snap.ExternalTask; x != nil {
-		for _, u := range snap.ExtTasks {
-			if u.ID == x.ID {
-				snap.ExternalTask = u
-			}
-		}
-	}
-	if x := snap.Job; x != nil {
-		for _, u := range snap.Jobs {
-			if u.ID == x.ID {
-				snap.Job = u
-			}
-		}
-	}
-	for i, w := range snap.Waiting {
-		for _, u := range snap.Subs {
-			if u.ID == w.ID {
-				snap.Waiting[i] = u
-			}
-		}
-	}
 }
 
 func (r *reader) instance(id int64) error {

@@ -168,7 +168,7 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 			return nil, ok, err
 		}
 	}
-	rd.locate()
+	snap.Locate()
 	return snap, true, nil
 }
 
@@ -273,42 +273,8 @@ func (r *reader) load() error {
 		*snap = store.Snapshot{Missing: snap.Missing}
 		return nil
 	}
-	r.locate()
+	r.snap.Locate()
 	return nil
-}
-
-// locate points the located rows at the unit's own rows of their
-// instances, when those were read.
-func (r *reader) locate() {
-	snap := r.snap
-	if t := snap.Task; t != nil {
-		for _, u := range snap.Tasks {
-			if u.ID == t.ID {
-				snap.Task = u
-			}
-		}
-	}
-	if t := snap.ExternalTask; t != nil {
-		for _, u := range snap.ExtTasks {
-			if u.ID == t.ID {
-				snap.ExternalTask = u
-			}
-		}
-	}
-	if j := snap.Job; j != nil {
-		for _, u := range snap.Jobs {
-			if u.ID == j.ID {
-				snap.Job = u
-			}
-		}
-	}
-	for i, w := range snap.Waiting {
-		for _, u := range snap.Subs {
-			if u.ID == w.ID {
-				snap.Waiting[i] = u
-			}
-		}
-	}
 }
 
 // instance reads an instance and everything it holds, and its caller.
