@@ -439,6 +439,18 @@ func (c *Executor) leave(x *Execution) error {
 		c.follow(x, el.Outgoing)
 		return nil
 	}
+	taken, err := c.chosen(x, el, "element")
+	if err != nil {
+		return err
+	}
+	c.follow(x, taken)
+	return nil
+}
+
+// chosen returns el's outgoing flows whose conditions hold, or its default
+// flow when none does; what names the kind of el in the error when there
+// is neither.
+func (c *Executor) chosen(x *Execution, el *model.Element, what string) ([]*model.Flow, error) {
 	taken := make([]*model.Flow, 0, len(el.Outgoing))
 	for _, f := range el.Outgoing {
 		if f == el.Default {
@@ -446,7 +458,7 @@ func (c *Executor) leave(x *Execution) error {
 		}
 		ok, err := c.condition(x, f)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if ok {
 			taken = append(taken, f)
@@ -454,12 +466,11 @@ func (c *Executor) leave(x *Execution) error {
 	}
 	if len(taken) == 0 {
 		if el.Default == nil {
-			return fmt.Errorf("%w: no outgoing sequence flow of %q has a true condition and it has no default flow", ErrInvalid, el.ID)
+			return nil, fmt.Errorf("%w: %s %q: no outgoing sequence flow has a true condition and there is no default flow", ErrInvalid, what, el.ID)
 		}
 		taken = append(taken, el.Default)
 	}
-	c.follow(x, taken)
-	return nil
+	return taken, nil
 }
 
 // unconditional reports whether no flow has a condition.
@@ -567,24 +578,9 @@ func (c *Executor) fork(x *Execution, el *model.Element) error {
 		c.follow(x, el.Outgoing)
 		return nil
 	}
-	var taken []*model.Flow
-	for _, f := range el.Outgoing {
-		if f == el.Default {
-			continue
-		}
-		ok, err := c.condition(x, f)
-		if err != nil {
-			return err
-		}
-		if ok {
-			taken = append(taken, f)
-		}
-	}
-	if len(taken) == 0 {
-		if el.Default == nil {
-			return fmt.Errorf("%w: inclusive gateway %q: no outgoing flow's condition is true and there is no default flow", ErrInvalid, el.ID)
-		}
-		taken = append(taken, el.Default)
+	taken, err := c.chosen(x, el, "inclusive gateway")
+	if err != nil {
+		return err
 	}
 	c.follow(x, taken)
 	return nil
