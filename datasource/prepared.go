@@ -164,7 +164,11 @@ func stalePrepared(err error) bool {
 // connection keeps prepared when it runs the same text again (on
 // PostgreSQL: no parse, and a reused plan). Meant for statements whose
 // text repeats while their values change; values are parameters, never
-// text. Elsewhere it is ExecContext.
+// text. Statements are cached by their whole text, so on a shared pool a
+// schema-qualified text is one tenant's alone; an unqualified one is
+// planned again by PostgreSQL when the connection's search_path changed
+// since it was prepared, so it never reaches the tables of the tenant it
+// was first run for. Elsewhere it is ExecContext.
 func (c *Conn) ExecPrepared(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	var res driver.Result
 	cached := false
