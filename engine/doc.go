@@ -102,12 +102,12 @@
 // variable updated, incident created and resolved) to the tenant's outbox
 // in the same transaction, so an event exists exactly when its change
 // committed. [Engine.ReadEvents] returns them after a [Cursor] in commit
-// order: each commit that appends events numbers them from the tenant's
-// commit clock, a one-row counter it holds until it ends, so positions are
-// gapless and in commit order. A reader resuming from a cursor never skips
-// an event whose transaction committed late, and no transaction outside
-// the tenant (another tenant's, a report in another database of the same
-// server) can hold its events back.
+// order: it reads only as far as every event's transaction has ended (on
+// PostgreSQL it waits, for moments, for the tenant's writers in flight), so
+// a reader resuming from a cursor never skips an event whose transaction
+// committed late, and no transaction outside the tenant (another tenant's,
+// a report in another database of the same server) can hold its events
+// back. Positions increase; a command that failed may leave a gap.
 // Named consumers keep their position with [Engine.AdvanceConsumer];
 // [Engine.PruneOutbox] removes events every consumer has passed.
 //

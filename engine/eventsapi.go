@@ -22,11 +22,11 @@ type (
 )
 
 // ReadEvents returns events of the tenant in ctx after p.After, in commit
-// order. Every commit that appends events numbers them from the tenant's
-// commit clock, in commit order, so an event whose transaction commits
-// later always sorts after the returned Next: a reader resuming from Next
-// never skips one, and nothing but the tenant's own event-writing commits
-// (which last moments) can hold a read back.
+// order. It reads only as far as every event's transaction has ended, so an
+// event whose transaction commits later always sorts after the returned
+// Next: a reader resuming from Next never skips one, and nothing but the
+// tenant's own event-writing commits (which last moments) can hold a read
+// back.
 //
 // Errors: ErrNoTenant, ErrInvalid (a cursor this storage did not issue).
 func (e *Engine) ReadEvents(ctx context.Context, p *ReadEventsParams) (*EventBatch, error) {

@@ -77,7 +77,7 @@ func latestGuard(g store.LatestGuard) guard {
 // ---- applying ----
 
 // outboxChunk bounds the rows of one outbox INSERT, so that the first
-// one always fits in the statement that moves the clock (maxArgs).
+// one always fits in the statement that enters the gate (maxArgs).
 const outboxChunk = 2000
 
 // columnList splits a column constant written over several lines.
@@ -96,14 +96,12 @@ type batch struct {
 	args  []any
 	rows  int
 
-	// clocked batches are outbox rows numbered from the tenant's commit
-	// clock (see the outbox migration): each row gets a leading pos of
-	// the clock's new value minus back (row 0), back-1 (row 1), and so on.
-	// clockRel is where the statement finds that value: the clock CTE of
-	// the same statement, or the clock table itself in a later statement.
-	clocked  bool
-	back     int
-	clockRel string
+	// clocked batches are outbox rows numbered from SQLite's commit clock
+	// (see the outbox migrations): each row gets a leading pos of the
+	// clock's new value minus back (row 0), back-1 (row 1), and so on.
+	// On PostgreSQL outbox rows take their position from a sequence.
+	clocked bool
+	back    int
 }
 
 func (b *batch) add(vals ...any) {
@@ -144,9 +142,7 @@ func (b *batch) appendSQL(q []byte, first int) []byte {
 		}
 		q = append(q, '(')
 		if b.clocked {
-			q = append(q, "(SELECT last FROM "...)
-			q = append(q, b.clockRel...)
-			q = append(q, ") - "...)
+			q = append(q, "(SELECT last FROM tf_outbox_clock) - "...)
 			q = strconv.AppendInt(q, int64(b.back-r), 10)
 			q = append(q, ", "...)
 		}
@@ -194,8 +190,9 @@ func deleteIDs(a *applier, table, col string, ids []int64) {
 
 // collect turns a unit's net changes into statements of the apply step:
 // new rows inserted, changed rows updated (fenced by revisions), deleted
-// rows removed, history appended; its events wait for flush, which numbers
-// every unit's events from one move of the outbox clock. Instances that
+// rows removed, history appended; its events wait for appendEvents, which
+// inserts every unit's events after one entry into the outbox gate (or
+// move of the clock). Instances that
 // were loaded move their revision, so a command that raced another on the
 // same instance fails with ErrConflict.
 func (a *applier) collect(u *core.Unit) error {
@@ -433,24 +430,27 @@ func (a *applier) applyActivities(u *core.Unit) {
 	ins.exec(a)
 }
 
-// appendEvents moves the commit clock by the number of events of every
-// unit collected and inserts them numbered from it (see the outbox
-// migration for why).
+// appendEvents inserts the events of every unit collected, in order, so
+// that they get their outbox positions in commit order (see the outbox
+// migrations for why each works): on PostgreSQL the statement first
+// enters the outbox gate and each row takes the next value of the
+// position sequence; on SQLite the events are numbered from the commit
+// clock, moved by their number.
 func (a *applier) appendEvents() {
 	events := a.events
 	if len(events) == 0 {
 		return
 	}
-	clock := part{sql: `UPDATE tf_outbox_clock SET last = last + $1`, args: []any{len(events)}, want: -1, clock: true}
 	if a.pg {
-		clock.sql += ` RETURNING last`
+		a.pending = append(a.pending, part{sql: `DELETE FROM tf_outbox_gate WHERE FALSE`, want: -1, gate: true})
+	} else {
+		a.pending = append(a.pending, part{sql: `UPDATE tf_outbox_clock SET last = last + $1`, args: []any{len(events)}, want: -1, gate: true})
 	}
-	a.pending = append(a.pending, clock)
 	for start := 0; start < len(events); start += outboxChunk {
 		chunk := events[start:min(start+outboxChunk, len(events))]
 		ev := &batch{table: "tf_outbox", cols: []string{"id", "type", "at", "instance_id", "business_key", "definition_id",
 			"def_key", "element_id", "element_type", "task_id", "data"}, args: make([]any, 0, 11*len(chunk)),
-			clocked: true, back: len(events) - 1 - start, clockRel: "tf_outbox_clock"}
+			clocked: !a.pg, back: len(events) - 1 - start}
 		for _, e := range chunk {
 			ev.add(e.ID, string(e.Type), msOf(e.Time), e.InstanceID, e.BusinessKey, e.DefinitionID, e.DefinitionKey,
 				e.ElementID, e.ElementType, e.TaskID, string(e.Data))
@@ -481,10 +481,9 @@ type part struct {
 	batch *batch
 	want  int64  // rows it must affect (a revision check), or -1
 	what  string // what a failed revision check names
-	// clock marks the statement that moves the outbox clock: on
-	// PostgreSQL it goes first, as the CTE clk, in the statement that
-	// inserts the first events.
-	clock bool
+	// gate marks the statement that orders the events: the outbox gate
+	// on PostgreSQL, the clock on SQLite. It goes before them.
+	gate bool
 }
 
 func (p *part) text(first int) string {
@@ -501,6 +500,9 @@ func (p *part) appendText(q []byte, first int) []byte {
 	}
 	return appendRenumbered(q, p.sql, first-1)
 }
+
+// events tells whether the part inserts outbox rows.
+func (p *part) events() bool { return p.batch != nil && p.batch.table == "tf_outbox" }
 
 func (p *part) arguments() []any {
 	if p.batch != nil {
@@ -577,18 +579,18 @@ type statement struct {
 }
 
 // statements splits the collected parts into PostgreSQL statements below
-// maxArgs parameters each, the guards in the last. The outbox clock and the
-// events lead, so the clock's CTE and the events that read it share the
-// first statement.
+// maxArgs parameters each, the guards in the last. The outbox gate and the
+// events lead, so that the first statement enters the gate before any
+// event takes its position.
 func (l *applier) statements() []statement {
 	rest := make([]part, 0, len(l.pending))
 	for _, p := range l.pending {
-		if p.clock || p.batch != nil && p.batch.clocked {
+		if p.gate || p.events() {
 			rest = append(rest, p)
 		}
 	}
 	for _, p := range l.pending {
-		if !p.clock && (p.batch == nil || !p.batch.clocked) {
+		if !p.gate && !p.events() {
 			rest = append(rest, p)
 		}
 	}
@@ -663,12 +665,6 @@ func (l *applier) combined(parts []part, guards []guard) error {
 	q := make([]byte, 0, size)
 	args := make([]any, 0, n)
 	var checks []int
-	clockRel := "tf_outbox_clock" // moved by an earlier statement
-	for i := range parts {
-		if parts[i].clock {
-			clockRel = "clk"
-		}
-	}
 	for i := range parts {
 		p := &parts[i]
 		if i == 0 {
@@ -676,15 +672,8 @@ func (l *applier) combined(parts []part, guards []guard) error {
 		} else {
 			q = append(q, ", "...)
 		}
-		if p.clock {
-			q = append(q, "clk"...)
-		} else {
-			q = append(q, 'p')
-			q = strconv.AppendInt(q, int64(i), 10)
-		}
-		if p.batch != nil && p.batch.clocked {
-			p.batch.clockRel = clockRel
-		}
+		q = append(q, 'p')
+		q = strconv.AppendInt(q, int64(i), 10)
 		q = append(q, " AS ("...)
 		q = p.appendText(q, len(args)+1)
 		if p.want >= 0 {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 
@@ -14,11 +15,11 @@ import (
 	"github.com/tenantflow/tenantflow/engine/store"
 )
 
-// Outbox positions come from the tenant's commit clock (see the outbox
-// migration): a gapless number per event, handed out in commit order, so a
-// reader resumes after a plain number and no transaction outside the
-// tenant's own event-writing ones can hold its events back. A core.Cursor is
-// "c" and that number.
+// Outbox positions are numbers a reader resumes after, and no transaction
+// outside the tenant's own event-writing ones can hold its events back. On
+// PostgreSQL they come from a sequence and readers stop at the gate's
+// horizon (see postgres/00006_outbox_gate.sql); on SQLite, with one writer
+// at a time, from a commit clock. A core.Cursor is "c" and the number.
 
 func cursorOf(pos int64) core.Cursor {
 	if pos == 0 {
@@ -63,10 +64,11 @@ func cursorPos(ctx context.Context, tx *dbtx, c core.Cursor) (int64, error) {
 }
 
 // ReadEvents returns events of the tenant in ctx after p.After, in commit
-// order. Positions are handed out in commit order, so an event whose
-// transaction commits later always sorts after the returned Next: a reader
-// resuming from Next never skips one, and nothing but the tenant's own
-// event-writing transactions (which commit in moments) can hold a read back.
+// order: it reads no further than the horizon, below which every event's
+// transaction has ended, so an event whose transaction commits later
+// always sorts after the returned Next. A reader resuming from Next never
+// skips one, and nothing but the tenant's own event-writing transactions
+// (which commit in moments) can hold a read back.
 func (s *Store) ReadEvents(ctx context.Context, p *store.ReadEventsParams) (*store.EventBatch, error) {
 	limit := p.Limit
 	if limit <= 0 || limit > 10_000 {
@@ -79,9 +81,13 @@ func (s *Store) ReadEvents(ctx context.Context, p *store.ReadEventsParams) (*sto
 		if err != nil {
 			return err
 		}
+		upTo, err := horizon(ctx, tx, after)
+		if err != nil || upTo <= after {
+			return err
+		}
 		var rows []outboxCols
-		if err := tx.SelectContext(ctx, &rows, `SELECT `+outboxFields+` FROM tf_outbox WHERE pos > $1 ORDER BY pos LIMIT $2`,
-			after, limit); err != nil {
+		if err := tx.SelectContext(ctx, &rows, `SELECT `+outboxFields+` FROM tf_outbox WHERE pos > $1 AND pos <= $2 ORDER BY pos LIMIT $3`,
+			after, upTo, limit); err != nil {
 			return err
 		}
 		types := map[core.EventType]bool{}
@@ -109,6 +115,33 @@ func (s *Store) ReadEvents(ctx context.Context, p *store.ReadEventsParams) (*sto
 		return nil, err
 	}
 	return out, nil
+}
+
+// horizon returns the position up to which every event's transaction has
+// ended, or after when no event has been written past it. On PostgreSQL
+// that is the position sequence's last value read behind the gate, taken
+// only when the sequence has moved past after (an idle reader never holds
+// a writer back). On SQLite, where writers take turns and number their
+// events from the clock as they go, whatever a reader sees is complete:
+// there is no bound.
+func horizon(ctx context.Context, tx *dbtx, after int64) (int64, error) {
+	if tx.Dialect() == datasource.SQLite {
+		return math.MaxInt64, nil
+	}
+	var last []int64
+	if err := tx.SelectContext(ctx, &last, `SELECT last_value FROM tf_outbox_pos_seq WHERE is_called`); err != nil || len(last) == 0 || last[0] <= after {
+		return after, err
+	}
+	var h []struct {
+		Last int64 `db:"last_value"`
+	}
+	if err := tx.selectEach(ctx, `LOCK TABLE tf_outbox_gate IN SHARE MODE; SELECT last_value FROM tf_outbox_pos_seq`, &h); err != nil {
+		return after, err
+	}
+	if len(h) == 0 {
+		return after, nil
+	}
+	return h[0].Last, nil
 }
 
 // ConsumerState returns a named consumer's position, backlog and dead

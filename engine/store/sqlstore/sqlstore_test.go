@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/datasource/dstest"
@@ -118,6 +119,111 @@ func TestLoadingAJobOfNoInstanceReadsOnlyThatJob(t *testing.T) {
 	}
 	if n := st.RowsRead() - before; n != 1 {
 		t.Errorf("loading one job read %d rows, want 1", n)
+	}
+}
+
+// A writer that took an outbox position and has not committed holds
+// readers at the gate: a reader never returns events past a position whose
+// transaction may still commit, or it would skip that event once the
+// writer commits. Writers never wait for each other: the engine commits
+// an instance while the writer is open.
+func TestOutboxReadersWaitAtTheGateForWritersInside(t *testing.T) {
+	ds := dstest.Open(t, dstest.Postgres, nil)
+	st := sqlstore.New(ds.Sources.Tenants)
+	e, err := engine.New(ds.Sources, engine.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ds.Tenant(t, "acme")
+	if _, err := e.DeployXML(ctx, "review.bpmn", reviewXML); err != nil {
+		t.Fatal(err)
+	}
+	before, err := e.ReadEvents(ctx, &engine.ReadEventsParams{Limit: 10_000})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// The writer does what an apply step does: enter the gate, then insert
+	// an event, which takes its position; and it stays open.
+	inside, release, wrote := make(chan int64), make(chan struct{}), make(chan error, 1)
+	go func() {
+		wrote <- ds.Sources.Tenants.InTx(ctx, func(tx *datasource.Tx) error {
+			var pos int64
+			if _, err := tx.Exec(`DELETE FROM tf_outbox_gate WHERE FALSE`); err != nil {
+				return err
+			}
+			if err := tx.Get(&pos, `INSERT INTO tf_outbox (id, type, at) VALUES (1, 'late-writer', 0) RETURNING pos`); err != nil {
+				return err
+			}
+			inside <- pos
+			<-release
+			return nil
+		})
+	}()
+	var late int64
+	select {
+	case late = <-inside:
+	case err := <-wrote:
+		t.Fatalf("the writer failed: %v", err)
+	}
+	inst, err := e.StartInstance(ctx, &engine.StartParams{DefinitionKey: "review"})
+	if err != nil {
+		close(release)
+		t.Fatalf("a command could not commit while another writer was inside the gate: %v", err)
+	}
+
+	read := make(chan *engine.EventBatch, 1)
+	failed := make(chan error, 1)
+	go func() {
+		b, err := e.ReadEvents(ctx, &engine.ReadEventsParams{After: before.Next, Limit: 10_000})
+		if err != nil {
+			failed <- err
+			return
+		}
+		read <- b
+	}()
+	// Wait until the reader waits at the gate (or, wrongly, returns).
+	deadline := time.Now().Add(30 * time.Second)
+	for waiting := 0; waiting == 0; {
+		select {
+		case b := <-read:
+			close(release)
+			t.Fatalf("with a writer inside the gate, the reader returned %d events at once", len(b.Events))
+		case err := <-failed:
+			close(release)
+			t.Fatal(err)
+		default:
+		}
+		err := ds.Sources.Tenants.InReadTx(ctx, func(tx *datasource.Tx) error {
+			return tx.Get(&waiting, `SELECT COUNT(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation
+				WHERE c.relname = 'tf_outbox_gate' AND NOT l.granted`)
+		})
+		if err != nil || time.Now().After(deadline) {
+			close(release)
+			t.Fatalf("the reader never waited at the gate (%v)", err)
+		}
+		time.Sleep(5 * time.Millisecond) // polling the server's lock table
+	}
+	close(release)
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	var b *engine.EventBatch
+	select {
+	case b = <-read:
+	case err := <-failed:
+		t.Fatal(err)
+	}
+	if len(b.Events) < 2 || b.Events[0].Type != "late-writer" || b.Events[0].Cursor != engine.Cursor(fmt.Sprintf("c%d", late)) {
+		t.Fatalf("the reader got %+v first, want the late writer's event at c%d", b.Events[0], late)
+	}
+	for _, ev := range b.Events[1:] {
+		if ev.InstanceID != inst.ID {
+			t.Fatalf("unexpected event %+v", ev)
+		}
+	}
+	if last := b.Events[len(b.Events)-1]; last.Type != engine.EventTaskCreated {
+		t.Fatalf("the reader stopped at %+v, before the instance's last event", last)
 	}
 }
 
