@@ -90,10 +90,12 @@ func TestTwoExecutorsNeverCompleteAJobTwiceAcrossLockTakeovers(t *testing.T) {
 	r.eng.addMany("shared", 10_000, now, body)
 	r.eng.setRenewDown("shared", "node-a", true)
 	r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: "shared", DueAt: now})
+	// node-a runs until its four workers are stalled; then node-b starts
+	// and runs the rest. (Started together, node-b could run every job
+	// before node-a's workers each met a stalling one.)
 	r.start(nil)
-	r.start(b)
-	// node-a ends up with its four workers stalled; node-b runs the rest.
 	g.Reached(t, 4)
+	r.start(b)
 	r.waitFor("every job not held by node-a ran", func() bool {
 		held, other := 0, 0
 		r.eng.view("shared", func(ft *fakeTenant) {
