@@ -928,23 +928,48 @@ func (p *Primary) LowerHints(ctx context.Context, hints []Hint) error {
 	if len(hints) == 0 {
 		return nil
 	}
+	return hintTx(ctx, p.w, p.dialect, func(tx *sqlx.Tx) error { return p.lowerHints(ctx, tx, hints) })
+}
+
+// lowerHints is LowerHints in tx. A hint already as early is not written
+// again: while work stays due (events keep coming, nobody has taken them
+// yet), signalling it costs a read, not a write.
+func (p *Primary) lowerHints(ctx context.Context, tx *sqlx.Tx, hints []Hint) error {
 	least := "LEAST"
 	if p.dialect == SQLite {
 		least = "MIN"
 	}
-	tx, err := p.w.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
 	for _, h := range hints {
 		_, err := tx.ExecContext(ctx, `INSERT INTO tf_tenant_hint (tenant_id, topic, due_at)
 			SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM tf_tenant WHERE id = $1)
+				AND NOT EXISTS (SELECT 1 FROM tf_tenant_hint WHERE tenant_id = $1 AND topic = $2 AND due_at <= $3)
 			ON CONFLICT (tenant_id, topic) DO UPDATE SET due_at = `+least+`(tf_tenant_hint.due_at, excluded.due_at)`,
 			h.Tenant, string(h.Topic), ms(h.DueAt))
 		if err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// hintTx runs fn in a transaction of db that, on PostgreSQL, commits
+// without waiting for its record to reach the disk (synchronous_commit
+// off). Wake-up hints and notifications are only hints: a crash that loses
+// the last ones costs a sweep's delay, while waiting for the disk would
+// put another flush beside every burst of the commits they signal.
+func hintTx(ctx context.Context, db *sqlx.DB, d Dialect, fn func(tx *sqlx.Tx) error) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if d == Postgres {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
+			return err
+		}
+	}
+	if err := fn(tx); err != nil {
+		return err
 	}
 	return tx.Commit()
 }

@@ -3,6 +3,7 @@ package datasource
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -228,16 +229,31 @@ func (s *Signals) flush(batch []Signal) {
 			payloads = append(payloads, string(b))
 		}
 	}
-	if len(hints) > 0 {
-		if err := s.primary.LowerHints(ctx, hints); err != nil {
-			s.logger.Warn("could not record wake-up hints; sweeps will find the work", "err", err, "count", len(hints))
-		}
+	if s.db == nil || len(hints) == 0 && len(payloads) == 0 {
+		return
 	}
-	if len(payloads) > 0 && s.db != nil {
-		if _, err := s.db.ExecContext(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`,
-			notifyChannel, pq.Array(payloads)); err != nil {
-			s.logger.Warn("could not notify other nodes; they will catch up through sweeps", "err", err, "count", len(payloads))
+	// Hints and notifications go in one transaction: one commit, which
+	// need not wait for the disk, per burst.
+	d := Postgres // notifications need PostgreSQL
+	if s.primary != nil {
+		d = s.primary.Dialect()
+	}
+	err := hintTx(ctx, s.db, d, func(tx *sqlx.Tx) error {
+		if len(hints) > 0 {
+			if err := s.primary.lowerHints(ctx, tx, hints); err != nil {
+				return fmt.Errorf("recording %d wake-up hints: %w", len(hints), err)
+			}
 		}
+		if len(payloads) > 0 {
+			if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`,
+				notifyChannel, pq.Array(payloads)); err != nil {
+				return fmt.Errorf("notifying other nodes of %d signals: %w", len(payloads), err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.logger.Warn("could not signal; sweeps and other nodes' polls will find the work", "err", err)
 	}
 }
 
