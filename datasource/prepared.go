@@ -1,11 +1,13 @@
 package datasource
 
 import (
+	"bytes"
 	"container/list"
 	"context"
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"io"
 
 	"github.com/lib/pq"
 )
@@ -70,24 +72,79 @@ func (c *preparingConn) execPrepared(ctx context.Context, query string, args []a
 	if err != nil {
 		return nil, err
 	}
-	st, err := c.statement(ctx, query)
-	if err != nil || st == nil {
-		if err != nil {
-			return nil, err
+	var res driver.Result
+	err = c.onStatement(ctx, query, func(st driver.Stmt) (err error) {
+		if st == nil {
+			res, err = c.ExecContext(ctx, query, nv)
+		} else {
+			res, err = st.(driver.StmtExecContext).ExecContext(ctx, nv)
 		}
-		return c.ExecContext(ctx, query, nv)
+		return err
+	})
+	return res, err
+}
+
+// queryRowPrepared runs query with args as execPrepared does and returns
+// its first row (nil with none), each value as the driver gave it, bytes
+// copied out of the connection's buffer.
+func (c *preparingConn) queryRowPrepared(ctx context.Context, query string, args []any) ([]driver.Value, error) {
+	nv, err := c.namedValues(args)
+	if err != nil {
+		return nil, err
 	}
-	res, err := st.stmt.(driver.StmtExecContext).ExecContext(ctx, nv)
+	var row []driver.Value
+	err = c.onStatement(ctx, query, func(st driver.Stmt) error {
+		var rows driver.Rows
+		var err error
+		if st == nil {
+			rows, err = c.QueryContext(ctx, query, nv)
+		} else {
+			rows, err = st.(driver.StmtQueryContext).QueryContext(ctx, nv)
+		}
+		if err != nil {
+			return err
+		}
+		vals := make([]driver.Value, len(rows.Columns()))
+		switch err := rows.Next(vals); {
+		case errors.Is(err, io.EOF):
+			row = nil
+		case err != nil:
+			_ = rows.Close()
+			return err
+		default:
+			for i, v := range vals {
+				if b, ok := v.([]byte); ok {
+					vals[i] = bytes.Clone(b)
+				}
+			}
+			row = vals
+		}
+		return rows.Close()
+	})
+	return row, err
+}
+
+// onStatement runs run on query's prepared statement (nil while the
+// connection saw query only once: run it unprepared). When the server no
+// longer has the statement, or its plan cannot be reused (DISCARD, a
+// changed table), it prepares query afresh and runs again.
+func (c *preparingConn) onStatement(ctx context.Context, query string, run func(st driver.Stmt) error) error {
+	st, err := c.statement(ctx, query)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		return run(nil)
+	}
+	err = run(st.stmt)
 	if stalePrepared(err) {
-		// The server no longer has the statement, or its plan cannot
-		// be reused (DISCARD, a changed table): prepare it afresh.
 		c.forget(query)
 		if st, err = c.prepare(ctx, query); err != nil {
-			return nil, err
+			return err
 		}
-		res, err = st.stmt.(driver.StmtExecContext).ExecContext(ctx, nv)
+		err = run(st.stmt)
 	}
-	return res, err
+	return err
 }
 
 // statement returns query's prepared statement, preparing it the second
@@ -189,4 +246,51 @@ func (c *Conn) ExecPrepared(ctx context.Context, query string, args ...any) (sql
 		return nil, err
 	}
 	return res, nil
+}
+
+// QueryRowPrepared runs a query of one row the way ExecPrepared runs a
+// statement, and returns the row's values as the driver gives them (on
+// PostgreSQL: int64, float64, bool, string for text and []byte for json
+// and other types; nil for NULL), or nil when the query returned no row.
+func (c *Conn) QueryRowPrepared(ctx context.Context, query string, args ...any) ([]driver.Value, error) {
+	var row []driver.Value
+	cached := false
+	err := c.Conn.Raw(func(dc any) error {
+		pc, ok := dc.(*preparingConn)
+		if !ok {
+			return nil
+		}
+		cached = true
+		var err error
+		row, err = pc.queryRowPrepared(ctx, query, args)
+		return err
+	})
+	if cached || err != nil {
+		return row, err
+	}
+	rows, err := c.Conn.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	cols, err := rows.Columns()
+	if err != nil {
+		return nil, err
+	}
+	vals := make([]any, len(cols))
+	ptrs := make([]any, len(cols))
+	for i := range vals {
+		ptrs[i] = &vals[i]
+	}
+	if err := rows.Scan(ptrs...); err != nil {
+		return nil, err
+	}
+	row = make([]driver.Value, len(vals))
+	for i, v := range vals {
+		row[i] = v
+	}
+	return row, rows.Close()
 }

@@ -2,6 +2,7 @@ package datasource_test
 
 import (
 	"context"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"testing"
@@ -92,4 +93,64 @@ func TestExecPreparedPreparesRepeatedTextsOncePerConnection(t *testing.T) {
 	if held == 0 || held > 64 {
 		t.Fatalf("the connection holds %d prepared statements after 100 texts", held)
 	}
+}
+
+// A query of one row runs prepared like a statement: the same row whether
+// prepared or not, values the caller keeps after the connection moved on,
+// nil with no row, and a run again after the server forgot the statement.
+func TestQueryRowPreparedReturnsTheRowPreparedOrNot(t *testing.T) {
+	env := dstest.Open(t, dstest.Postgres, nil)
+	ds := env.Sources.Tenants
+	ctx := env.Tenant(t, "acme")
+	createNotes(t, ds, ctx)
+	c, release, err := ds.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	for i, body := range []string{"first", "second"} {
+		if _, err := c.ExecContext(ctx, `INSERT INTO note (id, body) VALUES ($1, $2)`, i+1, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const query = `SELECT id, body, json_build_object('body', body) AS doc, NULL::text AS nothing FROM note WHERE id = $1`
+	var kept [][]driver.Value
+	for run := range 4 {
+		if run == 3 {
+			if _, err := c.ExecContext(ctx, `DEALLOCATE ALL`); err != nil {
+				t.Fatal(err)
+			}
+		}
+		row, err := c.QueryRowPrepared(ctx, query, run%2+1)
+		if err != nil {
+			t.Fatalf("run %d: %v", run+1, err)
+		}
+		kept = append(kept, row)
+	}
+	if n := preparedOnConn(t, c, query); n != 1 {
+		t.Fatalf("the connection holds %d prepared copies, want 1", n)
+	}
+	for run, row := range kept {
+		body := []string{"first", "second"}[run%2]
+		want := fmt.Sprintf(`[%d %s {"body" : "%s"} <nil>]`, run%2+1, body, body)
+		if got := fmt.Sprintf("%v", show(row)); got != want {
+			t.Errorf("run %d read %s, want %s", run+1, got, want)
+		}
+	}
+	row, err := c.QueryRowPrepared(ctx, query, 99)
+	if err != nil || row != nil {
+		t.Fatalf("no such row: %v, %v", row, err)
+	}
+}
+
+// show renders driver values with bytes as text.
+func show(row []driver.Value) []any {
+	out := make([]any, len(row))
+	for i, v := range row {
+		if b, ok := v.([]byte); ok {
+			v = string(b)
+		}
+		out[i] = v
+	}
+	return out
 }

@@ -3,10 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 
@@ -32,15 +32,16 @@ func (s *Store) Load(ctx context.Context, p *store.LoadParams) (*store.Snapshot,
 	return snap, nil
 }
 
-// loadAtOnce is Load in one exchange with PostgreSQL, for the loads that
+// loadAtOnce is Load in one statement on PostgreSQL, for the loads that
 // name one row by ID (an instance, a task, an external task or a job):
-// every statement goes in one message of the simple protocol, in a
-// read-only REPEATABLE READ transaction of that message alone, so they all
-// see one snapshot. The IDs are numbers, written into the SQL as such:
-// no text from input becomes SQL. ok is false when the load needs the
-// general path: the storage is SQLite, the load names several rows or rows
-// by a message or a process key, a definition must be compiled first, or
-// the instance was called by another one.
+// each table's rows come back as one JSON column of a single row, so the
+// load is one exchange and one snapshot, and, its text fixed for each kind
+// of ID, a statement the connection keeps prepared (parsed and planned
+// once, where a message of statements was planned on every load). ok is
+// false when the load needs the general path: the storage is SQLite, the
+// load names several rows or rows by a message or a process key, a
+// definition must be compiled first, or the instance was called by
+// another one.
 func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *store.Snapshot, ok bool, err error) {
 	if p.Message != "" || len(p.StartEventsOf) > 0 {
 		return nil, false, nil
@@ -50,8 +51,8 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 		return nil, false, storageError(err)
 	}
 	var (
-		stmts = []string{`SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY`}
-		roots []string
+		query string
+		id    int64
 		dests []any
 		task  []taskCols
 		ext   []extCols
@@ -59,57 +60,52 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 		insts []instanceCols
 		all   instanceRows
 	)
-	for _, id := range p.InstanceIDs {
-		roots = append(roots, num(id))
-	}
-	if p.TaskID != 0 {
-		stmts = append(stmts, taskSelect+` WHERE id = `+num(p.TaskID))
-		roots = append(roots, `(SELECT NULLIF(instance_id, 0) FROM tf_task WHERE id = `+num(p.TaskID)+` AND state = 'created')`)
-		dests = append(dests, &task)
-	}
-	if p.ExternalTaskID != 0 {
-		stmts = append(stmts, extSelect+` WHERE id = `+num(p.ExternalTaskID))
-		roots = append(roots, `(SELECT NULLIF(instance_id, 0) FROM tf_external_task WHERE id = `+num(p.ExternalTaskID)+`)`)
-		dests = append(dests, &ext)
-	}
-	if p.JobID != 0 {
-		stmts = append(stmts, `SELECT `+jobColumns+` FROM tf_job WHERE id = `+num(p.JobID))
-		roots = append(roots, `(SELECT NULLIF(instance_id, 0) FROM tf_job WHERE id = `+num(p.JobID)+`)`)
-		dests = append(dests, &job)
-	}
-	if len(roots) != 1 {
+	switch {
+	case len(p.InstanceIDs)+btoi(p.TaskID != 0)+btoi(p.ExternalTaskID != 0)+btoi(p.JobID != 0) != 1:
 		return nil, false, nil
+	case p.TaskID != 0:
+		query, id, dests = loadByTask, p.TaskID, []any{&task}
+	case p.ExternalTaskID != 0:
+		query, id, dests = loadByExternalTask, p.ExternalTaskID, []any{&ext}
+	case p.JobID != 0:
+		query, id, dests = loadByJob, p.JobID, []any{&job}
+	default:
+		query, id = loadByInstance, p.InstanceIDs[0]
 	}
-	// Every statement is an index lookup by one instance ID (a number, or
-	// a scalar subquery finding it): cheap to plan, which matters more
-	// than the round trips saved, as PostgreSQL plans each statement of a
-	// simple-protocol message afresh. Rows of an instance that is not
-	// active are dropped below; a caller is read by the general path. A
-	// row of no instance (a timer start event's job, a standalone task)
-	// has instance ID 0, shared by every such row: its root is NULL, which
-	// matches nothing, or each load would read all of them.
-	r := roots[0]
-	stmts = append(stmts,
-		instanceSelect+` WHERE id = `+r,
-		execSelect+` WHERE instance_id = `+r,
-		varSelect+` WHERE instance_id = `+r,
-		actSelect+` WHERE instance_id = `+r+` AND ended_at IS NULL`)
 	dests = append(dests, &insts, &all.execs, &all.vars, &all.acts)
 	for _, h := range held {
-		stmts = append(stmts, h.sel+` WHERE instance_id = `+r+h.live)
 		dests = append(dests, h.dest(&all))
 	}
-	var tenant string
+	var (
+		tenant string
+		row    []driver.Value
+	)
 	err = s.statement(ctx, func(tx *dbtx) error {
 		tenant = tx.Tenant()
-		return tx.selectEach(ctx, strings.Join(stmts, ";\n"), dests...)
+		var err error
+		row, err = tx.queryRowPrepared(ctx, query, id)
+		return err
 	})
 	if err != nil {
 		return nil, false, err
 	}
+	if len(row) != len(dests) {
+		return nil, false, fmt.Errorf("load: %d columns for %d tables", len(row), len(dests))
+	}
 	read := 0
-	for _, d := range dests {
-		read += reflect.ValueOf(d).Elem().Len()
+	for i, d := range dests {
+		var data []byte
+		switch v := row[i].(type) {
+		case []byte:
+			data = v
+		case string:
+			data = []byte(v)
+		}
+		n, err := decodeJSONRows(data, d)
+		if err != nil {
+			return nil, false, fmt.Errorf("load: %w", err)
+		}
+		read += n
 	}
 	s.rowsRead.Add(int64(read))
 
@@ -172,8 +168,51 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 	return snap, true, nil
 }
 
-// num writes an ID into SQL text.
-func num(id int64) string { return strconv.FormatInt(id, 10) }
+func btoi(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// The loads by ID: each finds the instance the row belongs to (its root),
+// then reads every table's rows of that instance as a JSON column. A row
+// of no instance (a timer start event's job, a standalone task) has
+// instance ID 0, shared by every such row: its root is NULL, which matches
+// nothing, or each load would read all of them. A task that is no longer
+// open, like an instance that is not active, brings no instance rows
+// worth binding; they are dropped after the read.
+var (
+	loadByInstance     = loadQuery(`SELECT $1::bigint AS id`, "")
+	loadByTask         = loadQuery(`SELECT NULLIF(instance_id, 0) AS id FROM tf_task WHERE id = $1 AND state = 'created'`, taskSelect+` WHERE id = $1`)
+	loadByExternalTask = loadQuery(`SELECT NULLIF(instance_id, 0) AS id FROM tf_external_task WHERE id = $1`, extSelect+` WHERE id = $1`)
+	loadByJob          = loadQuery(`SELECT NULLIF(instance_id, 0) AS id FROM tf_job WHERE id = $1`, `SELECT `+jobColumns+` FROM tf_job WHERE id = $1`)
+)
+
+// loadQuery renders a load by ID: the row itself when first is a query,
+// then the root instance and its executions, variables, open activities
+// and the held tables, each as json_agg of its rows. Every table is read
+// by an index on the instance's ID.
+func loadQuery(root, first string) string {
+	const in = ` WHERE instance_id = (SELECT id FROM r)`
+	tables := []string{instanceSelect + ` WHERE id = (SELECT id FROM r)`, execSelect + in, varSelect + in,
+		actSelect + in + ` AND ended_at IS NULL`}
+	if first != "" {
+		tables = append([]string{first}, tables...)
+	}
+	for _, h := range held {
+		tables = append(tables, h.sel+in+h.live)
+	}
+	var q strings.Builder
+	q.WriteString(`WITH r AS (` + root + `) SELECT `)
+	for i, t := range tables {
+		if i > 0 {
+			q.WriteString(`, `)
+		}
+		q.WriteString(`(SELECT json_agg(x) FROM (` + t + `) x)`)
+	}
+	return q.String()
+}
 
 // reader is one Load.
 type reader struct {

@@ -9,16 +9,18 @@
 // # Round trips
 //
 // Every read is one short read-only transaction; Apply is one short
-// read-write transaction. On PostgreSQL a load by ID is one message of
-// statements in a read-only transaction of its own, and an apply step is
-// one statement of data-modifying CTEs whose result row carries the
-// revision checks and guards: a command that completes a task costs two
-// exchanges. On SQLite, in-process, the statements go as one script.
+// read-write transaction. On PostgreSQL a load by ID is one prepared
+// statement whose single row carries each table's rows as JSON, and an
+// apply step is one statement of data-modifying CTEs whose result row
+// carries the revision checks and guards: a command that completes a task
+// costs two exchanges. On SQLite, in-process, the statements go as one
+// script.
 package sqlstore
 
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"errors"
 	"fmt"
 	"strings"
@@ -38,7 +40,7 @@ type Store struct {
 	// roundTrips counts the exchanges with the database: each statement,
 	// and the BEGIN and COMMIT of each transaction.
 	roundTrips atomic.Int64
-	// rowsRead counts the rows the one-message load read.
+	// rowsRead counts the rows the loads by ID read.
 	rowsRead atomic.Int64
 }
 
@@ -178,3 +180,29 @@ type translated struct{ err, kind error }
 
 func (t translated) Error() string   { return t.err.Error() }
 func (t translated) Unwrap() []error { return []error{t.err, t.kind} }
+
+// queryRowPrepared runs a one-row query whose text repeats while its
+// values change, as execPrepared runs a statement, and returns the row's
+// values (nil with no row).
+func (q *dbtx) queryRowPrepared(ctx context.Context, query string, args ...any) ([]driver.Value, error) {
+	if c, ok := q.Queryer.(*datasource.Conn); ok && c.Dialect() == datasource.Postgres {
+		return c.QueryRowPrepared(ctx, q.sql(query), args...)
+	}
+	rows, err := q.Queryer.QueryxContext(ctx, q.sql(query), args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	if !rows.Next() {
+		return nil, rows.Err()
+	}
+	vals, err := rows.SliceScan()
+	if err != nil {
+		return nil, err
+	}
+	row := make([]driver.Value, len(vals))
+	for i, v := range vals {
+		row[i] = v
+	}
+	return row, rows.Close()
+}

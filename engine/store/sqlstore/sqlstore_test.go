@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,34 +52,10 @@ func TestLoadByIDIsOneExchangeOnPostgreSQL(t *testing.T) {
 				t.Fatal(err)
 			}
 			ctx := ds.Tenant(t, "acme")
-			d, err := e.DeployXML(ctx, "review.bpmn", reviewXML)
-			if err != nil {
-				t.Fatal(err)
-			}
-			inst, err := e.StartInstance(ctx, &engine.StartParams{DefinitionKey: "review", Variables: map[string]any{"amount": 12}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			tasks, err := e.Tasks(ctx, &engine.TaskQuery{InstanceID: inst.ID})
-			if err != nil || len(tasks) != 1 {
-				t.Fatalf("tasks %v %v", tasks, err)
-			}
-			src, err := st.Definition(ctx, &store.DefinitionParams{ID: d.Definitions[0].ID, WithContent: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defs, err := bpmn.ParseBytes(src.Content, bpmn.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			ms, err := model.Compile(defs, model.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			dep := &core.Deployed{ProcessDefinition: src.ProcessDefinition, Model: ms[0]}
+			task, dep := openReview(t, e, st, ctx, map[string]any{"amount": 12})
 
 			before := st.RoundTrips()
-			snap, err := st.Load(ctx, &store.LoadParams{TaskID: tasks[0].ID, Definition: func(int64) *core.Deployed { return dep }})
+			snap, err := st.Load(ctx, &store.LoadParams{TaskID: task.ID, Definition: func(int64) *core.Deployed { return dep }})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -90,6 +67,94 @@ func TestLoadByIDIsOneExchangeOnPostgreSQL(t *testing.T) {
 				t.Fatalf("the load read task %+v, instances %+v, tasks %d, variables %+v", snap.Task, snap.Instances, len(snap.Tasks), snap.Variables)
 			}
 		})
+	}
+}
+
+// openReview starts the review process with vars and returns its open
+// task and the compiled definition a load binds to.
+func openReview(t *testing.T, e *engine.Engine, st *sqlstore.Store, ctx context.Context, vars map[string]any) (*engine.Task, *core.Deployed) {
+	t.Helper()
+	d, err := e.DeployXML(ctx, "review.bpmn", reviewXML)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := e.StartInstance(ctx, &engine.StartParams{DefinitionKey: "review", Variables: vars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := e.Tasks(ctx, &engine.TaskQuery{InstanceID: inst.ID})
+	if err != nil || len(tasks) != 1 {
+		t.Fatalf("tasks %v %v", tasks, err)
+	}
+	src, err := st.Definition(ctx, &store.DefinitionParams{ID: d.Definitions[0].ID, WithContent: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defs, err := bpmn.ParseBytes(src.Content, bpmn.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := model.Compile(defs, model.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tasks[0], &core.Deployed{ProcessDefinition: src.ProcessDefinition, Model: ms[0]}
+}
+
+// The load by ID reads rows as JSON: every value comes back as it was
+// stored, as the general path reads it (text with quotes, escapes and
+// characters beyond ASCII, the extremes of a long, a double's NaN and
+// infinities, booleans, nulls).
+func TestLoadByIDReadsEveryValueAsTheGeneralPathDoes(t *testing.T) {
+	ds := dstest.Open(t, dstest.Postgres, nil)
+	st := sqlstore.New(ds.Sources.Tenants)
+	e, err := engine.New(ds.Sources, engine.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := ds.Tenant(t, "acme")
+	vars := map[string]any{
+		"text":    "quote \" backslash \\ newline \n tab \t é 😀 \u0001 {\"json\": [1]}",
+		"max":     int64(math.MaxInt64),
+		"min":     int64(math.MinInt64),
+		"small":   1e-300,
+		"nan":     math.NaN(),
+		"ninf":    math.Inf(-1),
+		"pinf":    math.Inf(1),
+		"yes":     true,
+		"no":      false,
+		"nothing": nil,
+		"object":  map[string]any{"a": []any{1, "b"}},
+	}
+	task, dep := openReview(t, e, st, ctx, vars)
+	def := func(int64) *core.Deployed { return dep }
+	atOnce, err := st.Load(ctx, &store.LoadParams{TaskID: task.ID, Definition: def})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two IDs of the same instance take the general path.
+	general, err := st.Load(ctx, &store.LoadParams{InstanceIDs: []int64{task.InstanceID, task.InstanceID}, Definition: def})
+	if err != nil {
+		t.Fatal(err)
+	}
+	show := func(snap *store.Snapshot) map[string]string {
+		out := map[string]string{}
+		for _, v := range snap.Variables {
+			out[v.Name] = fmt.Sprintf("%s %#v rev %d", v.Val.Type, v.Val.V, v.Rev)
+		}
+		return out
+	}
+	got, want := show(atOnce), show(general)
+	if len(want) != len(vars) || len(got) != len(want) {
+		t.Fatalf("the load by ID read %d variables, the general path %d, of %d", len(got), len(want), len(vars))
+	}
+	for name, w := range want {
+		if got[name] != w {
+			t.Errorf("variable %s: the load by ID read %s, the general path %s", name, got[name], w)
+		}
+	}
+	if fmt.Sprintf("%+v", atOnce.Task.Task) != fmt.Sprintf("%+v", general.Tasks[0].Task) {
+		t.Errorf("the task: %+v, the general path %+v", atOnce.Task.Task, general.Tasks[0].Task)
 	}
 }
 
