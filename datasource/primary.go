@@ -14,6 +14,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/jonboulle/clockwork"
+	"github.com/lib/pq"
 
 	"github.com/tenantflow/tenantflow/security"
 )
@@ -925,51 +926,52 @@ type Hint struct {
 // hint's DueAt: an existing later hint moves earlier, an earlier one stays.
 // Hints of tenants that no longer exist are ignored.
 func (p *Primary) LowerHints(ctx context.Context, hints []Hint) error {
-	if len(hints) == 0 {
+	return p.signal(ctx, hints, nil)
+}
+
+// signal lowers hints as LowerHints does and sends payloads on the nodes'
+// notification channel (PostgreSQL only), in one transaction that need not
+// wait for the disk: wake-up hints and notifications are only hints, and a
+// crash that loses the last ones costs a sweep's delay, where waiting for
+// the disk would put another flush beside every burst of the commits they
+// signal. A hint already as early is not written again: while work stays
+// due (events keep coming, nobody has taken them yet), signalling it costs
+// a read, not a write. On PostgreSQL it is one statement.
+func (p *Primary) signal(ctx context.Context, hints []Hint, payloads []string) error {
+	if len(hints) == 0 && len(payloads) == 0 {
 		return nil
 	}
-	return hintTx(ctx, p.w, p.dialect, func(tx *sqlx.Tx) error { return p.lowerHints(ctx, tx, hints) })
-}
-
-// lowerHints is LowerHints in tx. A hint already as early is not written
-// again: while work stays due (events keep coming, nobody has taken them
-// yet), signalling it costs a read, not a write.
-func (p *Primary) lowerHints(ctx context.Context, tx *sqlx.Tx, hints []Hint) error {
-	least := "LEAST"
-	if p.dialect == SQLite {
-		least = "MIN"
-	}
-	for _, h := range hints {
-		_, err := tx.ExecContext(ctx, `INSERT INTO tf_tenant_hint (tenant_id, topic, due_at)
-			SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM tf_tenant WHERE id = $1)
-				AND NOT EXISTS (SELECT 1 FROM tf_tenant_hint WHERE tenant_id = $1 AND topic = $2 AND due_at <= $3)
-			ON CONFLICT (tenant_id, topic) DO UPDATE SET due_at = `+least+`(tf_tenant_hint.due_at, excluded.due_at)`,
-			h.Tenant, string(h.Topic), ms(h.DueAt))
-		if err != nil {
-			return err
+	if p.dialect == Postgres {
+		tenants, topics, dues := make([]string, len(hints)), make([]string, len(hints)), make([]int64, len(hints))
+		for i, h := range hints {
+			tenants[i], topics[i], dues[i] = h.Tenant, string(h.Topic), ms(h.DueAt)
 		}
+		_, err := p.w.ExecContext(ctx, `WITH async AS (SELECT set_config('synchronous_commit', 'off', true)),
+			lowered AS (INSERT INTO tf_tenant_hint (tenant_id, topic, due_at)
+				SELECT h.tenant_id, h.topic, h.due_at FROM unnest($1::text[], $2::text[], $3::bigint[]) AS h (tenant_id, topic, due_at)
+				WHERE EXISTS (SELECT 1 FROM tf_tenant WHERE id = h.tenant_id)
+					AND NOT EXISTS (SELECT 1 FROM tf_tenant_hint x WHERE x.tenant_id = h.tenant_id AND x.topic = h.topic AND x.due_at <= h.due_at)
+				ON CONFLICT (tenant_id, topic) DO UPDATE SET due_at = LEAST(tf_tenant_hint.due_at, excluded.due_at)
+				RETURNING 1)
+			SELECT (SELECT count(*) FROM async), (SELECT count(*) FROM lowered),
+				(SELECT count(pg_notify($4, n)) FROM unnest($5::text[]) AS n)`,
+			pq.Array(tenants), pq.Array(topics), pq.Array(dues), notifyChannel, pq.Array(payloads))
+		return err
 	}
-	return nil
-}
-
-// hintTx runs fn in a transaction of db that, on PostgreSQL, commits
-// without waiting for its record to reach the disk (synchronous_commit
-// off). Wake-up hints and notifications are only hints: a crash that loses
-// the last ones costs a sweep's delay, while waiting for the disk would
-// put another flush beside every burst of the commits they signal.
-func hintTx(ctx context.Context, db *sqlx.DB, d Dialect, fn func(tx *sqlx.Tx) error) error {
-	tx, err := db.BeginTxx(ctx, nil)
+	tx, err := p.w.BeginTxx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if d == Postgres {
-		if _, err := tx.ExecContext(ctx, `SET LOCAL synchronous_commit TO OFF`); err != nil {
+	for _, h := range hints {
+		_, err := tx.ExecContext(ctx, `INSERT INTO tf_tenant_hint (tenant_id, topic, due_at)
+			SELECT $1, $2, $3 WHERE EXISTS (SELECT 1 FROM tf_tenant WHERE id = $1)
+				AND NOT EXISTS (SELECT 1 FROM tf_tenant_hint WHERE tenant_id = $1 AND topic = $2 AND due_at <= $3)
+			ON CONFLICT (tenant_id, topic) DO UPDATE SET due_at = MIN(tf_tenant_hint.due_at, excluded.due_at)`,
+			h.Tenant, string(h.Topic), ms(h.DueAt))
+		if err != nil {
 			return err
 		}
-	}
-	if err := fn(tx); err != nil {
-		return err
 	}
 	return tx.Commit()
 }

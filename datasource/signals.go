@@ -3,12 +3,10 @@ package datasource
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"sync"
 	"time"
 
-	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
 
@@ -66,7 +64,7 @@ type Signal struct {
 type Signals struct {
 	node    string
 	logger  *slog.Logger
-	primary *Primary // for hints; nil in tests that need none
+	primary *Primary // hints and notifications go through it
 
 	mu     sync.RWMutex
 	subs   map[Topic]map[int]func(Signal)
@@ -77,7 +75,6 @@ type Signals struct {
 	pending   chan Signal
 	stop      chan struct{}
 	done      sync.WaitGroup
-	db        *sqlx.DB // primary writer, for NOTIFY
 }
 
 func newSignals(node string, logger *slog.Logger, primary *Primary, pgDSN string) *Signals {
@@ -138,8 +135,7 @@ func (s *Signals) deliver(sig Signal) {
 // start runs the flusher and, with a PostgreSQL primary, the listener. It
 // returns once the listener is registered (bounded by a few seconds), so a
 // node that finished opening hears the signals other nodes send after that.
-func (s *Signals) start(db *sqlx.DB) {
-	s.db = db
+func (s *Signals) start() {
 	s.done.Add(1)
 	go s.flushLoop()
 	if s.pgDSN == "" {
@@ -217,7 +213,7 @@ func (s *Signals) flush(batch []Signal) {
 	var hints []Hint
 	var payloads []string
 	for _, sig := range merged {
-		if (sig.Topic == TopicJobs || sig.Topic == TopicEvents) && sig.Tenant != "" && s.primary != nil {
+		if (sig.Topic == TopicJobs || sig.Topic == TopicEvents) && sig.Tenant != "" {
 			due := sig.DueAt
 			if due.IsZero() {
 				due = s.primary.clock.Now()
@@ -229,31 +225,10 @@ func (s *Signals) flush(batch []Signal) {
 			payloads = append(payloads, string(b))
 		}
 	}
-	if s.db == nil || len(hints) == 0 && len(payloads) == 0 {
-		return
-	}
-	// Hints and notifications go in one transaction: one commit, which
-	// need not wait for the disk, per burst.
-	d := Postgres // notifications need PostgreSQL
-	if s.primary != nil {
-		d = s.primary.Dialect()
-	}
-	err := hintTx(ctx, s.db, d, func(tx *sqlx.Tx) error {
-		if len(hints) > 0 {
-			if err := s.primary.lowerHints(ctx, tx, hints); err != nil {
-				return fmt.Errorf("recording %d wake-up hints: %w", len(hints), err)
-			}
-		}
-		if len(payloads) > 0 {
-			if _, err := tx.ExecContext(ctx, `SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p`,
-				notifyChannel, pq.Array(payloads)); err != nil {
-				return fmt.Errorf("notifying other nodes of %d signals: %w", len(payloads), err)
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		s.logger.Warn("could not signal; sweeps and other nodes' polls will find the work", "err", err)
+	// One commit, which need not wait for the disk, per burst.
+	if err := s.primary.signal(ctx, hints, payloads); err != nil {
+		s.logger.Warn("could not record wake-up hints or notify other nodes; sweeps and other nodes' polls will find the work",
+			"err", err, "hints", len(hints), "notifications", len(payloads))
 	}
 }
 

@@ -123,7 +123,7 @@ func Open(ctx context.Context, cfg Config) (*Sources, error) {
 			reg.InvalidateSession(sig.Key)
 		}),
 	)
-	s.Signals.start(p.w)
+	s.Signals.start()
 	return s, nil
 }
 

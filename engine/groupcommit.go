@@ -9,11 +9,9 @@ import (
 
 // Group commit: concurrent commands of one tenant share one apply step —
 // on PostgreSQL one statement, one round trip and one WAL flush — instead
-// of queueing one by one behind each other's commit (every commit that
-// appends events holds the tenant's outbox clock until it ends). No
-// goroutine runs it: a command that finds a lane free leads, applies what
-// queued (its own unit among them, or in a later step), and hands the lane
-// to a waiting command once its own unit is in. Up to maxLanes steps of a
+// of one each. No goroutine runs it: a command that finds a lane free
+// leads, applies what queued (its own unit among them, or in a later
+// step), and hands the lane to a waiting command once its own unit is in. Up to maxLanes steps of a
 // tenant are in flight, on different instances, so one is planned and
 // executed while another commits. A batch that fails (one unit lost a
 // race, or a guard failed) is applied again unit by unit, so one command's
