@@ -4,9 +4,12 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 )
 
 // AuditEntry is one line of the audit log: who did what to which entity,
@@ -105,11 +108,6 @@ func (p *Primary) AppendAudit(ctx context.Context, entries ...*AuditEntry) error
 	if len(entries) == 0 {
 		return nil
 	}
-	tx, err := p.w.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
 	op := newID()
 	for _, e := range entries {
 		if e.ID == "" {
@@ -121,16 +119,54 @@ func (p *Primary) AppendAudit(ctx context.Context, entries ...*AuditEntry) error
 		if e.At.IsZero() {
 			e.At = p.clock.Now()
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO tf_audit (`+auditColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10,
-			$11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`,
-			e.ID, p.auditSeq.next(e.At), e.Tenant, ms(e.At), e.OperationID, e.UserID, e.ActorKind, e.Address, e.OperationType, e.EntityType,
-			e.Category, e.Property, nullString(e.OrgValue), nullString(e.NewValue), e.EntityID, e.DeploymentID, e.ProcessDefinitionID,
-			e.ProcessDefinitionKey, e.ProcessInstanceID, e.TaskID, e.JobID, e.ExternalTaskID, e.Annotation)
-		if err != nil {
+	}
+	// One statement of up to auditChunk entries commits in one round
+	// trip; more (a change to a user of thousands of tenants) share a
+	// transaction.
+	if len(entries) <= auditChunk {
+		return p.insertAudit(ctx, p.w, entries)
+	}
+	tx, err := p.w.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	for start := 0; start < len(entries); start += auditChunk {
+		if err := p.insertAudit(ctx, tx, entries[start:min(start+auditChunk, len(entries))]); err != nil {
 			return err
 		}
 	}
 	return tx.Commit()
+}
+
+// auditChunk keeps one INSERT of entries under the parameters a statement
+// may take (SQLite's 32,766; PostgreSQL's 65,535).
+const auditChunk = 1000
+
+// insertAudit inserts entries in one statement.
+func (p *Primary) insertAudit(ctx context.Context, db sqlx.ExecerContext, entries []*AuditEntry) error {
+	const cols = 23
+	var q strings.Builder
+	q.WriteString(`INSERT INTO tf_audit (` + auditColumns + `) VALUES `)
+	args := make([]any, 0, cols*len(entries))
+	for i, e := range entries {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteByte('(')
+		for c := range cols {
+			if c > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("$" + strconv.Itoa(len(args)+c+1))
+		}
+		q.WriteByte(')')
+		args = append(args, e.ID, p.auditSeq.next(e.At), e.Tenant, ms(e.At), e.OperationID, e.UserID, e.ActorKind, e.Address, e.OperationType, e.EntityType,
+			e.Category, e.Property, nullString(e.OrgValue), nullString(e.NewValue), e.EntityID, e.DeploymentID, e.ProcessDefinitionID,
+			e.ProcessDefinitionKey, e.ProcessInstanceID, e.TaskID, e.JobID, e.ExternalTaskID, e.Annotation)
+	}
+	_, err := db.ExecContext(ctx, q.String(), args...)
+	return err
 }
 
 // AuditQuery filters the audit log. Empty fields do not filter, except

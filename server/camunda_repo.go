@@ -288,17 +288,27 @@ func (s *Server) definitionCount(w http.ResponseWriter, r *http.Request) error {
 
 // definitionOf resolves {id} or {key} (latest version) of a path.
 func (s *Server) definitionOf(r *http.Request) (*engine.ProcessDefinition, error) {
-	if t := r.PathValue("tenant"); t != "" && t != tenantOf(r) {
-		return nil, fmt.Errorf("%w: tenant %q is not the tenant of this request", engine.ErrWrongTenant, t)
-	}
-	if key := r.PathValue("key"); key != "" {
-		return s.opts.Engine.Definition(r.Context(), engine.Ref{}, key)
-	}
-	defID, err := parseID(r.PathValue("id"), "process definition id")
+	ref, key, err := definitionPath(r)
 	if err != nil {
 		return nil, err
 	}
-	return s.opts.Engine.Definition(r.Context(), engine.IDRef(defID), "")
+	return s.opts.Engine.Definition(r.Context(), ref, key)
+}
+
+// definitionPath reads the definition a path names, without looking it
+// up: by ID, or the latest version of a key (ref zero).
+func definitionPath(r *http.Request) (ref engine.Ref, key string, err error) {
+	if t := r.PathValue("tenant"); t != "" && t != tenantOf(r) {
+		return ref, "", fmt.Errorf("%w: tenant %q is not the tenant of this request", engine.ErrWrongTenant, t)
+	}
+	if key := r.PathValue("key"); key != "" {
+		return ref, key, nil
+	}
+	defID, err := parseID(r.PathValue("id"), "process definition id")
+	if err != nil {
+		return ref, "", err
+	}
+	return engine.IDRef(defID), "", nil
 }
 
 func (s *Server) definitionGet(w http.ResponseWriter, r *http.Request) error {
@@ -401,7 +411,9 @@ func toInstance(p *engine.ProcessInstance) instanceDTO {
 }
 
 func (s *Server) definitionStart(w http.ResponseWriter, r *http.Request) error {
-	d, err := s.definitionOf(r)
+	// The engine resolves the definition: the latest version of a key
+	// from its cache, checked when the start commits.
+	ref, key, err := definitionPath(r)
 	if err != nil {
 		return err
 	}
@@ -420,7 +432,7 @@ func (s *Server) definitionStart(w http.ResponseWriter, r *http.Request) error {
 	if p := principal(r); p != nil {
 		user = p.Login
 	}
-	inst, err := s.opts.Engine.StartInstance(r.Context(), &engine.StartParams{Definition: d.Ref(), BusinessKey: body.BusinessKey,
+	inst, err := s.opts.Engine.StartInstance(r.Context(), &engine.StartParams{Definition: ref, DefinitionKey: key, BusinessKey: body.BusinessKey,
 		TypedVariables: vars, StartUser: user, ReturnVariables: body.WithVariablesInReturn})
 	if err != nil {
 		return err
