@@ -48,8 +48,14 @@ func benchAPI(b *testing.B) *api {
 	return a
 }
 
-// call is a lean JSON request for benchmarks: no testing.T helpers per call.
+// call is a lean JSON request for benchmarks, as admin_acme: no
+// testing.T helpers per call.
 func (a *api) call(method, path string, body any, out any) error {
+	return a.callAs("admin_acme", method, path, body, out)
+}
+
+// callAs is call as login.
+func (a *api) callAs(login, method, path string, body any, out any) error {
 	var rd io.Reader
 	if body != nil {
 		buf, err := json.Marshal(body)
@@ -62,7 +68,7 @@ func (a *api) call(method, path string, body any, out any) error {
 	if err != nil {
 		return err
 	}
-	req.SetBasicAuth("admin_acme", password)
+	req.SetBasicAuth(login, password)
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
