@@ -50,18 +50,26 @@ func (e *Engine) definition(ctx context.Context, tenant string, p *store.Definit
 	if err != nil {
 		return nil, err
 	}
-	d, ok := e.defs.Get(tenant, definitionKey(src.ID))
+	return e.deployed(ctx, tenant, &src.ProcessDefinition)
+}
+
+// deployed pairs a definition's row, as just read, with its compiled
+// model: from the cache, or read with its resource and compiled on a miss.
+// The row's suspension state is the one returned.
+func (e *Engine) deployed(ctx context.Context, tenant string, row *core.ProcessDefinition) (*core.Deployed, error) {
+	d, ok := e.defs.Get(tenant, definitionKey(row.ID))
 	if !ok {
-		if src, err = e.st.Definition(ctx, &store.DefinitionParams{ID: src.ID, WithContent: true}); err != nil {
+		src, err := e.st.Definition(ctx, &store.DefinitionParams{ID: row.ID, WithContent: true})
+		if err != nil {
 			return nil, err
 		}
 		if d, err = e.compileSource(src); err != nil {
 			return nil, err
 		}
 	}
-	if d.Suspended != src.Suspended {
+	if d.Suspended != row.Suspended {
 		c := *d
-		c.Suspended = src.Suspended
+		c.Suspended = row.Suspended
 		d = &c
 	}
 	return d, nil

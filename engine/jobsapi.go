@@ -190,10 +190,14 @@ func (e *Engine) jobUnit(ctx context.Context, tenant, owner string, j *Job, now 
 		c.Jobs = append(c.Jobs, row) // a job of a definition, or of an instance that ended
 	}
 	if row.InstanceID == 0 {
+		// A job of no instance fires for its definition, read in the same
+		// load with its current suspension state.
 		if _, read := n.byID[row.DefinitionID]; row.DefinitionID != 0 && !read {
-			d, err := e.definitionByID(ctx, tenant, row.DefinitionID)
-			if err != nil && !errors.Is(err, ErrNotFound) {
-				return nil, nil, err
+			var d *core.Deployed
+			if snap.JobDefinition != nil {
+				if d, err = e.deployed(ctx, tenant, snap.JobDefinition); err != nil && !errors.Is(err, ErrNotFound) {
+					return nil, nil, err
+				}
 			}
 			n.setByID(row.DefinitionID, d) // nil: gone, and the job is dropped
 		}

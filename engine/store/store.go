@@ -153,6 +153,10 @@ type Snapshot struct {
 	Task         *core.TaskRow
 	ExternalTask *core.ExtTaskRow
 	Job          *core.JobRow
+	// JobDefinition is, for a located Job of no instance (a timer start
+	// event's), its definition as stored now, suspension included; nil
+	// when that definition is gone.
+	JobDefinition *core.ProcessDefinition
 	// Waiting are the subscriptions of LoadParams.Message, in ID order;
 	// Starts its message start subscriptions.
 	Waiting []*core.SubRow

@@ -49,6 +49,9 @@ func (r *reader) load() error {
 		snap.Job = &c
 		if j.InstanceID != 0 {
 			ids = append(ids, j.InstanceID)
+		} else if d := t.definitions[j.DefinitionID]; d != nil {
+			pd := d.ProcessDefinition
+			snap.JobDefinition = &pd
 		}
 	}
 	if p.Message != "" {

@@ -59,6 +59,7 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 		job   []jobCols
 		insts []instanceCols
 		all   instanceRows
+		jdef  []definitionCols
 	)
 	switch {
 	case len(p.InstanceIDs)+btoi(p.TaskID != 0)+btoi(p.ExternalTaskID != 0)+btoi(p.JobID != 0) != 1:
@@ -75,6 +76,9 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 	dests = append(dests, &insts, &all.execs, &all.vars, &all.acts)
 	for _, h := range held {
 		dests = append(dests, h.dest(&all))
+	}
+	if query == loadByJob {
+		dests = append(dests, &jdef)
 	}
 	var (
 		tenant string
@@ -127,6 +131,10 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 		if job[0].InstanceID != 0 {
 			ids = append(ids, job[0].InstanceID)
 		}
+	}
+	if len(jdef) == 1 {
+		d := jdef[0].public(tenant)
+		snap.JobDefinition = &d
 	}
 	byID := map[int64]*instanceCols{}
 	for i := range insts {
@@ -186,14 +194,15 @@ var (
 	loadByInstance     = loadQuery(`SELECT $1::bigint AS id`, "")
 	loadByTask         = loadQuery(`SELECT NULLIF(instance_id, 0) AS id FROM tf_task WHERE id = $1 AND state = 'created'`, taskSelect+` WHERE id = $1`)
 	loadByExternalTask = loadQuery(`SELECT NULLIF(instance_id, 0) AS id FROM tf_external_task WHERE id = $1`, extSelect+` WHERE id = $1`)
-	loadByJob          = loadQuery(`SELECT NULLIF(instance_id, 0) AS id FROM tf_job WHERE id = $1`, `SELECT `+jobColumns+` FROM tf_job WHERE id = $1`)
+	loadByJob          = loadQuery(`SELECT NULLIF(instance_id, 0) AS id FROM tf_job WHERE id = $1`, `SELECT `+jobColumns+` FROM tf_job WHERE id = $1`,
+		definitionSelect+` WHERE id = (SELECT definition_id FROM tf_job WHERE id = $1 AND instance_id = 0)`)
 )
 
 // loadQuery renders a load by ID: the row itself when first is a query,
-// then the root instance and its executions, variables, open activities
-// and the held tables, each as json_agg of its rows. Every table is read
-// by an index on the instance's ID.
-func loadQuery(root, first string) string {
+// then the root instance and its executions, variables, open activities,
+// the held tables and the extra queries, each as json_agg of its rows.
+// Every table is read by an index on the instance's ID.
+func loadQuery(root, first string, extra ...string) string {
 	const in = ` WHERE instance_id = (SELECT id FROM r)`
 	tables := []string{instanceSelect + ` WHERE id = (SELECT id FROM r)`, execSelect + in, varSelect + in,
 		actSelect + in + ` AND ended_at IS NULL`}
@@ -203,6 +212,7 @@ func loadQuery(root, first string) string {
 	for _, h := range held {
 		tables = append(tables, h.sel+in+h.live)
 	}
+	tables = append(tables, extra...)
 	var q strings.Builder
 	q.WriteString(`WITH r AS (` + root + `) SELECT `)
 	for i, t := range tables {
@@ -260,6 +270,16 @@ func (r *reader) load() error {
 			}
 		} else if !errors.Is(err, sql.ErrNoRows) {
 			return err
+		}
+		if err == nil && jc.InstanceID == 0 && jc.DefinitionID != 0 {
+			var dc definitionCols
+			err := tx.GetContext(ctx, &dc, definitionSelect+` WHERE id = $1`, jc.DefinitionID)
+			if err == nil {
+				d := dc.public(r.tenant)
+				snap.JobDefinition = &d
+			} else if !errors.Is(err, sql.ErrNoRows) {
+				return err
+			}
 		}
 	}
 	if p.Message != "" {

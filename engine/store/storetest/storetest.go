@@ -149,6 +149,7 @@ func Run(t *testing.T, h *Harness) {
 		{"load locates rows and reads their instances whole", loadLocates},
 		{"load reads the callers of a called instance, however deep", loadCallers},
 		{"load asks for definitions the caller does not hold", loadMissing},
+		{"load reads a job of no instance with its definition as stored now", loadStartJob},
 		{"apply checks revisions and writes nothing on a conflict", applyConflicts},
 		{"apply checks the latest versions a unit was planned on", applyLatest},
 		{"the outbox numbers events in commit order", outboxClock},
@@ -739,6 +740,40 @@ func removal(t *testing.T, h *Harness) {
 	}
 	if _, err := h.Store.Deployment(v.ctx, dep.DeploymentID); !errors.Is(err, core.ErrNotFound) {
 		t.Fatalf("the deleted deployment: %v", err)
+	}
+}
+
+const timerStartXML = `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" id="d" targetNamespace="t">
+  <bpmn:process id="nightly" isExecutable="true">
+    <bpmn:startEvent id="start">
+      <bpmn:timerEventDefinition><bpmn:timeCycle xsi:type="bpmn:tFormalExpression">R/PT24H</bpmn:timeCycle></bpmn:timerEventDefinition>
+    </bpmn:startEvent>
+    <bpmn:sequenceFlow id="f" sourceRef="start" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>`
+
+func loadStartJob(t *testing.T, h *Harness) {
+	v := h.env(t, "startjob")
+	def := v.deploy(timerStartXML)
+	jobs, err := v.Jobs(v.ctx, &engine.JobQuery{})
+	if err != nil || len(jobs) != 1 || jobs[0].InstanceID != 0 {
+		t.Fatalf("the timer start job: %+v %v", jobs, err)
+	}
+	for _, suspended := range []bool{false, true} {
+		if suspended {
+			if _, err := h.Store.SuspendDefinition(v.ctx, &store.SuspendDefinitionParams{ID: def.ID, Suspended: true}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		snap := v.load(&store.LoadParams{JobID: jobs[0].ID})
+		if snap.Job == nil || snap.Job.ID != jobs[0].ID || len(snap.Instances) != 0 {
+			t.Fatalf("the job %+v, instances %d", snap.Job, len(snap.Instances))
+		}
+		if d := snap.JobDefinition; d == nil || d.ID != def.ID || d.Key != "nightly" || d.Suspended != suspended {
+			t.Fatalf("the job's definition %+v, want %d suspended %v", d, def.ID, suspended)
+		}
 	}
 }
 
