@@ -3,6 +3,7 @@ package engine_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -360,4 +361,60 @@ func runPgTestFsync(b *testing.B) {
 		}
 	}
 	b.Logf("pg_test_fsync -s 1:\n%s", keep.String())
+}
+
+// BenchmarkStepBudgetMemory runs, b.N times each, the commands the step
+// budget stops (a gateway loop without a wait state, a parallel
+// multi-instance of a billion) and reports by how much the process's
+// peak resident memory rose above where it stood before them (the goal:
+// under 100 MB), and the steps' cost in time per failed command.
+//
+//	go test -run '^$' -bench StepBudgetMemory -benchtime 20x -cpu 2 ./engine/
+func BenchmarkStepBudgetMemory(b *testing.B) {
+	v := openBenchEnv(b, dstest.SQLite)
+	xml, err := os.ReadFile(filepath.Join("testdata", "budget-loop.bpmn"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := v.e.Deploy(v.ctx, &engine.DeployParams{Name: "budget", Resources: []engine.Resource{{Name: "budget-loop.bpmn", Content: xml}}}); err != nil {
+		b.Fatal(err)
+	}
+	// Reset the peak to what is resident now (Linux: clear_refs 5).
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		b.Skipf("cannot reset the peak resident size: %v", err)
+	}
+	before := procStatusMB(b, "VmRSS:")
+	b.ResetTimer()
+	for range b.N {
+		_, err := v.e.StartInstance(v.ctx, &engine.StartParams{DefinitionKey: "budget_loop", Variables: map[string]any{"count": 0}})
+		if !errors.Is(err, engine.ErrStepBudget) {
+			b.Fatalf("the loop: %v", err)
+		}
+		_, err = v.e.StartInstance(v.ctx, &engine.StartParams{DefinitionKey: "budget_mi", Variables: map[string]any{"n": 1_000_000_000}})
+		if !errors.Is(err, engine.ErrStepBudget) {
+			b.Fatalf("the multi-instance: %v", err)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(procStatusMB(b, "VmHWM:")-before, "peak-RSS-growth-MB")
+}
+
+// procStatusMB reads a size field of /proc/self/status in MB.
+func procStatusMB(b *testing.B, field string) float64 {
+	b.Helper()
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			if err != nil {
+				b.Fatal(err)
+			}
+			return kb / 1024
+		}
+	}
+	b.Fatalf("no %s in /proc/self/status", field)
+	return 0
 }
