@@ -267,7 +267,6 @@ func TestOutboxReadersWaitAtTheGateForWritersInside(t *testing.T) {
 			close(release)
 			t.Fatalf("the reader never waited at the gate (%v)", err)
 		}
-		time.Sleep(5 * time.Millisecond) // polling the server's lock table
 	}
 	close(release)
 	if err := <-wrote; err != nil {
