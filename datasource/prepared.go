@@ -228,24 +228,31 @@ func stalePrepared(err error) bool {
 // was first run for. Elsewhere it is ExecContext.
 func (c *Conn) ExecPrepared(ctx context.Context, query string, args ...any) (sql.Result, error) {
 	var res driver.Result
-	cached := false
-	err := c.Conn.Raw(func(dc any) error {
+	cached, err := c.onStatementCache(func(pc *preparingConn) (err error) {
+		res, err = pc.execPrepared(ctx, query, args)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !cached {
+		return c.Conn.ExecContext(ctx, query, args...)
+	}
+	return res, nil
+}
+
+// onStatementCache runs fn on the connection's statement cache; cached
+// is false, and fn not run, on a connection that has none (not lib/pq's).
+func (c *Conn) onStatementCache(fn func(pc *preparingConn) error) (cached bool, err error) {
+	err = c.Conn.Raw(func(dc any) error {
 		pc, ok := dc.(*preparingConn)
 		if !ok {
 			return nil
 		}
 		cached = true
-		var err error
-		res, err = pc.execPrepared(ctx, query, args)
-		return err
+		return fn(pc)
 	})
-	if !cached && err == nil {
-		return c.Conn.ExecContext(ctx, query, args...)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return res, nil
+	return cached, err
 }
 
 // QueryRowPrepared runs a query of one row the way ExecPrepared runs a
@@ -254,14 +261,7 @@ func (c *Conn) ExecPrepared(ctx context.Context, query string, args ...any) (sql
 // and other types; nil for NULL), or nil when the query returned no row.
 func (c *Conn) QueryRowPrepared(ctx context.Context, query string, args ...any) ([]driver.Value, error) {
 	var row []driver.Value
-	cached := false
-	err := c.Conn.Raw(func(dc any) error {
-		pc, ok := dc.(*preparingConn)
-		if !ok {
-			return nil
-		}
-		cached = true
-		var err error
+	cached, err := c.onStatementCache(func(pc *preparingConn) (err error) {
 		row, err = pc.queryRowPrepared(ctx, query, args)
 		return err
 	})

@@ -70,6 +70,19 @@ func TestLoadByIDIsOneExchangeOnPostgreSQL(t *testing.T) {
 	}
 }
 
+// postgresEngine is an engine over the SQL store on PostgreSQL, with the
+// tenant acme.
+func postgresEngine(t *testing.T) (*dstest.Env, *sqlstore.Store, *engine.Engine, context.Context) {
+	t.Helper()
+	ds := dstest.Open(t, dstest.Postgres, nil)
+	st := sqlstore.New(ds.Sources.Tenants)
+	e, err := engine.New(ds.Sources, engine.Options{Store: st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds, st, e, ds.Tenant(t, "acme")
+}
+
 // openReview starts the review process with vars and returns its open
 // task and the compiled definition a load binds to.
 func openReview(t *testing.T, e *engine.Engine, st *sqlstore.Store, ctx context.Context, vars map[string]any) (*engine.Task, *core.Deployed) {
@@ -106,13 +119,7 @@ func openReview(t *testing.T, e *engine.Engine, st *sqlstore.Store, ctx context.
 // characters beyond ASCII, the extremes of a long, a double's NaN and
 // infinities, booleans, nulls).
 func TestLoadByIDReadsEveryValueAsTheGeneralPathDoes(t *testing.T) {
-	ds := dstest.Open(t, dstest.Postgres, nil)
-	st := sqlstore.New(ds.Sources.Tenants)
-	e, err := engine.New(ds.Sources, engine.Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := ds.Tenant(t, "acme")
+	_, st, e, ctx := postgresEngine(t)
 	vars := map[string]any{
 		"text":    "quote \" backslash \\ newline \n tab \t é 😀 \u0001 {\"json\": [1]}",
 		"max":     int64(math.MaxInt64),
@@ -193,13 +200,7 @@ func TestLoadingAJobOfNoInstanceReadsOnlyThatJob(t *testing.T) {
 // writer commits. Writers never wait for each other: the engine commits
 // an instance while the writer is open.
 func TestOutboxReadersWaitAtTheGateForWritersInside(t *testing.T) {
-	ds := dstest.Open(t, dstest.Postgres, nil)
-	st := sqlstore.New(ds.Sources.Tenants)
-	e, err := engine.New(ds.Sources, engine.Options{Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := ds.Tenant(t, "acme")
+	ds, _, e, ctx := postgresEngine(t)
 	if _, err := e.DeployXML(ctx, "review.bpmn", reviewXML); err != nil {
 		t.Fatal(err)
 	}
