@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lib/pq"
+
 	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/engine/core"
 	"github.com/tenantflow/tenantflow/engine/store"
@@ -117,13 +119,19 @@ func (s *Store) ReadEvents(ctx context.Context, p *store.ReadEventsParams) (*sto
 	return out, nil
 }
 
+// gateWait bounds how long a reader waits at the outbox gate.
+const gateWait = "5s"
+
 // horizon returns the position up to which every event's transaction has
 // ended, or after when no event has been written past it. On PostgreSQL
 // that is the position sequence's last value read behind the gate, taken
 // only when the sequence has moved past after (an idle reader never holds
-// a writer back). On SQLite, where writers take turns and number their
-// events from the clock as they go, whatever a reader sees is complete:
-// there is no bound.
+// a writer back). A writer that stays inside the gate longer than
+// gateWait (engine writers commit in moments; a session holding a
+// transaction open does not) holds its tenant's readers no longer: they
+// read nothing new until it leaves. On SQLite, where writers take turns
+// and number their events from the clock as they go, whatever a reader
+// sees is complete: there is no bound.
 func horizon(ctx context.Context, tx *dbtx, after int64) (int64, error) {
 	if tx.Dialect() == datasource.SQLite {
 		return math.MaxInt64, nil
@@ -135,7 +143,12 @@ func horizon(ctx context.Context, tx *dbtx, after int64) (int64, error) {
 	var h []struct {
 		Last int64 `db:"last_value"`
 	}
-	if err := tx.selectEach(ctx, `LOCK TABLE tf_outbox_gate IN SHARE MODE; SELECT last_value FROM tf_outbox_pos_seq`, &h); err != nil {
+	err := tx.selectEach(ctx, `SET LOCAL lock_timeout = '`+gateWait+`'; LOCK TABLE tf_outbox_gate IN SHARE MODE; SELECT last_value FROM tf_outbox_pos_seq`, &h)
+	var pqErr *pq.Error
+	if errors.As(err, &pqErr) && pqErr.Code == "55P03" { // lock_not_available
+		return after, nil
+	}
+	if err != nil {
 		return after, err
 	}
 	if len(h) == 0 {

@@ -292,6 +292,54 @@ func TestOutboxReadersWaitAtTheGateForWritersInside(t *testing.T) {
 	}
 }
 
+// A writer that stays inside the gate (a session holding its transaction
+// open) holds its tenant's readers only for the gate's wait: then they
+// read nothing new, and find the events once it left.
+func TestOutboxReadersStopWaitingForAWriterThatStaysInside(t *testing.T) {
+	ds, _, e, ctx := postgresEngine(t)
+	if _, err := e.DeployXML(ctx, "review.bpmn", reviewXML); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.StartInstance(ctx, &engine.StartParams{DefinitionKey: "review"}); err != nil {
+		t.Fatal(err)
+	}
+	inside, release, wrote := make(chan struct{}), make(chan struct{}), make(chan error, 1)
+	go func() {
+		wrote <- ds.Sources.Tenants.InTx(ctx, func(tx *datasource.Tx) error {
+			if _, err := tx.Exec(`DELETE FROM tf_outbox_gate WHERE FALSE`); err != nil {
+				return err
+			}
+			close(inside)
+			<-release
+			return nil
+		})
+	}()
+	select {
+	case <-inside:
+	case err := <-wrote:
+		t.Fatalf("the writer failed: %v", err)
+	}
+	// Past 30 s the read is cancelled: a reader that waits for as long as
+	// the writer stays fails here instead of hanging the test.
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	b, err := e.ReadEvents(rctx, &engine.ReadEventsParams{Limit: 10_000})
+	cancel()
+	close(release)
+	if err != nil {
+		t.Fatalf("a reader held at the gate: %v", err)
+	}
+	if len(b.Events) != 0 || b.Next != "" {
+		t.Fatalf("with a writer inside the gate, the reader got %d events, next %q", len(b.Events), b.Next)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	b, err = e.ReadEvents(ctx, &engine.ReadEventsParams{Limit: 10_000})
+	if err != nil || len(b.Events) == 0 || b.Events[len(b.Events)-1].Type != engine.EventTaskCreated {
+		t.Fatalf("once the writer left: %d events, %v", len(b.Events), err)
+	}
+}
+
 const reviewXML = `<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
   <bpmn:process id="review" isExecutable="true">
