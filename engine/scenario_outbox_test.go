@@ -182,6 +182,29 @@ func TestOutbox(t *testing.T) {
 			wantErr(s.t, err, engine.ErrInvalid, "a cursor this storage did not issue")
 		}},
 
+		{"prune finds the newest events old enough among many, minute by minute", func(s *sc) {
+			s.deploy("start-none.bpmn")
+			per := 0
+			for i := range 37 {
+				before := s.outboxRows()
+				s.start("start_none", nil)
+				per = s.outboxRows() - before
+				if i < 36 {
+					s.clock.Advance(time.Minute)
+				}
+			}
+			// Started at epoch + 0…36 min: older than epoch + 23m30s are 24.
+			if n, err := s.PruneOutbox(s.ctx, epoch.Add(23*time.Minute+30*time.Second)); err != nil || n != 24*per {
+				s.t.Fatalf("pruned %d (%v), want the %d events of the first 24 instances", n, err, 24*per)
+			}
+			if n := s.outboxRows(); n != 13*per {
+				s.t.Fatalf("%d events left, want %d", n, 13*per)
+			}
+			if n, err := s.PruneOutbox(s.ctx, epoch.Add(time.Hour)); err != nil || n != 13*per {
+				s.t.Fatalf("pruned %d (%v), want the rest", n, err)
+			}
+		}},
+
 		{"prune removes old events every consumer has passed", func(s *sc) {
 			s.deploy("start-none.bpmn")
 			s.start("start_none", nil)

@@ -254,6 +254,47 @@ func (s *Store) DeadLetters(ctx context.Context, consumer string, limit int) ([]
 	return out, err
 }
 
+// pruneCut finds the last position, up to upper (none when negative),
+// whose event is older than before, by a binary search over positions
+// (the key): the outbox keeps no index of times, which every event would
+// pay for. Events are written in about the order of their times, so the
+// events up to the cut are old enough but for a straggler (a command
+// decided earlier than one before it, committed later), which the delete's
+// own condition on times keeps for a later pruning. 0 means none.
+func pruneCut(ctx context.Context, tx *dbtx, before, upper int64) (int64, error) {
+	var bounds struct {
+		Lo int64 `db:"lo"`
+		Hi int64 `db:"hi"`
+	}
+	if err := tx.GetContext(ctx, &bounds, `SELECT COALESCE(MIN(pos), 0) AS lo, COALESCE(MAX(pos), 0) AS hi FROM tf_outbox`); err != nil {
+		return 0, err
+	}
+	lo, hi := bounds.Lo, bounds.Hi
+	if upper >= 0 {
+		hi = min(hi, upper)
+	}
+	var cut int64
+	for lo > 0 && lo <= hi {
+		mid := lo + (hi-lo)/2
+		var next []struct {
+			Pos int64 `db:"pos"`
+			At  int64 `db:"at"`
+		}
+		if err := tx.SelectContext(ctx, &next, `SELECT pos, at FROM tf_outbox WHERE pos >= $1 AND pos <= $2 ORDER BY pos LIMIT 1`, mid, hi); err != nil {
+			return 0, err
+		}
+		switch {
+		case len(next) == 0: // no event in [mid, hi]
+			hi = mid - 1
+		case next[0].At < before:
+			cut, lo = next[0].Pos, next[0].Pos+1
+		default:
+			hi = mid - 1
+		}
+	}
+	return cut, nil
+}
+
 // PruneOutbox removes events older than olderThan that every consumer has
 // passed, and dead letters of events no longer in the outbox. The
 // consumers are those that ever advanced in the tenant, and each one named
@@ -289,18 +330,18 @@ func (s *Store) PruneOutbox(ctx context.Context, p *store.PruneOutboxParams) (in
 				min = 0 // before the first event
 			}
 		}
-		var res interface{ RowsAffected() (int64, error) }
-		var err error
-		if min < 0 {
-			res, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox WHERE at < $1`, olderThan.UnixMilli())
-		} else {
-			res, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox WHERE at < $1 AND pos <= $2`, olderThan.UnixMilli(), min)
-		}
+		cut, err := pruneCut(ctx, tx, olderThan.UnixMilli(), min)
 		if err != nil {
 			return err
 		}
-		n, _ := res.RowsAffected()
-		removed = int(n)
+		if cut > 0 {
+			res, err := tx.ExecContext(ctx, `DELETE FROM tf_outbox WHERE pos <= $1 AND at < $2`, cut, olderThan.UnixMilli())
+			if err != nil {
+				return err
+			}
+			n, _ := res.RowsAffected()
+			removed = int(n)
+		}
 		_, err = tx.ExecContext(ctx, `DELETE FROM tf_outbox_dead WHERE at < $1 AND NOT EXISTS (SELECT 1 FROM tf_outbox o WHERE o.id = tf_outbox_dead.event_id)`,
 			olderThan.UnixMilli())
 		return err
