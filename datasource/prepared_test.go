@@ -24,11 +24,10 @@ func preparedOnConn(t *testing.T, c *datasource.Conn, text string) int {
 	return n
 }
 
-// A statement whose text repeats is prepared once per connection, from
-// its second run, and keeps running when the server forgot it; a
-// statement that fails leaves the connection and its statements usable;
-// the connection keeps a bounded number of them.
-func TestExecPreparedPreparesRepeatedTextsOncePerConnection(t *testing.T) {
+// notesConn is a connection of a PostgreSQL tenant with the note table,
+// held until the test ends.
+func notesConn(t *testing.T) (context.Context, *datasource.Conn) {
+	t.Helper()
 	env := dstest.Open(t, dstest.Postgres, nil)
 	ds := env.Sources.Tenants
 	ctx := env.Tenant(t, "acme")
@@ -37,7 +36,16 @@ func TestExecPreparedPreparesRepeatedTextsOncePerConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer release()
+	t.Cleanup(release)
+	return ctx, c
+}
+
+// A statement whose text repeats is prepared once per connection, from
+// its second run, and keeps running when the server forgot it; a
+// statement that fails leaves the connection and its statements usable;
+// the connection keeps a bounded number of them.
+func TestExecPreparedPreparesRepeatedTextsOncePerConnection(t *testing.T) {
+	ctx, c := notesConn(t)
 	const insert = `INSERT INTO note (id, body) VALUES ($1, $2)`
 	for i := range 3 {
 		if _, err := c.ExecPrepared(ctx, insert, i, fmt.Sprint("note ", i)); err != nil {
@@ -99,15 +107,7 @@ func TestExecPreparedPreparesRepeatedTextsOncePerConnection(t *testing.T) {
 // prepared or not, values the caller keeps after the connection moved on,
 // nil with no row, and a run again after the server forgot the statement.
 func TestQueryRowPreparedReturnsTheRowPreparedOrNot(t *testing.T) {
-	env := dstest.Open(t, dstest.Postgres, nil)
-	ds := env.Sources.Tenants
-	ctx := env.Tenant(t, "acme")
-	createNotes(t, ds, ctx)
-	c, release, err := ds.Acquire(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer release()
+	ctx, c := notesConn(t)
 	for i, body := range []string{"first", "second"} {
 		if _, err := c.ExecContext(ctx, `INSERT INTO note (id, body) VALUES ($1, $2)`, i+1, body); err != nil {
 			t.Fatal(err)

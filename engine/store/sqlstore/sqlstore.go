@@ -183,26 +183,12 @@ func (t translated) Unwrap() []error { return []error{t.err, t.kind} }
 
 // queryRowPrepared runs a one-row query whose text repeats while its
 // values change, as execPrepared runs a statement, and returns the row's
-// values (nil with no row).
+// values (nil with no row). It needs a connection with no transaction
+// around it: the statement storage's, on PostgreSQL.
 func (q *dbtx) queryRowPrepared(ctx context.Context, query string, args ...any) ([]driver.Value, error) {
-	if c, ok := q.Queryer.(*datasource.Conn); ok && c.Dialect() == datasource.Postgres {
-		return c.QueryRowPrepared(ctx, q.sql(query), args...)
+	c, ok := q.Queryer.(*datasource.Conn)
+	if !ok {
+		return nil, fmt.Errorf("sqlstore: a prepared one-row query needs a connection outside a transaction")
 	}
-	rows, err := q.Queryer.QueryxContext(ctx, q.sql(query), args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	if !rows.Next() {
-		return nil, rows.Err()
-	}
-	vals, err := rows.SliceScan()
-	if err != nil {
-		return nil, err
-	}
-	row := make([]driver.Value, len(vals))
-	for i, v := range vals {
-		row[i] = v
-	}
-	return row, rows.Close()
+	return c.QueryRowPrepared(ctx, q.sql(query), args...)
 }
