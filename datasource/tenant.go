@@ -122,10 +122,15 @@ type Quotas struct {
 	// MaxStorageBytes refuses new instances and deployments while the
 	// tenant's storage measures more than this. 0: no limit.
 	MaxStorageBytes int64 `json:"maxStorageBytes,omitempty"`
+	// JobsPerSecond caps the jobs (timers, async continuations, retries)
+	// the job executor runs for the tenant on each node, with a burst of
+	// one second's worth: due jobs past it wait for their turn, they are
+	// not refused. 0: no limit (every due tenant still gets its turn).
+	JobsPerSecond float64 `json:"jobsPerSecond,omitempty"`
 }
 
 func (q Quotas) validate() error {
-	if q.RequestsPerSecond < 0 || q.Burst < 0 || q.MaxStreams < 0 || q.MaxLongPolls < 0 || q.MaxRunningInstances < 0 || q.MaxStorageBytes < 0 {
+	if q.RequestsPerSecond < 0 || q.Burst < 0 || q.MaxStreams < 0 || q.MaxLongPolls < 0 || q.MaxRunningInstances < 0 || q.MaxStorageBytes < 0 || q.JobsPerSecond < 0 {
 		return fmt.Errorf("%w: quotas must not be negative (0 means the default)", ErrInvalid)
 	}
 	return nil

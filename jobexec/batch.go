@@ -69,12 +69,20 @@ func (x *Executor) runTenant(turn *tenantsched.Turn) {
 		return
 	}
 	turn.SetCap(x.capOf(info))
+	size, wait := x.throttle.allowance(tenant, info.Quotas.JobsPerSecond, x.cfg.BatchSize, x.clock.Now())
+	if size == 0 {
+		// Over its jobsPerSecond quota: the jobs wait, and so does the
+		// tenant, whatever wakes it meanwhile.
+		x.stats.throttled(tenant)
+		turn.Defer(x.clock.Now().Add(wait))
+		return
+	}
 
 	start := turn.Reading()
 	began := time.Now()
 	qctx, cancel = context.WithTimeout(ctx, x.cfg.QueryTimeout)
 	jobs, err := x.eng.AcquireJobs(qctx, &engine.AcquireJobsParams{Owner: x.cfg.NodeID, Now: start,
-		LockFor: x.cfg.LockDuration, Max: x.cfg.BatchSize})
+		LockFor: x.cfg.LockDuration, Max: size})
 	cancel()
 	x.stats.query(tenant)
 	x.stats.acquireLatency.observe(time.Since(began))
@@ -88,7 +96,8 @@ func (x *Executor) runTenant(turn *tenantsched.Turn) {
 		x.settle(ctx, turn, start)
 		return
 	}
-	full := len(jobs) >= x.cfg.BatchSize
+	x.throttle.spend(tenant, len(jobs), start)
+	full := len(jobs) >= size
 	x.stats.acquired(tenant, jobs, start, turn.Seq())
 	b := x.beginBatch(turn, jobs, full)
 	if b == nil {

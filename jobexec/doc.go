@@ -54,6 +54,9 @@
 // turn after each registry lookup), so a slow tenant database holds at
 // most that many workers; a tenant whose storage fails is left alone for
 // an exponential backoff (ErrorBackoff doubling up to MaxErrorBackoff).
+// A tenant with a jobsPerSecond quota (datasource.Quotas) acquires at most
+// what its token bucket holds (a second's worth at most); with none left
+// it gets no turn until one more job is allowed, whatever wakes it.
 // All of this is the scheduler's; the executor only says, per batch, what
 // it found.
 //

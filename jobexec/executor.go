@@ -53,7 +53,8 @@ type Executor struct {
 	// state worth re-checking a condition for; tests wait on it.
 	changes chan struct{}
 
-	stats stats
+	stats    stats
+	throttle *throttle // the tenants' jobsPerSecond quotas
 }
 
 type runState int
@@ -103,6 +104,7 @@ func New(cfg Config) (*Executor, error) {
 		maintSlots:   make(chan struct{}, cfg.MaintenanceConcurrency),
 		changes:      make(chan struct{}, 1),
 		stats:        newStats(cfg.BatchLogSize),
+		throttle:     newThrottle(),
 	}
 	sc := tenantsched.Config{
 		Topic:             datasource.TopicJobs,
@@ -281,6 +283,7 @@ func (x *Executor) forget(ctx context.Context, tenant string) error {
 		}
 	}
 	x.stats.forget(tenant) // after its batches: they count until they end
+	x.throttle.forget(tenant)
 	x.poke()
 	return errors.Join(errs...)
 }

@@ -138,3 +138,54 @@ func TestTwoExecutorsNeverCompleteAJobTwiceAcrossLockTakeovers(t *testing.T) {
 	}
 	t.Logf("node-a completed %d, lost %d; node-b completed %d", sa.Completed, sa.LockLost, sb.Completed)
 }
+
+func TestAJobsPerSecondQuotaPacesItsTenantAndNoOther(t *testing.T) {
+	t.Parallel()
+	r := newRig(t, Config{DisableMaintenance: true, Workers: 2, BatchSize: 100})
+	r.addTenants(0, "capped", "free")
+	if _, err := r.db.Exec(`UPDATE tf_tenant SET quotas = '{"quotas":{"jobsPerSecond":10}}' WHERE id = 'capped'`); err != nil {
+		t.Fatal(err)
+	}
+	now := r.clock.Now()
+	for _, tn := range []string{"capped", "free"} {
+		r.eng.addMany(tn, 45, now, nil)
+		r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: tn, DueAt: now})
+	}
+	r.start(nil)
+	r.waitFor("the free tenant's jobs ran", func() bool { return r.eng.completed("free") == 45 })
+	r.settle()
+	// A second's worth at once, then 10 a second: the clock moves only
+	// when the executor is quiet, so nothing else may run in between.
+	for sec, want := range []int{10, 20, 30, 40, 45} {
+		if got := r.eng.completed("capped"); got != want {
+			t.Fatalf("after %d s the capped tenant ran %d jobs, want %d", sec, got, want)
+		}
+		r.step(time.Second)
+	}
+	if got := r.x.TenantStats("capped").Throttled; got < 4 {
+		t.Fatalf("the capped tenant was put off %d times, want at least once a second", got)
+	}
+	if got := r.x.TenantStats("free").Throttled; got != 0 {
+		t.Fatalf("the free tenant was put off %d times", got)
+	}
+	// Its bucket refilled meanwhile: a second's worth of new jobs runs at
+	// once; then wake-ups while it waits for its quota give it no turn.
+	r.eng.addMany("capped", 15, r.clock.Now(), nil)
+	r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: "capped", DueAt: r.clock.Now()})
+	r.settle()
+	if got := r.eng.completed("capped"); got != 55 {
+		t.Fatalf("the capped tenant ran %d jobs, want 55", got)
+	}
+	turns := r.dir.n("Tenant")
+	for range 5 {
+		r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: "capped", DueAt: r.clock.Now()})
+		r.settle()
+	}
+	if got := r.dir.n("Tenant"); got != turns {
+		t.Fatalf("wake-ups during the wait for the quota cost %d turns", got-turns)
+	}
+	r.step(time.Second)
+	if got := r.eng.completed("capped"); got != 60 {
+		t.Fatalf("the capped tenant ran %d jobs, want 60", got)
+	}
+}

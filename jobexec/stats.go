@@ -34,6 +34,9 @@ type Stats struct {
 	Released int64 `json:"released"`
 	// AcquireErrors counts acquisitions that failed.
 	AcquireErrors int64 `json:"acquireErrors"`
+	// Throttled counts turns a tenant's jobsPerSecond quota put off: the
+	// tenant had due jobs and waited for its quota instead.
+	Throttled int64 `json:"throttled"`
 	// Queries counts the executor's own calls to tenant storage and the
 	// primary (registry lookups, mostly cache hits, are in Lookups).
 	Queries int64 `json:"queries"`
@@ -86,6 +89,7 @@ type TenantStats struct {
 	LockLost    int64         `json:"lockLost"`
 	Incidents   int64         `json:"incidents"`
 	Queries     int64         `json:"queries"`
+	Throttled   int64         `json:"throttled"`
 	LatenessMax time.Duration `json:"latenessMax"`
 }
 
@@ -104,7 +108,7 @@ type Batch struct {
 
 type stats struct {
 	acquiredN, batchN, completedN, failedN, lockLostN, incidentsN atomic.Int64
-	panics, timeouts, released, acquireErrors                     atomic.Int64
+	panics, timeouts, released, acquireErrors, throttledN         atomic.Int64
 	queries, lookups, primary                                     atomic.Int64
 	renewals, renewLost, reaped                                   atomic.Int64
 	maintenance, maintErrors, maintDeferred, maintAttempts        atomic.Int64
@@ -136,6 +140,13 @@ func (s *stats) query(tenant string) {
 	s.queries.Add(1)
 	s.mu.Lock()
 	s.tenant(tenant).Queries++
+	s.mu.Unlock()
+}
+
+func (s *stats) throttled(tenant string) {
+	s.throttledN.Add(1)
+	s.mu.Lock()
+	s.tenant(tenant).Throttled++
 	s.mu.Unlock()
 }
 
@@ -207,6 +218,18 @@ func (x *Executor) Batches() []Batch {
 	return out
 }
 
+// TenantStats returns one tenant's figures on this node since Start (or
+// since it was last disabled), zero when it had no turn.
+func (x *Executor) TenantStats(tenant string) TenantStats {
+	s := &x.stats
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if t := s.perT[tenant]; t != nil {
+		return *t
+	}
+	return TenantStats{Tenant: tenant}
+}
+
 // Stats returns the executor's figures.
 func (x *Executor) Stats() Stats {
 	s := &x.stats
@@ -214,7 +237,7 @@ func (x *Executor) Stats() Stats {
 		Acquired: s.acquiredN.Load(), Batches: s.batchN.Load(), Completed: s.completedN.Load(),
 		Failed: s.failedN.Load(), LockLost: s.lockLostN.Load(), Incidents: s.incidentsN.Load(),
 		Panics: s.panics.Load(), TimedOut: s.timeouts.Load(), Released: s.released.Load(),
-		AcquireErrors: s.acquireErrors.Load(), Queries: s.queries.Load() + s.primary.Load(), Lookups: s.lookups.Load(),
+		AcquireErrors: s.acquireErrors.Load(), Throttled: s.throttledN.Load(), Queries: s.queries.Load() + s.primary.Load(), Lookups: s.lookups.Load(),
 		Renewals:  s.renewals.Load(),
 		RenewLost: s.renewLost.Load(), ReapedPools: s.reaped.Load(), MaintenanceRuns: s.maintenance.Load(),
 		MaintenanceErrors: s.maintErrors.Load(), MaintenanceDeferred: s.maintDeferred.Load(),

@@ -193,15 +193,22 @@ type quotaFigures struct {
 	PollsRefused     int64 `json:"pollsRefused"`
 	InstancesRefused int64 `json:"instancesRefused"`
 	StorageRefused   int64 `json:"storageRefused"`
-	OpenStreams      int   `json:"openStreams"`
-	WaitingPolls     int   `json:"waitingPolls"`
+	// JobsThrottled counts the job executor's turns the jobsPerSecond
+	// quota put off (the jobs ran later, none was refused).
+	JobsThrottled int64 `json:"jobsThrottled"`
+	OpenStreams   int   `json:"openStreams"`
+	WaitingPolls  int   `json:"waitingPolls"`
 }
 
 func (q *quotas) figures(tenant string) quotaFigures {
 	c := q.counts(tenant)
-	return quotaFigures{RateRefused: c.rate.Load(), StreamsRefused: c.streams.Load(), PollsRefused: c.polls.Load(),
+	f := quotaFigures{RateRefused: c.rate.Load(), StreamsRefused: c.streams.Load(), PollsRefused: c.polls.Load(),
 		InstancesRefused: c.instances.Load(), StorageRefused: c.storage.Load(),
 		OpenStreams: q.s.streams.open(tenant), WaitingPolls: q.s.waiting.open(tenant)}
+	if q.s.opts.JobsThrottled != nil {
+		f.JobsThrottled = q.s.opts.JobsThrottled(tenant)
+	}
+	return f
 }
 
 // topRefused lists the tenants with the most refusals, at most n, for

@@ -555,7 +555,11 @@ func (a *api) setQuotas(tenant string, q map[string]any) {
 }
 
 func TestATenantOverItsQuotasIsRefusedAndOthersAreNot(t *testing.T) {
-	a := newAPI(t, dstest.SQLite, "acme", "globex")
+	// The job executor's figure, as serve wires it (jobexec tests the pacing).
+	throttled := map[string]int64{"acme": 3}
+	a := newAPIWith(t, dstest.SQLite, func(o *Options) {
+		o.JobsThrottled = func(tenant string) int64 { return throttled[tenant] }
+	}, "acme", "globex")
 	a.deploy("admin_acme", "smoke.bpmn")
 	a.deploy("admin_globex", "smoke.bpmn")
 
@@ -605,6 +609,24 @@ func TestATenantOverItsQuotasIsRefusedAndOthersAreNot(t *testing.T) {
 		a.do("GET", "/admin/api/tenants/acme/stats", "boss", nil).json(t, &st)
 		if st.StorageBytes <= 0 || st.Quota.StorageRefused != 1 || st.Quotas.MaxStorageBytes != 1 {
 			t.Fatalf("acme's stats: %+v", st)
+		}
+		a.setQuotas("acme", map[string]any{})
+	})
+
+	t.Run("jobs per second", func(t *testing.T) {
+		if r := a.do("PATCH", "/admin/api/tenants/acme", "boss", map[string]any{"quotas": map[string]any{"jobsPerSecond": -1}}); r.status != http.StatusBadRequest {
+			t.Fatalf("a negative jobsPerSecond: %d %s", r.status, r.body)
+		}
+		a.setQuotas("acme", map[string]any{"jobsPerSecond": 2.5})
+		var st tenantStats
+		a.do("GET", "/admin/api/tenants/acme/stats", "boss", nil).json(t, &st)
+		if st.Quotas.JobsPerSecond != 2.5 || st.Quota.JobsThrottled != 3 {
+			t.Fatalf("acme's stats: %+v", st)
+		}
+		var other tenantStats
+		a.do("GET", "/admin/api/tenants/globex/stats", "boss", nil).json(t, &other)
+		if other.Quotas.JobsPerSecond != 0 || other.Quota.JobsThrottled != 0 {
+			t.Fatalf("globex's stats: %+v", other)
 		}
 		a.setQuotas("acme", map[string]any{})
 	})

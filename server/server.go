@@ -78,6 +78,10 @@ type Options struct {
 	// Extra are more stats shown by the admin API and exported as metrics
 	// (the job executor's, the shipper's); optional.
 	Stats func() map[string]any
+	// JobsThrottled tells how many times this node's job executor put a
+	// tenant's due jobs off for its jobsPerSecond quota, for the tenant's
+	// stats in the admin API; optional.
+	JobsThrottled func(tenant string) int64
 }
 
 // Server routes tenantflow's HTTP endpoints. It implements http.Handler.

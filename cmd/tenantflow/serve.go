@@ -96,7 +96,8 @@ func (c *cli) serve(ctx context.Context, args []string) error {
 		MaxPageSize: lim.maxResults, TrustedProxies: proxies, MetricsToken: c.getenv("TENANTFLOW_METRICS_TOKEN"),
 		Stats: func() map[string]any {
 			return map[string]any{"jobs": jobStats(exec.Stats()), "analytics": shipStats(ship.Stats())}
-		}})
+		},
+		JobsThrottled: func(tenant string) int64 { return exec.TenantStats(tenant).Throttled }})
 	srv := &http.Server{Handler: api}
 	api.ConfigureHTTP(srv)
 	if *metricsAddr != "" {
@@ -181,7 +182,7 @@ func redactURL(s string) string {
 // jobStats flattens the executor's figures for metrics and the admin API.
 func jobStats(s jobexec.Stats) map[string]any {
 	return map[string]any{"completed": s.Completed, "failed": s.Failed, "lockLost": s.LockLost, "queries": s.Queries,
-		"dueTenants": s.Due, "runningBatches": s.Running, "latenessP99Seconds": s.LatenessP99.Seconds(),
+		"throttled": s.Throttled, "dueTenants": s.Due, "runningBatches": s.Running, "latenessP99Seconds": s.LatenessP99.Seconds(),
 		"acquireP99Seconds": s.AcquireP99.Seconds()}
 }
 

@@ -125,6 +125,21 @@ func (t *Turn) Settle(due time.Time) error {
 	return err
 }
 
+// Defer gives the tenant no turn before until, whatever wakes it, and one
+// then: its work may not run sooner (a quota says so). Unlike Failed it
+// counts no failure and names no cause.
+func (t *Turn) Defer(until time.Time) {
+	s := t.s
+	defer s.notify()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := t.t
+	if until.After(st.notBefore) {
+		st.notBefore = until
+	}
+	s.wakeLocked(st, until, s.clock.Now(), true)
+}
+
 // Failed backs the tenant off after its work failed: it gets no turn
 // before the returned wait is over, and then one at once. failures counts
 // its failures in a row, this one included.

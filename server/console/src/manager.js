@@ -220,7 +220,8 @@ async function tenantDetail(el, {id}) {
       item('Outbox backlog', s.outboxBacklog ?? 0), item('Dead letters', s.deadLetters ?? 0),
       item('Schema version', migrationCell(s)),
       item('Stored', s.storageBytes ? `${(s.storageBytes / 1048576).toFixed(1)} MiB` : '—'),
-      item('Refused by quotas', s.quota ? s.quota.rateRefused + s.quota.streamsRefused + s.quota.pollsRefused + s.quota.instancesRefused + s.quota.storageRefused : 0));
+      item('Refused by quotas', s.quota ? s.quota.rateRefused + s.quota.streamsRefused + s.quota.pollsRefused + s.quota.instancesRefused + s.quota.storageRefused : 0),
+      item('Jobs put off by jobsPerSecond', s.quota?.jobsThrottled ?? 0));
   };
   const loadMembers = async () => {
     const ms = await api(`${A}/tenants/${id}/members`);
