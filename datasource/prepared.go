@@ -84,15 +84,15 @@ func (c *preparingConn) execPrepared(ctx context.Context, query string, args []a
 	return res, err
 }
 
-// queryRowPrepared runs query with args as execPrepared does and returns
-// its first row (nil with none), each value as the driver gave it, bytes
-// copied out of the connection's buffer.
-func (c *preparingConn) queryRowPrepared(ctx context.Context, query string, args []any) ([]driver.Value, error) {
+// queryPrepared runs query with args as execPrepared does and returns
+// its rows, each value as the driver gave it, bytes copied out of the
+// connection's buffer.
+func (c *preparingConn) queryPrepared(ctx context.Context, query string, args []any) ([][]driver.Value, error) {
 	nv, err := c.namedValues(args)
 	if err != nil {
 		return nil, err
 	}
-	var row []driver.Value
+	var out [][]driver.Value
 	err = c.onStatement(ctx, query, func(st driver.Stmt) error {
 		var rows driver.Rows
 		var err error
@@ -104,24 +104,27 @@ func (c *preparingConn) queryRowPrepared(ctx context.Context, query string, args
 		if err != nil {
 			return err
 		}
-		vals := make([]driver.Value, len(rows.Columns()))
-		switch err := rows.Next(vals); {
-		case errors.Is(err, io.EOF):
-			row = nil
-		case err != nil:
-			_ = rows.Close()
-			return err
-		default:
+		out = out[:0] // a run again after a stale statement starts over
+		for {
+			vals := make([]driver.Value, len(rows.Columns()))
+			err := rows.Next(vals)
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				_ = rows.Close()
+				return err
+			}
 			for i, v := range vals {
 				if b, ok := v.([]byte); ok {
 					vals[i] = bytes.Clone(b)
 				}
 			}
-			row = vals
+			out = append(out, vals)
 		}
 		return rows.Close()
 	})
-	return row, err
+	return out, err
 }
 
 // onStatement runs run on query's prepared statement (nil while the
@@ -255,42 +258,55 @@ func (c *Conn) onStatementCache(fn func(pc *preparingConn) error) (cached bool, 
 	return cached, err
 }
 
-// QueryRowPrepared runs a query of one row the way ExecPrepared runs a
-// statement, and returns the row's values as the driver gives them (on
-// PostgreSQL: int64, float64, bool, string for text and []byte for json
-// and other types; nil for NULL), or nil when the query returned no row.
-func (c *Conn) QueryRowPrepared(ctx context.Context, query string, args ...any) ([]driver.Value, error) {
-	var row []driver.Value
+// QueryPrepared runs a query the way ExecPrepared runs a statement, and
+// returns its rows, each value as the driver gives it (on PostgreSQL:
+// int64, float64, bool, string for text and []byte for json and other
+// types; nil for NULL).
+func (c *Conn) QueryPrepared(ctx context.Context, query string, args ...any) ([][]driver.Value, error) {
+	var out [][]driver.Value
 	cached, err := c.onStatementCache(func(pc *preparingConn) (err error) {
-		row, err = pc.queryRowPrepared(ctx, query, args)
+		out, err = pc.queryPrepared(ctx, query, args)
 		return err
 	})
 	if cached || err != nil {
-		return row, err
+		return out, err
 	}
 	rows, err := c.Conn.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	if !rows.Next() {
-		return nil, rows.Err()
-	}
 	cols, err := rows.Columns()
 	if err != nil {
 		return nil, err
 	}
-	vals := make([]any, len(cols))
-	ptrs := make([]any, len(cols))
-	for i := range vals {
-		ptrs[i] = &vals[i]
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		if err := rows.Scan(ptrs...); err != nil {
+			return nil, err
+		}
+		row := make([]driver.Value, len(vals))
+		for i, v := range vals {
+			row[i] = v
+		}
+		out = append(out, row)
 	}
-	if err := rows.Scan(ptrs...); err != nil {
+	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	row = make([]driver.Value, len(vals))
-	for i, v := range vals {
-		row[i] = v
+	return out, rows.Close()
+}
+
+// QueryRowPrepared is QueryPrepared for a query of one row: its values,
+// or nil when the query returned no row.
+func (c *Conn) QueryRowPrepared(ctx context.Context, query string, args ...any) ([]driver.Value, error) {
+	rows, err := c.QueryPrepared(ctx, query, args...)
+	if err != nil || len(rows) == 0 {
+		return nil, err
 	}
-	return row, rows.Close()
+	return rows[0], nil
 }

@@ -143,6 +143,38 @@ func TestQueryRowPreparedReturnsTheRowPreparedOrNot(t *testing.T) {
 	}
 }
 
+// A query of many rows runs prepared too and returns every row, each the
+// caller's to keep, whether the statement ran prepared or not.
+func TestQueryPreparedReturnsEveryRow(t *testing.T) {
+	ctx, c := notesConn(t)
+	for i, body := range []string{"first", "second", "third"} {
+		if _, err := c.ExecContext(ctx, `INSERT INTO note (id, body) VALUES ($1, $2)`, i+1, body); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const query = `SELECT n.id, n.body FROM unnest($1::bigint[]) WITH ORDINALITY AS w(id, ord) JOIN note n ON n.id = w.id ORDER BY w.ord`
+	var kept [][][]driver.Value
+	for run := range 3 {
+		rows, err := c.QueryPrepared(ctx, query, pq.Array([]int64{3, 1, 99, 2}))
+		if err != nil {
+			t.Fatalf("run %d: %v", run+1, err)
+		}
+		kept = append(kept, rows)
+	}
+	if n := preparedOnConn(t, c, query); n != 1 {
+		t.Fatalf("the connection holds %d prepared copies, want 1", n)
+	}
+	for run, rows := range kept {
+		var got []any
+		for _, r := range rows {
+			got = append(got, show(r))
+		}
+		if want := "[[3 third] [1 first] [2 second]]"; fmt.Sprint(got) != want {
+			t.Errorf("run %d read %v, want %s", run+1, got, want)
+		}
+	}
+}
+
 // show renders driver values with bytes as text.
 func show(row []driver.Value) []any {
 	out := make([]any, len(row))

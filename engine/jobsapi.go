@@ -51,13 +51,14 @@ func (e *Engine) ExecuteJobs(ctx context.Context, owner string, jobs []*Job, now
 		return results
 	}
 	now = now.UTC().Truncate(time.Millisecond)
+	pre := e.loadJobs(ctx, tenant, jobs)
 	loaders := make([]*loader, len(jobs))
 	for i, j := range jobs {
 		if j.Tenant != "" && j.Tenant != tenant {
 			results[i].Err = fmt.Errorf("%w: job %d belongs to tenant %s", ErrWrongTenant, j.ID, j.Tenant)
 			continue
 		}
-		loaders[i], results[i].Err = e.decideJob(ctx, tenant, owner, j, now)
+		loaders[i], results[i].Err = e.decideJob(ctx, tenant, owner, j, now, pre[i])
 	}
 	var batch []*loader
 	for _, l := range loaders {
@@ -93,6 +94,29 @@ func (e *Engine) ExecuteJobs(ctx context.Context, owner string, jobs []*Job, now
 	return results
 }
 
+// loadJobs reads the batch's jobs in one exchange where the storage can,
+// each as its first unit would; a job with no snapshot (nil) loads its
+// own. Definitions come from the cache only: a job whose definition is
+// not compiled yet loads its own, which compiles it.
+func (e *Engine) loadJobs(ctx context.Context, tenant string, jobs []*Job) []*store.Snapshot {
+	out := make([]*store.Snapshot, len(jobs))
+	if len(jobs) < 2 {
+		return out
+	}
+	ids := make([]int64, len(jobs))
+	for i, j := range jobs {
+		ids[i] = j.ID
+	}
+	snaps, err := e.st.LoadJobs(ctx, &store.LoadJobsParams{IDs: ids, Definition: func(id int64) *core.Deployed {
+		d, _ := e.defs.Get(tenant, definitionKey(id))
+		return d
+	}})
+	if err != nil || len(snaps) != len(jobs) {
+		return out // each job loads its own, and meets the error there
+	}
+	return snaps
+}
+
 // commitJob commits one decided job alone; when its commit conflicts, it
 // decides the job again, up to the command retry limit. It returns the
 // loader that committed (nil when none did) and the job's result.
@@ -108,7 +132,7 @@ func (e *Engine) commitJob(ctx context.Context, tenant, owner string, j *Job, no
 		if err := e.backoff(ctx, attempt); err != nil {
 			return nil, err
 		}
-		if l, jobErr = e.decideJob(ctx, tenant, owner, j, now); l == nil {
+		if l, jobErr = e.decideJob(ctx, tenant, owner, j, now, nil); l == nil {
 			return nil, jobErr
 		}
 	}
@@ -118,11 +142,14 @@ func (e *Engine) commitJob(ctx context.Context, tenant, owner string, j *Job, no
 // loader to commit: the job's effects, or, when it failed, the failure
 // recorded on a fresh unit (then with the job's error). It returns no
 // loader when there is nothing to commit (ErrLockLost, or storage failed).
-func (e *Engine) decideJob(ctx context.Context, tenant, owner string, j *Job, now time.Time) (*loader, error) {
+// pre, when not nil, is the job's snapshot read with its batch: the first
+// unit starts from it instead of a load.
+func (e *Engine) decideJob(ctx context.Context, tenant, owner string, j *Job, now time.Time, pre *store.Snapshot) (*loader, error) {
 	n := &needs{}
 	var jobErr error
 	for rounds := 0; ; rounds++ {
-		l, row, err := e.jobUnit(ctx, tenant, owner, j, now, n)
+		l, row, err := e.jobUnit(ctx, tenant, owner, j, now, n, pre)
+		pre = nil // read once: a second round reads what it needs
 		if err != nil {
 			return nil, err
 		}
@@ -139,7 +166,7 @@ func (e *Engine) decideJob(ctx context.Context, tenant, owner string, j *Job, no
 		}
 		break
 	}
-	fl, row, err := e.jobUnit(ctx, tenant, owner, j, now, n)
+	fl, row, err := e.jobUnit(ctx, tenant, owner, j, now, n, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -169,10 +196,17 @@ func runJob(l *loader, row *core.JobRow) (err error) {
 // jobUnit reads a job and its instance (or, for a job of a definition,
 // the definition) into a new unit, with what earlier attempts needed, and
 // checks that owner still holds the job's lock as acquired (its revision):
-// otherwise ErrLockLost. The commit checks the revision again.
-func (e *Engine) jobUnit(ctx context.Context, tenant, owner string, j *Job, now time.Time, n *needs) (*loader, *core.JobRow, error) {
+// otherwise ErrLockLost. The commit checks the revision again. pre, when
+// not nil, is the job's snapshot already read (with nothing else needed).
+func (e *Engine) jobUnit(ctx context.Context, tenant, owner string, j *Job, now time.Time, n *needs, pre *store.Snapshot) (*loader, *core.JobRow, error) {
 	c, l := e.newUnit(ctx, tenant, now, n)
-	snap, err := l.load(&store.LoadParams{JobID: j.ID, InstanceIDs: n.instances})
+	var snap *store.Snapshot
+	var err error
+	if pre != nil && len(n.instances) == 0 {
+		snap = l.use(pre)
+	} else {
+		snap, err = l.load(&store.LoadParams{JobID: j.ID, InstanceIDs: n.instances})
+	}
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil, fmt.Errorf("%w: job %d: %w", ErrLockLost, j.ID, err) // its instance is gone
 	}
@@ -222,7 +256,7 @@ func (e *Engine) FailJob(ctx context.Context, p *FailJobParams) error {
 	}
 	now := p.Now.UTC().Truncate(time.Millisecond)
 	for attempt := 0; ; attempt++ {
-		l, row, err := e.jobUnit(ctx, tenant, p.Owner, p.Job, now, &needs{})
+		l, row, err := e.jobUnit(ctx, tenant, p.Owner, p.Job, now, &needs{}, nil)
 		if err != nil {
 			return err
 		}

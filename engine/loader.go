@@ -63,6 +63,13 @@ func (l *loader) load(p *store.LoadParams) (*store.Snapshot, error) {
 	}
 }
 
+// use takes a snapshot read for this unit beforehand (with every
+// definition it names at hand) as load would have.
+func (l *loader) use(snap *store.Snapshot) *store.Snapshot {
+	l.merge(snap)
+	return snap
+}
+
 // definition is the compiled definition of an ID for a load: read for this
 // command, or cached. Only the model counts for an instance being read (a
 // loaded instance runs whatever the suspension state of its definition),

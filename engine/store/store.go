@@ -24,6 +24,13 @@ type Store interface {
 	// returns only Snapshot.Missing: the caller compiles those and loads
 	// again.
 	Load(ctx context.Context, p *LoadParams) (*Snapshot, error)
+	// LoadJobs reads, for each job ID, what Load reads for a LoadParams
+	// naming that job alone, in one exchange where the storage can: the
+	// job executor's batch. A job that no longer exists gets a snapshot
+	// without Job, as from Load; a nil snapshot means the job needs a Load
+	// of its own (its instance is gone or was called by another, a
+	// definition is missing, the storage failed: that Load says which).
+	LoadJobs(ctx context.Context, p *LoadJobsParams) ([]*Snapshot, error)
 	// Apply writes units of work — the net changes commands decided — and
 	// the deployments beside them, in one transaction. Rows carry the
 	// revisions they were read at: a row another commit changed meanwhile
@@ -106,6 +113,26 @@ type Store interface {
 type IDSource interface {
 	// NextID returns a new ID, unique within the tenant of ctx.
 	NextID(ctx context.Context) (int64, error)
+}
+
+// LoadJobsParams names the jobs LoadJobs reads.
+type LoadJobsParams struct {
+	IDs []int64
+	// Definition is as in LoadParams.
+	Definition func(id int64) *core.Deployed
+}
+
+// LoadEachJob is LoadJobs for a storage that reads no batches: a Load per
+// job, nil where it failed (the caller's own Load reports why).
+func LoadEachJob(ctx context.Context, st Store, p *LoadJobsParams) ([]*Snapshot, error) {
+	out := make([]*Snapshot, len(p.IDs))
+	for i, id := range p.IDs {
+		snap, err := st.Load(ctx, &LoadParams{JobID: id, Definition: p.Definition})
+		if err == nil && len(snap.Missing) == 0 {
+			out[i] = snap
+		}
+	}
+	return out, nil
 }
 
 // LoadParams says what a command reads. Every instance named or located

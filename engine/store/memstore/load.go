@@ -257,3 +257,9 @@ func sortedVars(m map[varKey]*core.VariableRow) []*core.VariableRow {
 	})
 	return out
 }
+
+// LoadJobs implements store.Store: in memory a load costs no exchange,
+// so each job is loaded on its own.
+func (s *Store) LoadJobs(ctx context.Context, p *store.LoadJobsParams) ([]*store.Snapshot, error) {
+	return store.LoadEachJob(ctx, s, p)
+}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/lib/pq"
+
 	"github.com/tenantflow/tenantflow/datasource"
 	"github.com/tenantflow/tenantflow/engine/core"
 	"github.com/tenantflow/tenantflow/engine/store"
@@ -53,32 +55,18 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 	var (
 		query string
 		id    int64
-		dests []any
-		task  []taskCols
-		ext   []extCols
-		job   []jobCols
-		insts []instanceCols
-		all   instanceRows
-		jdef  []definitionCols
 	)
 	switch {
 	case len(p.InstanceIDs)+btoi(p.TaskID != 0)+btoi(p.ExternalTaskID != 0)+btoi(p.JobID != 0) != 1:
 		return nil, false, nil
 	case p.TaskID != 0:
-		query, id, dests = loadByTask, p.TaskID, []any{&task}
+		query, id = loadByTask, p.TaskID
 	case p.ExternalTaskID != 0:
-		query, id, dests = loadByExternalTask, p.ExternalTaskID, []any{&ext}
+		query, id = loadByExternalTask, p.ExternalTaskID
 	case p.JobID != 0:
-		query, id, dests = loadByJob, p.JobID, []any{&job}
+		query, id = loadByJob, p.JobID
 	default:
 		query, id = loadByInstance, p.InstanceIDs[0]
-	}
-	dests = append(dests, &insts, &all.execs, &all.vars, &all.acts)
-	for _, h := range held {
-		dests = append(dests, h.dest(&all))
-	}
-	if query == loadByJob {
-		dests = append(dests, &jdef)
 	}
 	var (
 		tenant string
@@ -92,6 +80,74 @@ func (s *Store) loadAtOnce(ctx context.Context, p *store.LoadParams) (snap *stor
 	})
 	if err != nil {
 		return nil, false, err
+	}
+	return s.snapshotOf(ctx, p, tenant, row)
+}
+
+// LoadJobs implements store.Store: on PostgreSQL one prepared statement
+// reads every job's rows (loadByJobs, a row per job), each decoded as a
+// load by that job's ID; a job that needs the general path gets nil.
+// SQLite, in-process, loads each job with Load.
+func (s *Store) LoadJobs(ctx context.Context, p *store.LoadJobsParams) ([]*store.Snapshot, error) {
+	d, err := s.ds.Dialect(ctx)
+	if err != nil {
+		return nil, storageError(err)
+	}
+	if d != datasource.Postgres || len(p.IDs) < 2 {
+		return store.LoadEachJob(ctx, s, p)
+	}
+	var (
+		tenant string
+		rows   [][]driver.Value
+	)
+	err = s.statement(ctx, func(tx *dbtx) error {
+		tenant = tx.Tenant()
+		var err error
+		rows, err = tx.queryPrepared(ctx, loadByJobs, pq.Array(p.IDs))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(rows) != len(p.IDs) {
+		return nil, fmt.Errorf("load jobs: %d rows for %d jobs", len(rows), len(p.IDs))
+	}
+	out := make([]*store.Snapshot, len(p.IDs))
+	for i, row := range rows {
+		snap, ok, err := s.snapshotOf(ctx, &store.LoadParams{JobID: p.IDs[i], Definition: p.Definition}, tenant, row)
+		if ok && err == nil {
+			out[i] = snap
+		}
+	}
+	return out, nil
+}
+
+// snapshotOf decodes a row of a load by one ID (the ID p names) into a
+// snapshot. ok is false when the load needs the general path.
+func (s *Store) snapshotOf(ctx context.Context, p *store.LoadParams, tenant string, row []driver.Value) (snap *store.Snapshot, ok bool, err error) {
+	var (
+		dests []any
+		task  []taskCols
+		ext   []extCols
+		job   []jobCols
+		insts []instanceCols
+		all   instanceRows
+		jdef  []definitionCols
+	)
+	switch {
+	case p.TaskID != 0:
+		dests = []any{&task}
+	case p.ExternalTaskID != 0:
+		dests = []any{&ext}
+	case p.JobID != 0:
+		dests = []any{&job}
+	}
+	dests = append(dests, &insts, &all.execs, &all.vars, &all.acts)
+	for _, h := range held {
+		dests = append(dests, h.dest(&all))
+	}
+	if p.JobID != 0 {
+		dests = append(dests, &jdef)
 	}
 	if len(row) != len(dests) {
 		return nil, false, fmt.Errorf("load: %d columns for %d tables", len(row), len(dests))
@@ -194,27 +250,51 @@ var (
 	loadByInstance     = loadQuery(`SELECT $1::bigint AS id`, "")
 	loadByTask         = loadQuery(`SELECT NULLIF(instance_id, 0) AS id FROM tf_task WHERE id = $1 AND state = 'created'`, taskSelect+` WHERE id = $1`)
 	loadByExternalTask = loadQuery(`SELECT NULLIF(instance_id, 0) AS id FROM tf_external_task WHERE id = $1`, extSelect+` WHERE id = $1`)
-	loadByJob          = loadQuery(`SELECT NULLIF(instance_id, 0) AS id FROM tf_job WHERE id = $1`, `SELECT `+jobColumns+` FROM tf_job WHERE id = $1`,
-		definitionSelect+` WHERE id = (SELECT definition_id FROM tf_job WHERE id = $1 AND instance_id = 0)`)
+	loadByJob          = loadQuery(jobRoot, jobFirst, jobDefinition)
+	// loadByJobs is loadByJob for every ID of an array, a row per ID in
+	// the array's order.
+	loadByJobs = loadEachQuery(jobRoot, jobFirst, jobDefinition)
 )
 
-// loadQuery renders a load by ID: the row itself when first is a query,
-// then the root instance and its executions, variables, open activities,
-// the held tables and the extra queries, each as json_agg of its rows.
-// Every table is read by an index on the instance's ID.
+const (
+	jobRoot       = `SELECT NULLIF(instance_id, 0) AS id FROM tf_job WHERE id = $1`
+	jobFirst      = `SELECT ` + jobColumns + ` FROM tf_job WHERE id = $1`
+	jobDefinition = definitionSelect + ` WHERE id = (SELECT definition_id FROM tf_job WHERE id = $1 AND instance_id = 0)`
+)
+
+// loadQuery renders a load by ID ($1): the row itself when first is a
+// query, then the root instance (root: the ID of the instance the row
+// belongs to) and its executions, variables, open activities, the held
+// tables and the extra queries, each as json_agg of its rows. Every table
+// is read by an index on the instance's ID.
 func loadQuery(root, first string, extra ...string) string {
-	const in = ` WHERE instance_id = (SELECT id FROM r)`
-	tables := []string{instanceSelect + ` WHERE id = (SELECT id FROM r)`, execSelect + in, varSelect + in,
+	return `WITH r AS (` + root + `) SELECT ` + loadColumns(`(SELECT id FROM r)`, `$1`, first, extra...)
+}
+
+// loadEachQuery renders the load of loadQuery for every ID of an array
+// ($1), a row per ID in the array's order.
+func loadEachQuery(root, first string, extra ...string) string {
+	return `SELECT ` + loadColumns(`q.root`, `q.id`, first, extra...) + ` FROM (SELECT w.id, w.ord, (` +
+		strings.ReplaceAll(root, `$1`, `w.id`) + `) AS root FROM unnest($1::bigint[]) WITH ORDINALITY AS w(id, ord)) q ORDER BY q.ord`
+}
+
+// loadColumns renders the json_agg columns of a load: rootRef names the
+// root instance's ID, id the loaded row's (the $1 of first and extra,
+// which take no other parameter).
+func loadColumns(rootRef, id, first string, extra ...string) string {
+	in := ` WHERE instance_id = ` + rootRef
+	tables := []string{instanceSelect + ` WHERE id = ` + rootRef, execSelect + in, varSelect + in,
 		actSelect + in + ` AND ended_at IS NULL`}
 	if first != "" {
-		tables = append([]string{first}, tables...)
+		tables = append([]string{strings.ReplaceAll(first, `$1`, id)}, tables...)
 	}
 	for _, h := range held {
 		tables = append(tables, h.sel+in+h.live)
 	}
-	tables = append(tables, extra...)
+	for _, x := range extra {
+		tables = append(tables, strings.ReplaceAll(x, `$1`, id))
+	}
 	var q strings.Builder
-	q.WriteString(`WITH r AS (` + root + `) SELECT `)
 	for i, t := range tables {
 		if i > 0 {
 			q.WriteString(`, `)

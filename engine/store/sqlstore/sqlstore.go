@@ -192,3 +192,12 @@ func (q *dbtx) queryRowPrepared(ctx context.Context, query string, args ...any) 
 	}
 	return c.QueryRowPrepared(ctx, q.sql(query), args...)
 }
+
+// queryPrepared is queryRowPrepared for a query of many rows.
+func (q *dbtx) queryPrepared(ctx context.Context, query string, args ...any) ([][]driver.Value, error) {
+	c, ok := q.Queryer.(*datasource.Conn)
+	if !ok {
+		return nil, fmt.Errorf("sqlstore: a prepared query needs a connection outside a transaction")
+	}
+	return c.QueryPrepared(ctx, q.sql(query), args...)
+}

@@ -194,6 +194,47 @@ func TestLoadingAJobOfNoInstanceReadsOnlyThatJob(t *testing.T) {
 	}
 }
 
+// The job executor's batch is read in one exchange: a job per row, each
+// as its own load would read it, and instance-less jobs still read only
+// themselves. The engine executes a batch on that one read.
+func TestABatchOfJobsIsReadInOneExchange(t *testing.T) {
+	_, st, e, ctx := postgresEngine(t)
+	const asyncXML = `<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d" targetNamespace="t">
+  <bpmn:process id="later" isExecutable="true">
+    <bpmn:startEvent id="start" camunda:asyncAfter="true"/>
+    <bpmn:sequenceFlow id="f" sourceRef="start" targetRef="end"/>
+    <bpmn:endEvent id="end"/>
+  </bpmn:process>
+</bpmn:definitions>`
+	if _, err := e.DeployXML(ctx, "later.bpmn", asyncXML); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	for range n {
+		if _, err := e.StartInstance(ctx, &engine.StartParams{DefinitionKey: "later"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	jobs, err := e.AcquireJobs(ctx, &engine.AcquireJobsParams{Owner: "node", Now: time.Now(), LockFor: time.Minute, Max: 100})
+	if err != nil || len(jobs) != n {
+		t.Fatalf("acquired %d jobs: %v", len(jobs), err)
+	}
+	trips := st.RoundTrips()
+	for _, r := range e.ExecuteJobs(ctx, "node", jobs, time.Now()) {
+		if r.Err != nil {
+			t.Fatalf("job %d: %v", r.JobID, r.Err)
+		}
+	}
+	// One read of the batch, one apply of its outcomes.
+	if got := st.RoundTrips() - trips; got != 2 {
+		t.Errorf("a batch of %d jobs took %d round trips, want 2", n, got)
+	}
+	if running, err := e.CountInstances(ctx, nil); err != nil || running != 0 {
+		t.Fatalf("%d instances still run after their jobs: %v", running, err)
+	}
+}
+
 // A writer that took an outbox position and has not committed holds
 // readers at the gate: a reader never returns events past a position whose
 // transaction may still commit, or it would skip that event once the

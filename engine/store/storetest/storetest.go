@@ -150,6 +150,7 @@ func Run(t *testing.T, h *Harness) {
 		{"load reads the callers of a called instance, however deep", loadCallers},
 		{"load asks for definitions the caller does not hold", loadMissing},
 		{"load reads a job of no instance with its definition as stored now", loadStartJob},
+		{"a batch of jobs loads each job as Load does", loadJobs},
 		{"apply checks revisions and writes nothing on a conflict", applyConflicts},
 		{"apply checks the latest versions a unit was planned on", applyLatest},
 		{"the outbox numbers events in commit order", outboxClock},
@@ -775,6 +776,61 @@ func loadStartJob(t *testing.T, h *Harness) {
 			t.Fatalf("the job's definition %+v, want %d suspended %v", d, def.ID, suspended)
 		}
 	}
+}
+
+func loadJobs(t *testing.T, h *Harness) {
+	v := h.env(t, "loadjobs")
+	def := v.deploy(userTaskXML)
+	start := v.deploy(timerStartXML)
+	for range 3 {
+		v.start("work", userTaskVars)
+	}
+	jobs, err := v.Jobs(v.ctx, &engine.JobQuery{})
+	if err != nil || len(jobs) != 4 {
+		t.Fatalf("jobs %+v %v", jobs, err)
+	}
+	// In an order of their own, with one that does not exist.
+	ids := []int64{jobs[2].ID, 999_999, jobs[0].ID, jobs[3].ID, jobs[1].ID}
+	held := map[int64]*core.Deployed{def.ID: v.compiled(def), start.ID: v.compiled(start)}
+	snaps, err := h.Store.LoadJobs(v.ctx, &store.LoadJobsParams{IDs: ids, Definition: func(id int64) *core.Deployed { return held[id] }})
+	if err != nil || len(snaps) != len(ids) {
+		t.Fatalf("%d snapshots for %d jobs: %v", len(snaps), len(ids), err)
+	}
+	for i, id := range ids {
+		want := v.load(&store.LoadParams{JobID: id}, held[def.ID], held[start.ID])
+		if snaps[i] == nil {
+			t.Fatalf("job %d: no snapshot", id)
+		}
+		if !reflect.DeepEqual(snaps[i], want) {
+			t.Fatalf("job %d: the batch read\n%+v\nLoad reads\n%+v", id, snaps[i], want)
+		}
+	}
+	// A definition the caller does not hold: that job loads on its own.
+	snaps, err = h.Store.LoadJobs(v.ctx, &store.LoadJobsParams{IDs: ids, Definition: func(id int64) *core.Deployed {
+		if id == def.ID {
+			return nil
+		}
+		return held[id]
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, id := range ids {
+		ofInstance := id != 999_999 && id != startJobOf(jobs)
+		if (snaps[i] == nil) != ofInstance {
+			t.Fatalf("job %d (of an instance: %v): snapshot %+v", id, ofInstance, snaps[i])
+		}
+	}
+}
+
+// startJobOf is the ID of the job of no instance among jobs.
+func startJobOf(jobs []*engine.Job) int64 {
+	for _, j := range jobs {
+		if j.InstanceID == 0 {
+			return j.ID
+		}
+	}
+	return 0
 }
 
 func definitions(t *testing.T, h *Harness) {
