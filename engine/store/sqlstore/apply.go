@@ -37,6 +37,7 @@ func (s *Store) Apply(ctx context.Context, p *store.ApplyParams) error {
 	for _, g := range p.Latest {
 		a.guards = append(a.guards, latestGuard(g))
 	}
+	a.flushFenced()
 	a.appendEvents()
 	if !a.pg {
 		return s.write(ctx, a.flushSQLite)
@@ -186,6 +187,48 @@ func deleteIDs(a *applier, table, col string, ids []int64) {
 	}
 	q.WriteString(")")
 	a.exec(q.String(), args...)
+}
+
+// fencedDeletes are the rows of one table an apply step deletes that must
+// still be at the revision they were read at.
+type fencedDeletes struct {
+	table, noun string
+	ids, revs   []int64
+}
+
+// deleteFenced queues the delete of a row that must still be at revision
+// rev, or the apply step fails with ErrConflict. On PostgreSQL the rows of
+// a table go as one statement for the whole step (arrays of IDs and
+// revisions, see flushFenced), so that a batch of a hundred jobs is one
+// sub-statement, planned once whatever the batch's size, not a hundred;
+// on SQLite, in-process, each row is a statement.
+func (a *applier) deleteFenced(table, noun string, id, rev int64) {
+	if !a.pg {
+		a.execOne(fmt.Sprintf("%s %d", noun, id), `DELETE FROM `+table+` WHERE id = $1 AND revision = $2`, id, rev)
+		return
+	}
+	for _, f := range a.fenced {
+		if f.table == table {
+			f.ids, f.revs = append(f.ids, id), append(f.revs, rev)
+			return
+		}
+	}
+	a.fenced = append(a.fenced, &fencedDeletes{table: table, noun: noun, ids: []int64{id}, revs: []int64{rev}})
+}
+
+// flushFenced queues the fenced deletes collected, one part per table
+// that must delete every row it names.
+func (a *applier) flushFenced() {
+	for _, f := range a.fenced {
+		what := fmt.Sprintf("%s %d", f.noun, f.ids[0])
+		if len(f.ids) > 1 {
+			what = fmt.Sprintf("one of %d rows (%s %d, …)", len(f.ids), f.noun, f.ids[0])
+		}
+		a.pending = append(a.pending, part{sql: `DELETE FROM ` + f.table +
+			` WHERE (id, revision) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`,
+			args: []any{pq.Array(f.ids), pq.Array(f.revs)}, want: int64(len(f.ids)), what: what})
+	}
+	a.fenced = nil
 }
 
 // collect turns a unit's net changes into statements of the apply step:
@@ -352,7 +395,7 @@ func (a *applier) applyExternalTasks(u *core.Unit) {
 				revision = revision + 1 WHERE id = $8 AND revision = $9`, t.WorkerID, msOf(t.LockExpiresAt), retries,
 				t.ErrorMessage, t.ErrorDetails, t.Suspended, t.Priority, t.ID, t.Revision)
 		case core.RowGone:
-			a.execOne(fmt.Sprintf("external task %d", t.ID), `DELETE FROM tf_external_task WHERE id = $1 AND revision = $2`, t.ID, t.Revision)
+			a.deleteFenced("tf_external_task", "external task", t.ID, t.Revision)
 		}
 	}
 	ins.exec(a)
@@ -378,7 +421,7 @@ func (a *applier) applyJobs(u *core.Unit) {
 		case core.RowGone:
 			// Fenced like an update: a job another node acquired since it
 			// was read (its revision moved) is not deleted under it.
-			a.execOne(fmt.Sprintf("job %d", j.ID), `DELETE FROM tf_job WHERE id = $1 AND revision = $2`, j.ID, j.Revision)
+			a.deleteFenced("tf_job", "job", j.ID, j.Revision)
 		}
 	}
 	ins.exec(a)
@@ -532,6 +575,7 @@ type applier struct {
 	pending []part
 	guards  []guard
 	events  []*core.Event
+	fenced  []*fencedDeletes // PostgreSQL: deletes by table, queued last
 }
 
 // flushSQLite sends the collected parts in the transaction tx: in
@@ -647,7 +691,9 @@ func (l *applier) runPart(p *part) error {
 
 // combined runs parts and guards as one PostgreSQL statement.
 func (l *applier) combined(parts []part, guards []guard) error {
-	if len(parts) == 1 && len(guards) == 0 {
+	// A statement on its own commits whatever it changed: alone it may go
+	// only when its check is all or nothing (one row, or none to check).
+	if len(parts) == 1 && len(guards) == 0 && parts[0].want <= 1 {
 		return l.runPart(&parts[0])
 	}
 	n, size := 0, 64

@@ -380,6 +380,29 @@ func applyConflicts(t *testing.T, h *Harness) {
 	if err := h.Store.Apply(v.ctx, &store.ApplyParams{Units: []*core.Unit{u}}); !errors.Is(err, core.ErrConflict) {
 		t.Fatalf("deleting a job another node acquired since: %v", err)
 	}
+
+	// Deletes of many units are checked row by row: one job acquired since
+	// fails them all, and none is deleted.
+	var units []*core.Unit
+	for range 3 {
+		other := v.start("work", userTaskVars)
+		snap := v.load(&store.LoadParams{TaskID: v.task(other).ID}, d)
+		core.Drop(&snap.Jobs[0].Op)
+		units = append(units, &core.Unit{Jobs: snap.Jobs})
+	}
+	before, err := v.CountJobs(v.ctx, &engine.JobQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if taken, err := h.Store.AcquireJobs(v.ctx, &store.AcquireJobsParams{Owner: "node", Now: epoch.Add(2 * time.Hour), LockFor: time.Minute, Max: 1}); err != nil || len(taken) != 1 {
+		t.Fatalf("acquired %v %v", taken, err)
+	}
+	if err := h.Store.Apply(v.ctx, &store.ApplyParams{Units: units}); !errors.Is(err, core.ErrConflict) {
+		t.Fatalf("deleting three jobs, one acquired since: %v", err)
+	}
+	if after, err := v.CountJobs(v.ctx, &engine.JobQuery{}); err != nil || after != before {
+		t.Fatalf("a failed apply deleted %d jobs (%v)", before-after, err)
+	}
 }
 
 // unitOf makes a unit of a snapshot's rows, as a command's loader does.
