@@ -36,10 +36,16 @@ type pqConn interface {
 
 // Bounds of a connection's statement cache. A text is prepared the second
 // time the connection runs it, so that texts run once (a rare command's
-// shape) cost no extra round trip and take no place.
+// shape) cost no extra round trip and take no place. A full cache makes
+// room only by a statement not run for coldAfter runs of the connection:
+// many tenants on a shared pool cycle through more texts than it holds,
+// and evicting the least recently used one for each of them would prepare
+// and close a statement (two more round trips) on nearly every run, where
+// running the newcomer unprepared costs none and keeps the hot ones.
 const (
 	preparedPerConn = 48
 	seenPerConn     = 256
+	coldAfter       = 4 * preparedPerConn
 )
 
 // preparingConn is a lib/pq connection that keeps the statements run
@@ -50,11 +56,13 @@ type preparingConn struct {
 	stmts map[string]*list.Element // of *preparedStmt
 	lru   list.List
 	seen  map[string]struct{}
+	runs  uint64 // texts run through the cache
 }
 
 type preparedStmt struct {
 	query string
 	stmt  driver.Stmt
+	used  uint64 // runs when last run
 }
 
 // withStatementCache wraps c when it is a lib/pq connection.
@@ -153,9 +161,12 @@ func (c *preparingConn) onStatement(ctx context.Context, query string, run func(
 // statement returns query's prepared statement, preparing it the second
 // time query is seen, or nil while it was seen only once.
 func (c *preparingConn) statement(ctx context.Context, query string) (*preparedStmt, error) {
+	c.runs++
 	if e, ok := c.stmts[query]; ok {
 		c.lru.MoveToFront(e)
-		return e.Value.(*preparedStmt), nil
+		st := e.Value.(*preparedStmt)
+		st.used = c.runs
+		return st, nil
 	}
 	if _, ok := c.seen[query]; !ok {
 		if len(c.seen) >= seenPerConn {
@@ -163,6 +174,9 @@ func (c *preparingConn) statement(ctx context.Context, query string) (*preparedS
 		}
 		c.seen[query] = struct{}{}
 		return nil, nil
+	}
+	if c.lru.Len() >= preparedPerConn && c.runs-c.lru.Back().Value.(*preparedStmt).used <= coldAfter {
+		return nil, nil // full of statements in use: this one runs unprepared
 	}
 	delete(c.seen, query)
 	return c.prepare(ctx, query)
@@ -174,7 +188,7 @@ func (c *preparingConn) prepare(ctx context.Context, query string) (*preparedStm
 	if err != nil {
 		return nil, err
 	}
-	st := &preparedStmt{query: query, stmt: s}
+	st := &preparedStmt{query: query, stmt: s, used: c.runs}
 	c.stmts[query] = c.lru.PushFront(st)
 	if c.lru.Len() > preparedPerConn {
 		old := c.lru.Back().Value.(*preparedStmt)

@@ -103,6 +103,79 @@ func TestExecPreparedPreparesRepeatedTextsOncePerConnection(t *testing.T) {
 	}
 }
 
+// Many tenants on a shared pool cycle through more texts than a
+// connection keeps prepared. The statements it holds stay while they are in
+// use, the rest run unprepared (evicting one for each would prepare and
+// close a statement on nearly every run); once the hot ones go cold, new
+// texts take their place.
+func TestAFullStatementCacheKeepsItsStatementsInUse(t *testing.T) {
+	ctx, c := notesConn(t)
+	// The statements held, each with when it was prepared: a statement
+	// closed and prepared again shows as a new one.
+	held := func() map[string]bool {
+		t.Helper()
+		var texts []string
+		if err := c.SelectContext(ctx, &texts, `SELECT statement || ' @ ' || prepare_time FROM pg_prepared_statements`); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]bool{}
+		for _, q := range texts {
+			out[q] = true
+		}
+		return out
+	}
+	run := func(prefix string, texts, rounds int) {
+		t.Helper()
+		for range rounds {
+			for i := range texts {
+				if _, err := c.ExecPrepared(ctx, fmt.Sprintf(`UPDATE note SET body = $1 WHERE id = %d /* %s */`, i, prefix), "x"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	// 100 texts in turn, as a hundred tenants' statements come: the
+	// connection keeps the same ones from the second round on.
+	run("tenants", 100, 2)
+	first := held()
+	if len(first) == 0 || len(first) > 64 {
+		t.Fatalf("the connection holds %d statements after two rounds of 100 texts", len(first))
+	}
+	for round := range 3 {
+		run("tenants", 100, 1)
+		if now := held(); fmt.Sprint(now) != fmt.Sprint(first) {
+			t.Fatalf("round %d: the statements held changed while they were in use: %d of %d still held", round+3, common(first, now), len(first))
+		}
+	}
+	// The load moves to other texts: the old statements go cold and the
+	// new texts are prepared in their place.
+	run("later", 20, 20)
+	var texts []string
+	if err := c.SelectContext(ctx, &texts, `SELECT statement FROM pg_prepared_statements`); err != nil {
+		t.Fatal(err)
+	}
+	now := map[string]bool{}
+	for _, q := range texts {
+		now[q] = true
+	}
+	for i := range 20 {
+		if q := fmt.Sprintf(`UPDATE note SET body = $1 WHERE id = %d /* later */`, i); !now[q] {
+			t.Fatalf("a text run 20 times after the others went cold is not prepared: %s", q)
+		}
+	}
+}
+
+// common counts the keys of a also in b.
+func common(a, b map[string]bool) int {
+	n := 0
+	for k := range a {
+		if b[k] {
+			n++
+		}
+	}
+	return n
+}
+
 // A query of one row runs prepared like a statement: the same row whether
 // prepared or not, values the caller keeps after the connection moved on,
 // nil with no row, and a run again after the server forgot the statement.
