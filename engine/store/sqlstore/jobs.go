@@ -22,15 +22,14 @@ func (s *Store) AcquireJobs(ctx context.Context, p *store.AcquireJobsParams) ([]
 	err := s.statement(ctx, func(tx *dbtx) error {
 		rows, tenant = rows[:0], tx.Tenant()
 		if isPostgres(tx) {
-			return tx.SelectContext(ctx, &rows, `WITH due AS (
-				SELECT id FROM tf_job
-				WHERE due_at <= $1 AND retries > 0 AND suspended = FALSE AND lock_expires_at <= $1
-				ORDER BY priority DESC, due_at
-				LIMIT $2
-				FOR UPDATE SKIP LOCKED)
-			UPDATE tf_job j SET lock_owner = $3, lock_expires_at = $4, revision = j.revision + 1
-			FROM due WHERE j.id = due.id
-			RETURNING `+prefixed("j.", jobColumns), now, p.Max, p.Owner, until)
+			// A statement the connection keeps prepared, its rows as one
+			// JSON column (like a load): one exchange, no parse.
+			row, err := tx.queryRowPrepared(ctx, acquireJobsPG, now, p.Max, p.Owner, until)
+			if err != nil || len(row) == 0 {
+				return err
+			}
+			_, err = decodeJSONRows(jsonBytes(row[0]), &rows)
+			return err
 		}
 		return tx.SelectContext(ctx, &rows, `UPDATE tf_job SET lock_owner = $3, lock_expires_at = $4, revision = revision + 1
 			WHERE id IN (SELECT id FROM tf_job
@@ -48,6 +47,20 @@ func (s *Store) AcquireJobs(ctx context.Context, p *store.AcquireJobsParams) ([]
 	}
 	return out, nil
 }
+
+// acquireJobsPG locks due jobs on PostgreSQL: SKIP LOCKED lets nodes
+// acquire side by side without waiting on each other.
+var acquireJobsPG = `WITH due AS (
+	SELECT id FROM tf_job
+	WHERE due_at <= $1 AND retries > 0 AND suspended = FALSE AND lock_expires_at <= $1
+	ORDER BY priority DESC, due_at
+	LIMIT $2
+	FOR UPDATE SKIP LOCKED),
+acquired AS (
+	UPDATE tf_job j SET lock_owner = $3, lock_expires_at = $4, revision = j.revision + 1
+	FROM due WHERE j.id = due.id
+	RETURNING ` + prefixed("j.", jobColumns) + `)
+SELECT json_agg(x) FROM acquired x`
 
 func prefixed(prefix, cols string) string {
 	parts := columnList(cols)

@@ -2,6 +2,7 @@ package sqlstore
 
 import (
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"reflect"
 	"strconv"
@@ -9,6 +10,18 @@ import (
 
 	"github.com/valyala/fastjson"
 )
+
+// jsonBytes is a JSON column's value as the driver gave it (bytes, or text;
+// nil for NULL).
+func jsonBytes(v driver.Value) []byte {
+	switch v := v.(type) {
+	case []byte:
+		return v
+	case string:
+		return []byte(v)
+	}
+	return nil
+}
 
 // decodeJSONRows decodes rows as PostgreSQL's json_agg writes them, a JSON
 // array of objects keyed by column name, into dest, a *[]T whose fields

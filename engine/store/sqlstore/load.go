@@ -154,14 +154,7 @@ func (s *Store) snapshotOf(ctx context.Context, p *store.LoadParams, tenant stri
 	}
 	read := 0
 	for i, d := range dests {
-		var data []byte
-		switch v := row[i].(type) {
-		case []byte:
-			data = v
-		case string:
-			data = []byte(v)
-		}
-		n, err := decodeJSONRows(data, d)
+		n, err := decodeJSONRows(jsonBytes(row[i]), d)
 		if err != nil {
 			return nil, false, fmt.Errorf("load: %w", err)
 		}
