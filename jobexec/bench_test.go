@@ -1,6 +1,7 @@
 package jobexec
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -109,6 +110,45 @@ func BenchmarkEngineJobsOnPostgres(b *testing.B) {
 			}
 			r.start(nil)
 			r.settle()
+			b.ResetTimer()
+			for _, id := range ids {
+				r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: id, DueAt: r.clock.Now()})
+			}
+			r.waitFor("every job ran", func() bool { return r.x.stats.completedN.Load() == int64(b.N) })
+			b.StopTimer()
+			st := r.x.Stats()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+			b.ReportMetric(float64(st.Batches)/float64(b.N), "commits/job")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}
+
+// BenchmarkAsyncContinuationsOnPostgres runs b.N real asynchronous
+// continuations through the executor and the engine, spread over 1 and
+// 100 tenants in pg-schema storage: each job reads its instance, runs a Go
+// handler (which does nothing) and ends the instance, with its history and
+// events. The figure a user's async service tasks see, beside the no-op
+// burn-down of BenchmarkEngineJobsOnPostgres.
+func BenchmarkAsyncContinuationsOnPostgres(b *testing.B) {
+	for _, tenants := range []int{1, 100} {
+		b.Run(fmt.Sprintf("%d-tenants", tenants), func(b *testing.B) {
+			r, eng := newEngineRig(b, dstest.Postgres, Config{DisableMaintenance: true, SweepRate: -1,
+				HintInterval: time.Hour, TakeoverInterval: time.Hour, BatchSize: 100})
+			eng.RegisterHandler("work", func(context.Context, *engine.ServiceTask) error { return nil })
+			ids := tenantIDs("t", tenants)
+			for i, id := range ids {
+				ctx := r.env.Tenant(b, id)
+				deployProcess(b, eng, ctx, "async", asyncProcess)
+				n := b.N / tenants
+				if i < b.N%tenants {
+					n++
+				}
+				for range n {
+					startInstance(b, eng, ctx, "async")
+				}
+			}
+			r.start(nil)
 			b.ResetTimer()
 			for _, id := range ids {
 				r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: id, DueAt: r.clock.Now()})

@@ -31,7 +31,7 @@ func newEngineRig(t testing.TB, kind dstest.Kind, cfg Config) (*rig, *engine.Eng
 	return r, eng
 }
 
-func deployProcess(t *testing.T, eng *engine.Engine, ctx context.Context, key, body string) {
+func deployProcess(t testing.TB, eng *engine.Engine, ctx context.Context, key, body string) {
 	t.Helper()
 	xml := `<?xml version="1.0" encoding="UTF-8"?>
 <bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="d">
@@ -56,7 +56,7 @@ const asyncProcess = `
     <bpmn:sequenceFlow id="f2" sourceRef="work" targetRef="end"/>
     <bpmn:endEvent id="end"/>`
 
-func startInstance(t *testing.T, eng *engine.Engine, ctx context.Context, key string) int64 {
+func startInstance(t testing.TB, eng *engine.Engine, ctx context.Context, key string) int64 {
 	t.Helper()
 	inst, err := eng.StartInstance(ctx, &engine.StartParams{DefinitionKey: key})
 	if err != nil {
