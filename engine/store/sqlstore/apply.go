@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -110,11 +111,31 @@ func (b *batch) add(vals ...any) {
 	b.rows++
 }
 
-// exec queues the INSERT in the apply step.
+// mergeRows bounds the rows one merged INSERT collects.
+const mergeRows = 2000
+
+// exec queues the INSERT in the apply step. On PostgreSQL the rows of
+// every unit of the step go into one INSERT per table (up to mergeRows),
+// so that a batch of a hundred units is a statement of a few dozen
+// sub-statements, not a few hundred: PostgreSQL plans the statement
+// whenever its text is new, and the plan's cost grows with them. (The
+// outbox's rows are merged by appendEvents, which orders them.)
 func (b *batch) exec(a *applier) {
-	if b.rows > 0 {
-		a.pending = append(a.pending, part{batch: b, want: -1})
+	if b.rows == 0 {
+		return
 	}
+	if a.pg && !b.clocked && b.table != "tf_outbox" {
+		if m := a.merged[b.table]; m != nil && slices.Equal(m.cols, b.cols) && m.rows+b.rows <= mergeRows {
+			m.args = append(m.args, b.args...)
+			m.rows += b.rows
+			return
+		}
+		if a.merged == nil {
+			a.merged = map[string]*batch{}
+		}
+		a.merged[b.table] = b
+	}
+	a.pending = append(a.pending, part{batch: b, want: -1})
 }
 
 // sql renders the INSERT with placeholders numbered from first.
@@ -171,8 +192,22 @@ func (a *applier) execOne(what string, q string, args ...any) {
 	a.pending = append(a.pending, part{sql: q, args: args, want: 1, what: what})
 }
 
+// deleteIDs deletes rows by ID, unchecked. On PostgreSQL the IDs of
+// every unit of the step go into one statement per table (see
+// flushFenced).
 func deleteIDs(a *applier, table, col string, ids []int64) {
 	if len(ids) == 0 {
+		return
+	}
+	if a.pg {
+		key := table + "." + col
+		if a.deletes == nil {
+			a.deletes = map[string][]int64{}
+		}
+		if _, ok := a.deletes[key]; !ok {
+			a.deleteOrder = append(a.deleteOrder, key)
+		}
+		a.deletes[key] = append(a.deletes[key], ids...)
 		return
 	}
 	var q strings.Builder
@@ -216,9 +251,14 @@ func (a *applier) deleteFenced(table, noun string, id, rev int64) {
 	a.fenced = append(a.fenced, &fencedDeletes{table: table, noun: noun, ids: []int64{id}, revs: []int64{rev}})
 }
 
-// flushFenced queues the fenced deletes collected, one part per table
-// that must delete every row it names.
+// flushFenced queues the deletes collected on PostgreSQL, one part per
+// table: the fenced ones must delete every row they name.
 func (a *applier) flushFenced() {
+	for _, key := range a.deleteOrder {
+		table, col, _ := strings.Cut(key, ".")
+		a.exec(`DELETE FROM `+table+` WHERE `+col+` = ANY($1::bigint[])`, pq.Array(a.deletes[key]))
+	}
+	a.deletes, a.deleteOrder = nil, nil
 	for _, f := range a.fenced {
 		what := fmt.Sprintf("%s %d", f.noun, f.ids[0])
 		if len(f.ids) > 1 {
@@ -576,6 +616,11 @@ type applier struct {
 	guards  []guard
 	events  []*core.Event
 	fenced  []*fencedDeletes // PostgreSQL: deletes by table, queued last
+	// PostgreSQL: INSERTs by table, and unchecked deletes by table and
+	// column, shared by the step's units.
+	merged      map[string]*batch
+	deletes     map[string][]int64
+	deleteOrder []string
 }
 
 // flushSQLite sends the collected parts in the transaction tx: in

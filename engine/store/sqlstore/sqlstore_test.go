@@ -233,6 +233,13 @@ func TestABatchOfJobsIsReadInOneExchange(t *testing.T) {
 	if running, err := e.CountInstances(ctx, nil); err != nil || running != 0 {
 		t.Fatalf("%d instances still run after their jobs: %v", running, err)
 	}
+	// Every unit's rows were written, though the step merged them into one
+	// INSERT per table and one DELETE per table: each instance's history
+	// ends at its end event, and no execution is left.
+	ends, err := e.CountActivities(ctx, &engine.ActivityQuery{ElementID: "end"})
+	if err != nil || ends != n {
+		t.Fatalf("%d instances reached their end event in the history, want %d: %v", ends, n, err)
+	}
 }
 
 // A writer that took an outbox position and has not committed holds
