@@ -146,23 +146,30 @@ func BenchmarkNoisyNeighbour(b *testing.B) {
 			// stall that delays the requests behind it counts for all.
 			const rounds, quietRate = 8, 200.0
 			measure := func(n int) []time.Duration {
+				// A ticker hands out the moments requests are due; four
+				// senders take them in turn.
+				due := make(chan time.Time, n)
+				go func() {
+					defer close(due)
+					tick := time.NewTicker(time.Duration(float64(time.Second) / quietRate))
+					defer tick.Stop()
+					for range n {
+						due <- <-tick.C
+					}
+				}()
 				var mu sync.Mutex
 				var all []time.Duration
-				var next atomic.Int64
 				var wg sync.WaitGroup
-				start := time.Now()
 				for range 4 {
 					wg.Add(1)
 					go func() {
 						defer wg.Done()
-						for k := next.Add(1); k <= int64(n); k = next.Add(1) {
-							due := start.Add(time.Duration(float64(k-1) / quietRate * float64(time.Second)))
-							time.Sleep(time.Until(due))
+						for at := range due {
 							if err := quiet(); err != nil {
 								b.Error(err)
 								return
 							}
-							d := time.Since(due)
+							d := time.Since(at)
 							mu.Lock()
 							all = append(all, d)
 							mu.Unlock()
