@@ -100,28 +100,39 @@ func BenchmarkEngineJobsOnPostgres(b *testing.B) {
 			ids := tenantIDs("t", tenants)
 			for i, id := range ids {
 				ctx := r.env.Tenant(b, id)
-				n := b.N / tenants
-				if i < b.N%tenants {
-					n++
-				}
-				if n > 0 {
+				if n := share(b.N, tenants, i); n > 0 {
 					insertNoisyJobs(b, r.env, ctx, r.clock.Now(), n)
 				}
 			}
-			r.start(nil)
-			r.settle()
-			b.ResetTimer()
-			for _, id := range ids {
-				r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: id, DueAt: r.clock.Now()})
-			}
-			r.waitFor("every job ran", func() bool { return r.x.stats.completedN.Load() == int64(b.N) })
-			b.StopTimer()
-			st := r.x.Stats()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
-			b.ReportMetric(float64(st.Batches)/float64(b.N), "commits/job")
-			b.ReportMetric(0, "ns/op")
+			burnDown(b, r, ids)
 		})
 	}
+}
+
+// share is tenant i's part of total jobs spread over tenants.
+func share(total, tenants, i int) int {
+	n := total / tenants
+	if i < total%tenants {
+		n++
+	}
+	return n
+}
+
+// burnDown starts the rig's executor on the b.N due jobs its tenants
+// hold, wakes every tenant, and reports how fast the jobs ran and the
+// commits (batches) per job.
+func burnDown(b *testing.B, r *rig, ids []string) {
+	b.ResetTimer()
+	r.start(nil)
+	for _, id := range ids {
+		r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: id, DueAt: r.clock.Now()})
+	}
+	r.waitFor("every job ran", func() bool { return r.x.stats.completedN.Load() == int64(b.N) })
+	b.StopTimer()
+	st := r.x.Stats()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
+	b.ReportMetric(float64(st.Batches)/float64(b.N), "commits/job")
+	b.ReportMetric(0, "ns/op")
 }
 
 // BenchmarkAsyncContinuationsOnPostgres runs b.N real asynchronous
@@ -140,25 +151,11 @@ func BenchmarkAsyncContinuationsOnPostgres(b *testing.B) {
 			for i, id := range ids {
 				ctx := r.env.Tenant(b, id)
 				deployProcess(b, eng, ctx, "async", asyncProcess)
-				n := b.N / tenants
-				if i < b.N%tenants {
-					n++
-				}
-				for range n {
+				for range share(b.N, tenants, i) {
 					startInstance(b, eng, ctx, "async")
 				}
 			}
-			r.start(nil)
-			b.ResetTimer()
-			for _, id := range ids {
-				r.localNotify(datasource.Signal{Topic: datasource.TopicJobs, Tenant: id, DueAt: r.clock.Now()})
-			}
-			r.waitFor("every job ran", func() bool { return r.x.stats.completedN.Load() == int64(b.N) })
-			b.StopTimer()
-			st := r.x.Stats()
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "jobs/s")
-			b.ReportMetric(float64(st.Batches)/float64(b.N), "commits/job")
-			b.ReportMetric(0, "ns/op")
+			burnDown(b, r, ids)
 		})
 	}
 }
