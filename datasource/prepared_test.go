@@ -25,8 +25,8 @@ func preparedOnConn(t *testing.T, c *datasource.Conn, text string) int {
 }
 
 // notesConn is a connection of a PostgreSQL tenant with the note table,
-// held until the test ends.
-func notesConn(t *testing.T) (context.Context, *datasource.Conn) {
+// holding the given bodies as notes 1, 2, …, held until the test ends.
+func notesConn(t *testing.T, bodies ...string) (context.Context, *datasource.Conn) {
 	t.Helper()
 	env := dstest.Open(t, dstest.Postgres, nil)
 	ds := env.Sources.Tenants
@@ -37,6 +37,11 @@ func notesConn(t *testing.T) (context.Context, *datasource.Conn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(release)
+	for i, body := range bodies {
+		if _, err := c.ExecContext(ctx, `INSERT INTO note (id, body) VALUES ($1, $2)`, i+1, body); err != nil {
+			t.Fatal(err)
+		}
+	}
 	return ctx, c
 }
 
@@ -112,10 +117,10 @@ func TestAFullStatementCacheKeepsItsStatementsInUse(t *testing.T) {
 	ctx, c := notesConn(t)
 	// The statements held, each with when it was prepared: a statement
 	// closed and prepared again shows as a new one.
-	held := func() map[string]bool {
+	held := func(what string) map[string]bool {
 		t.Helper()
 		var texts []string
-		if err := c.SelectContext(ctx, &texts, `SELECT statement || ' @ ' || prepare_time FROM pg_prepared_statements`); err != nil {
+		if err := c.SelectContext(ctx, &texts, `SELECT `+what+` FROM pg_prepared_statements`); err != nil {
 			t.Fatal(err)
 		}
 		out := map[string]bool{}
@@ -124,6 +129,7 @@ func TestAFullStatementCacheKeepsItsStatementsInUse(t *testing.T) {
 		}
 		return out
 	}
+	const prepared = `statement || ' @ ' || prepare_time`
 	run := func(prefix string, texts, rounds int) {
 		t.Helper()
 		for range rounds {
@@ -137,27 +143,20 @@ func TestAFullStatementCacheKeepsItsStatementsInUse(t *testing.T) {
 	// 100 texts in turn, as a hundred tenants' statements come: the
 	// connection keeps the same ones from the second round on.
 	run("tenants", 100, 2)
-	first := held()
+	first := held(prepared)
 	if len(first) == 0 || len(first) > 64 {
 		t.Fatalf("the connection holds %d statements after two rounds of 100 texts", len(first))
 	}
 	for round := range 3 {
 		run("tenants", 100, 1)
-		if now := held(); fmt.Sprint(now) != fmt.Sprint(first) {
+		if now := held(prepared); fmt.Sprint(now) != fmt.Sprint(first) {
 			t.Fatalf("round %d: the statements held changed while they were in use: %d of %d still held", round+3, common(first, now), len(first))
 		}
 	}
 	// The load moves to other texts: the old statements go cold and the
 	// new texts are prepared in their place.
 	run("later", 20, 20)
-	var texts []string
-	if err := c.SelectContext(ctx, &texts, `SELECT statement FROM pg_prepared_statements`); err != nil {
-		t.Fatal(err)
-	}
-	now := map[string]bool{}
-	for _, q := range texts {
-		now[q] = true
-	}
+	now := held(`statement`)
 	for i := range 20 {
 		if q := fmt.Sprintf(`UPDATE note SET body = $1 WHERE id = %d /* later */`, i); !now[q] {
 			t.Fatalf("a text run 20 times after the others went cold is not prepared: %s", q)
@@ -180,12 +179,7 @@ func common(a, b map[string]bool) int {
 // prepared or not, values the caller keeps after the connection moved on,
 // nil with no row, and a run again after the server forgot the statement.
 func TestQueryRowPreparedReturnsTheRowPreparedOrNot(t *testing.T) {
-	ctx, c := notesConn(t)
-	for i, body := range []string{"first", "second"} {
-		if _, err := c.ExecContext(ctx, `INSERT INTO note (id, body) VALUES ($1, $2)`, i+1, body); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctx, c := notesConn(t, "first", "second")
 	const query = `SELECT id, body, json_build_object('body', body) AS doc, NULL::text AS nothing FROM note WHERE id = $1`
 	var kept [][]driver.Value
 	for run := range 4 {
@@ -219,12 +213,7 @@ func TestQueryRowPreparedReturnsTheRowPreparedOrNot(t *testing.T) {
 // A query of many rows runs prepared too and returns every row, each the
 // caller's to keep, whether the statement ran prepared or not.
 func TestQueryPreparedReturnsEveryRow(t *testing.T) {
-	ctx, c := notesConn(t)
-	for i, body := range []string{"first", "second", "third"} {
-		if _, err := c.ExecContext(ctx, `INSERT INTO note (id, body) VALUES ($1, $2)`, i+1, body); err != nil {
-			t.Fatal(err)
-		}
-	}
+	ctx, c := notesConn(t, "first", "second", "third")
 	const query = `SELECT n.id, n.body FROM unnest($1::bigint[]) WITH ORDINALITY AS w(id, ord) JOIN note n ON n.id = w.id ORDER BY w.ord`
 	var kept [][][]driver.Value
 	for run := range 3 {
