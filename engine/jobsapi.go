@@ -103,18 +103,27 @@ func (e *Engine) loadJobs(ctx context.Context, tenant string, jobs []*Job) []*st
 	if len(jobs) < 2 {
 		return out
 	}
-	ids := make([]int64, len(jobs))
+	// Only the tenant's own jobs: another tenant's is refused unread.
+	var ids []int64
+	var at []int
 	for i, j := range jobs {
-		ids[i] = j.ID
+		if j.Tenant == "" || j.Tenant == tenant {
+			ids, at = append(ids, j.ID), append(at, i)
+		}
+	}
+	if len(ids) < 2 {
+		return out
 	}
 	snaps, err := e.st.LoadJobs(ctx, &store.LoadJobsParams{IDs: ids, Definition: func(id int64) *core.Deployed {
-		d, _ := e.defs.Get(tenant, definitionKey(id))
-		return d
+		return e.cachedDefinition(tenant, id)
 	}})
-	if err != nil || len(snaps) != len(jobs) {
+	if err != nil || len(snaps) != len(ids) {
 		return out // each job loads its own, and meets the error there
 	}
-	return snaps
+	for k, i := range at {
+		out[i] = snaps[k]
+	}
+	return out
 }
 
 // commitJob commits one decided job alone; when its commit conflicts, it

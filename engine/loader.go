@@ -78,7 +78,13 @@ func (l *loader) definition(id int64) *core.Deployed {
 	if d := l.need.byID[id]; d != nil {
 		return d
 	}
-	d, _ := l.e.defs.Get(l.u.Tenant, definitionKey(id))
+	return l.e.cachedDefinition(l.u.Tenant, id)
+}
+
+// cachedDefinition is the compiled definition of an ID in the tenant's
+// cache, nil when it is not there.
+func (e *Engine) cachedDefinition(tenant string, id int64) *core.Deployed {
+	d, _ := e.defs.Get(tenant, definitionKey(id))
 	return d
 }
 
