@@ -38,7 +38,7 @@ func (s *Store) Apply(ctx context.Context, p *store.ApplyParams) error {
 	for _, g := range p.Latest {
 		a.guards = append(a.guards, latestGuard(g))
 	}
-	a.flushFenced()
+	a.flushDeletes()
 	a.appendEvents()
 	if !a.pg {
 		return s.write(ctx, a.flushSQLite)
@@ -194,20 +194,13 @@ func (a *applier) execOne(what string, q string, args ...any) {
 
 // deleteIDs deletes rows by ID, unchecked. On PostgreSQL the IDs of
 // every unit of the step go into one statement per table (see
-// flushFenced).
+// flushDeletes).
 func deleteIDs(a *applier, table, col string, ids []int64) {
 	if len(ids) == 0 {
 		return
 	}
 	if a.pg {
-		key := table + "." + col
-		if a.deletes == nil {
-			a.deletes = map[string][]int64{}
-		}
-		if _, ok := a.deletes[key]; !ok {
-			a.deleteOrder = append(a.deleteOrder, key)
-		}
-		a.deletes[key] = append(a.deletes[key], ids...)
+		a.arrayDelete(table, col, "", ids, nil)
 		return
 	}
 	var q strings.Builder
@@ -224,17 +217,32 @@ func deleteIDs(a *applier, table, col string, ids []int64) {
 	a.exec(q.String(), args...)
 }
 
-// fencedDeletes are the rows of one table an apply step deletes that must
-// still be at the revision they were read at.
-type fencedDeletes struct {
-	table, noun string
-	ids, revs   []int64
+// arrayDeletes are the rows of one table (by one column) an apply step
+// deletes on PostgreSQL, in one sub-statement over an array. Fenced ones
+// (revs set) must each still be at the revision they were read at.
+type arrayDeletes struct {
+	table, col, noun string
+	ids, revs        []int64
+}
+
+// arrayDelete adds rows to the step's delete of table by col: fenced by
+// revisions when revs is not nil (noun names the rows in a conflict).
+func (a *applier) arrayDelete(table, col, noun string, ids, revs []int64) {
+	fenced := revs != nil
+	for _, d := range a.deletes {
+		if d.table == table && d.col == col && (d.revs != nil) == fenced {
+			d.ids, d.revs = append(d.ids, ids...), append(d.revs, revs...)
+			return
+		}
+	}
+	a.deletes = append(a.deletes, &arrayDeletes{table: table, col: col, noun: noun,
+		ids: slices.Clone(ids), revs: slices.Clone(revs)})
 }
 
 // deleteFenced queues the delete of a row that must still be at revision
 // rev, or the apply step fails with ErrConflict. On PostgreSQL the rows of
 // a table go as one statement for the whole step (arrays of IDs and
-// revisions, see flushFenced), so that a batch of a hundred jobs is one
+// revisions, see flushDeletes), so that a batch of a hundred jobs is one
 // sub-statement, planned once whatever the batch's size, not a hundred;
 // on SQLite, in-process, each row is a statement.
 func (a *applier) deleteFenced(table, noun string, id, rev int64) {
@@ -242,33 +250,26 @@ func (a *applier) deleteFenced(table, noun string, id, rev int64) {
 		a.execOne(fmt.Sprintf("%s %d", noun, id), `DELETE FROM `+table+` WHERE id = $1 AND revision = $2`, id, rev)
 		return
 	}
-	for _, f := range a.fenced {
-		if f.table == table {
-			f.ids, f.revs = append(f.ids, id), append(f.revs, rev)
-			return
-		}
-	}
-	a.fenced = append(a.fenced, &fencedDeletes{table: table, noun: noun, ids: []int64{id}, revs: []int64{rev}})
+	a.arrayDelete(table, "id", noun, []int64{id}, []int64{rev})
 }
 
-// flushFenced queues the deletes collected on PostgreSQL, one part per
-// table: the fenced ones must delete every row they name.
-func (a *applier) flushFenced() {
-	for _, key := range a.deleteOrder {
-		table, col, _ := strings.Cut(key, ".")
-		a.exec(`DELETE FROM `+table+` WHERE `+col+` = ANY($1::bigint[])`, pq.Array(a.deletes[key]))
-	}
-	a.deletes, a.deleteOrder = nil, nil
-	for _, f := range a.fenced {
-		what := fmt.Sprintf("%s %d", f.noun, f.ids[0])
-		if len(f.ids) > 1 {
-			what = fmt.Sprintf("one of %d rows (%s %d, …)", len(f.ids), f.noun, f.ids[0])
+// flushDeletes queues the deletes collected on PostgreSQL, one part per
+// table: a fenced one must delete every row it names.
+func (a *applier) flushDeletes() {
+	for _, d := range a.deletes {
+		if d.revs == nil {
+			a.exec(`DELETE FROM `+d.table+` WHERE `+d.col+` = ANY($1::bigint[])`, pq.Array(d.ids))
+			continue
 		}
-		a.pending = append(a.pending, part{sql: `DELETE FROM ` + f.table +
+		what := fmt.Sprintf("%s %d", d.noun, d.ids[0])
+		if len(d.ids) > 1 {
+			what = fmt.Sprintf("one of %d rows (%s %d, …)", len(d.ids), d.noun, d.ids[0])
+		}
+		a.pending = append(a.pending, part{sql: `DELETE FROM ` + d.table +
 			` WHERE (id, revision) IN (SELECT * FROM unnest($1::bigint[], $2::bigint[]))`,
-			args: []any{pq.Array(f.ids), pq.Array(f.revs)}, want: int64(len(f.ids)), what: what})
+			args: []any{pq.Array(d.ids), pq.Array(d.revs)}, want: int64(len(d.ids)), what: what})
 	}
-	a.fenced = nil
+	a.deletes = nil
 }
 
 // collect turns a unit's net changes into statements of the apply step:
@@ -615,12 +616,10 @@ type applier struct {
 	pending []part
 	guards  []guard
 	events  []*core.Event
-	fenced  []*fencedDeletes // PostgreSQL: deletes by table, queued last
-	// PostgreSQL: INSERTs by table, and unchecked deletes by table and
-	// column, shared by the step's units.
-	merged      map[string]*batch
-	deletes     map[string][]int64
-	deleteOrder []string
+	// PostgreSQL: the INSERT of each table and the deletes, shared by
+	// the step's units; the deletes are queued last.
+	merged  map[string]*batch
+	deletes []*arrayDeletes
 }
 
 // flushSQLite sends the collected parts in the transaction tx: in
